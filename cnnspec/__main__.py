@@ -1,0 +1,5 @@
+import sys
+
+from cnnspec.cli import main
+
+sys.exit(main())

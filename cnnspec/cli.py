@@ -1,0 +1,55 @@
+"""Command-line entry point. Each subcommand lives in ``cnnspec/commands/<name>.py`` with two functions:
+``add_parser(subparsers)`` and ``run(args) -> int``. Command modules import their heavy dependencies
+(torch, onnx, onnxruntime) inside ``run``, so ``check`` and ``summary`` never load them."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from cnnspec.errors import SpecError, UsageError
+
+COMMANDS = ("check", "summary", "build", "run", "bench", "schema", "diff")
+
+
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
+    parser = argparse.ArgumentParser(
+        prog="cnnspec",
+        description="CNN architectures as YAML: checked, measured, compiled to PyTorch, ONNX and diagrams.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    modules: dict[str, object] = {}
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"cnnspec.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"cnnspec.commands.{name}":
+                continue  # command not built yet
+            raise
+        module.add_parser(sub)
+        modules[name] = module
+    return parser, modules
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser, modules = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(modules[args.command].run(args))
+    except SpecError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except UsageError as exc:
+        print(f"cnnspec {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cnnspec: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
