@@ -1,0 +1,109 @@
+"""The graph under construction: nodes, initializers and every value's shape.
+
+Emitters (``ops/``) call :meth:`Builder.op` for each ONNX node they add. A node's name and its output
+tensor's name are the spec's dotted path (``layer1.0.conv1``), or ``path/Suffix`` for the helper nodes
+one layer needs (``layer1.0.conv1/Pad``); a path used twice (torchvision's shared ``relu``) gets ``#2``,
+``#3``. Every output's shape goes into ``value_info`` so that Netron shows it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from cnnspec.graph import Node
+
+Dim = int | str  # the batch dimension is symbolic ("N") unless --batch fixes it
+OnnxShape = tuple[Dim, ...]
+
+
+@dataclass(frozen=True)
+class Value:
+    """A tensor in the graph being built, with its full shape (batch first)."""
+
+    name: str
+    shape: OnnxShape
+
+
+class Builder:
+    """Collects nodes, initializers and value shapes; emitters only ever talk to this class."""
+
+    def __init__(self, weights: dict[str, np.ndarray], batch: Dim, dtype: Any, opset: int) -> None:
+        self.weights = weights
+        self.opset = opset
+        self.batch = batch
+        self.dtype = np.dtype(dtype)
+        self.elem_type = helper.np_dtype_to_tensor_dtype(self.dtype)
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: dict[str, onnx.TensorProto] = {}
+        self.value_info: dict[str, OnnxShape] = {}
+        self.used_keys: set[str] = set()
+        self._taken: dict[str, int] = {}
+
+    # names -------------------------------------------------------------------------------------------
+    def unique(self, name: str) -> str:
+        count = self._taken.get(name, 0) + 1
+        self._taken[name] = count
+        return name if count == 1 else f"{name}#{count}"
+
+    # tensors -----------------------------------------------------------------------------------------
+    def param(self, node: Node, key: str, shape: Sequence[int] | None = None, transpose: bool = False) -> str:
+        """The initializer holding ``node``'s tensor ``key``, named by its state_dict key. ``transpose``
+        stores a matrix transposed (MatMul's layout) and ``shape`` a broadcastable view such as
+        ``(C, 1, 1)``; the values are those of the state_dict either way."""
+        name = f"{node.path}.{key}" if key else node.path
+        if name not in self.initializers:
+            array = np.asarray(self.weights[name], dtype=self.dtype)
+            if transpose:
+                array = np.ascontiguousarray(array.T)
+            if shape is not None:
+                array = array.reshape(tuple(shape))
+            self.initializers[name] = numpy_helper.from_array(array, name)
+            self._taken.setdefault(name, 1)  # a node output never shadows an initializer
+            self.used_keys.add(name)
+        return name
+
+    def const(self, name: str, array: np.ndarray | Sequence[Any], dtype: Any = None) -> str:
+        """A helper constant (pads, axes, shapes: int64; scalars: the model's float type)."""
+        arr = np.asarray(array, dtype=dtype if dtype is not None else self.dtype)
+        name = self.unique(name)
+        self.initializers[name] = numpy_helper.from_array(arr, name)
+        return name
+
+    def ints(self, name: str, values: Sequence[int]) -> str:
+        return self.const(name, list(values), dtype=np.int64)
+
+    # nodes -------------------------------------------------------------------------------------------
+    def op(
+        self,
+        node: Node,
+        op_type: str,
+        inputs: Sequence[str],
+        shape: Sequence[Dim],
+        suffix: str | None = None,
+        **attrs: Any,
+    ) -> Value:
+        """Add one ONNX node for spec node ``node``; its output has ``shape`` (batch first)."""
+        base = node.path if suffix is None else f"{node.path}/{suffix}"
+        return self.raw_op(base, op_type, inputs, shape, **attrs)
+
+    def raw_op(self, base: str, op_type: str, inputs: Sequence[str], shape: Sequence[Dim], **attrs: Any) -> Value:
+        name = self.unique(base)
+        self.nodes.append(helper.make_node(op_type, list(inputs), [name], name=name, **attrs))
+        self.value_info[name] = tuple(shape)
+        return Value(name, tuple(shape))
+
+    def out_shape(self, node: Node) -> OnnxShape:
+        """``node``'s static output shape with the batch dimension in front."""
+        return (self.batch, *node.output_shape)
+
+    def tensor_type(self, name: str, shape: OnnxShape) -> onnx.ValueInfoProto:
+        return helper.make_tensor_value_info(name, self.elem_type, list(shape))
+
+
+FLOAT = TensorProto.FLOAT

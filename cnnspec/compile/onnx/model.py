@@ -1,0 +1,79 @@
+"""Assemble the ModelProto: input, emitted nodes, initializers, value_info and metadata."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+from onnx import helper
+
+from cnnspec import __version__
+from cnnspec.compile.onnx.builder import Builder, Dim, Value
+from cnnspec.compile.onnx.emit import emit_node
+from cnnspec.compile.onnx.weights import check_weights, init_weights
+from cnnspec.graph import Graph
+
+DEFAULT_OPSET = 20  # the first opset with Gelu; onnxruntime 1.18+ runs it
+MIN_OPSET = 18  # Reduce* take axes as an input from 18 on; LayerNormalization needs 17
+MAX_OPSET = 25
+BATCH_DIM = "N"
+INPUT, OUTPUT = "input", "output"
+
+
+def to_model_proto(
+    graph: Graph,
+    weights: dict[str, np.ndarray] | None = None,
+    seed: int = 0,
+    opset: int = DEFAULT_OPSET,
+    batch: int | None = None,
+    fp16: bool = False,
+    source: str = "weights",
+) -> onnx.ModelProto:
+    """The ONNX model for ``graph``. ``weights`` (a state_dict as numpy arrays, checked against the spec)
+    default to a seeded initialisation; ``batch`` fixes the batch dimension, else it is symbolic."""
+    weights = init_weights(graph, seed) if weights is None else check_weights(graph, weights, source)
+    dim: Dim = BATCH_DIM if batch is None else int(batch)
+    b = Builder(weights, dim, np.float16 if fp16 else np.float32, opset)
+    x = Value(INPUT, (dim, *graph.input_shape))
+    y = emit_node(b, graph.root, x, "")
+    _name_output(b, y)
+    g = helper.make_graph(
+        b.nodes,
+        graph.name,
+        [b.tensor_type(INPUT, x.shape)],
+        [b.tensor_type(OUTPUT, (dim, *graph.output_shape))],
+        initializer=list(b.initializers.values()),
+        value_info=[b.tensor_type(name, shape) for name, shape in b.value_info.items()],
+    )
+    opsets = [helper.make_opsetid("", opset)]
+    model = helper.make_model(g, opset_imports=opsets, producer_name="cnnspec", producer_version=__version__)
+    model.ir_version = helper.find_min_ir_version_for(opsets)
+    model.doc_string = graph.description
+    helper.set_model_props(model, _metadata(graph, fp16))
+    return model
+
+
+def _name_output(b: Builder, y: Value) -> None:
+    """Call the last value ``output`` (an Identity when the model is the identity)."""
+    if y.name == INPUT:
+        b.nodes.append(helper.make_node("Identity", [INPUT], [OUTPUT], name=OUTPUT))
+        return
+    producer = next(n for n in reversed(b.nodes) if y.name in n.output)
+    producer.output[list(producer.output).index(y.name)] = OUTPUT
+    del b.value_info[y.name]
+
+
+def _metadata(graph: Graph, fp16: bool) -> dict[str, str]:
+    root = graph.root
+    props = {
+        "cnnspec.version": __version__,
+        "cnnspec.spec": graph.name,
+        "cnnspec.spec_hash": graph.spec_hash,
+        "cnnspec.input_shape": json.dumps(list(graph.input_shape)),
+        "cnnspec.output_shape": json.dumps(list(graph.output_shape)),
+        "cnnspec.params": str(root.total_params),
+        "cnnspec.macs": str(root.total_macs),
+        "cnnspec.dtype": "float16" if fp16 else "float32",
+    }
+    return dict(sorted(props.items()))
