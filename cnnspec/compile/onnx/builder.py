@@ -18,16 +18,26 @@ from onnx import TensorProto, helper, numpy_helper
 
 from cnnspec.graph import Node
 
+# Emit channels-last regions without their permutes (see emit.py); False emits every permute as a
+# Transpose, as torch.onnx does (kept for the benchmarks that measure the difference).
+DEFER_PERMUTES = True
+
 Dim = int | str  # the batch dimension is symbolic ("N") unless --batch fixes it
 OnnxShape = tuple[Dim, ...]
 
 
 @dataclass(frozen=True)
 class Value:
-    """A tensor in the graph being built, with its full shape (batch first)."""
+    """A tensor in the graph being built, with its physical shape (batch first).
+
+    ``channels_last`` marks a value whose spec-level (logical) tensor is the physical one with the channel
+    axis moved last: a ``permute`` to channels-last that was not emitted (see ``emit.py``). ``origin`` is
+    that permute's path, which names the Transpose if one must be emitted after all."""
 
     name: str
     shape: OnnxShape
+    channels_last: bool = False
+    origin: str = ""
 
 
 class Builder:
@@ -43,6 +53,8 @@ class Builder:
         self.initializers: dict[str, onnx.TensorProto] = {}
         self.value_info: dict[str, OnnxShape] = {}
         self.used_keys: set[str] = set()
+        self.produced: list[tuple[Value, Node]] = []  # every leaf's output value, for shape checks
+        self.defer_permutes = DEFER_PERMUTES
         self._taken: dict[str, int] = {}
 
     # names -------------------------------------------------------------------------------------------
@@ -98,9 +110,20 @@ class Builder:
         self.value_info[name] = tuple(shape)
         return Value(name, tuple(shape))
 
-    def out_shape(self, node: Node) -> OnnxShape:
-        """``node``'s static output shape with the batch dimension in front."""
-        return (self.batch, *node.output_shape)
+    def materialize(self, x: Value) -> Value:
+        """``x`` in its logical layout: the deferred Transpose to channels-last, if any, is emitted."""
+        if not x.channels_last:
+            return x
+        perm = [0, *range(2, len(x.shape)), 1]
+        return self.raw_op(x.origin, "Transpose", [x.name], tuple(x.shape[i] for i in perm), perm=perm)
+
+    def out_shape(self, node: Node, channels_last: bool = False) -> OnnxShape:
+        """``node``'s static output shape with the batch dimension in front; with ``channels_last`` the
+        physical (channel-first) shape of a logically channels-last output."""
+        shape = node.output_shape
+        if channels_last:
+            shape = (shape[-1], *shape[:-1])
+        return (self.batch, *shape)
 
     def tensor_type(self, name: str, shape: OnnxShape) -> onnx.ValueInfoProto:
         return helper.make_tensor_value_info(name, self.elem_type, list(shape))

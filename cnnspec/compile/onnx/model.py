@@ -10,7 +10,7 @@ from onnx import helper
 
 from cnnspec import __version__
 from cnnspec.compile.onnx.builder import Builder, Dim, Value
-from cnnspec.compile.onnx.emit import emit_node
+from cnnspec.compile.onnx.emit import emit_graph
 from cnnspec.compile.onnx.weights import check_weights, init_weights
 from cnnspec.graph import Graph
 
@@ -36,7 +36,7 @@ def to_model_proto(
     dim: Dim = BATCH_DIM if batch is None else int(batch)
     b = Builder(weights, dim, np.float16 if fp16 else np.float32, opset)
     x = Value(INPUT, (dim, *graph.input_shape))
-    y = emit_node(b, graph.root, x, "")
+    y = emit_graph(b, graph.root, x)
     _name_output(b, y)
     g = helper.make_graph(
         b.nodes,

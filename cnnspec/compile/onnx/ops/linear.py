@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from cnnspec.compile.onnx.builder import Builder, Value
 from cnnspec.graph import Node
 
@@ -18,15 +20,22 @@ def emit_linear(b: Builder, node: Node, x: Value) -> Value:
         if node.attrs.get("bias", True):
             inputs.append(b.param(node, "bias"))
         return b.op(node, "Gemm", inputs, b.out_shape(node), transB=1)
-    if over == "channels" and CHANNEL_LINEAR == "conv":
-        return _pointwise_conv(b, node, x)
+    if x.channels_last:  # the logical last axis is the physical channel axis
+        y = _over_channels(b, node, x, b.out_shape(node, channels_last=True))
+        return replace(y, channels_last=True, origin=x.origin)
     if over == "channels":
-        rank = len(x.shape)
-        to_last, back = [0, *range(2, rank), 1], [0, rank - 1, *range(1, rank - 1)]
-        t = b.op(node, "Transpose", [x.name], tuple(x.shape[i] for i in to_last), suffix="ToLast", perm=to_last)
-        y = _matmul(b, node, t, suffix="MatMulLast")
-        return b.op(node, "Transpose", [y.name], b.out_shape(node), perm=back)
+        return _over_channels(b, node, x, b.out_shape(node))
     return _matmul(b, node, x)
+
+
+def _over_channels(b: Builder, node: Node, x: Value, shape: tuple) -> Value:
+    if CHANNEL_LINEAR == "conv":
+        return _pointwise_conv(b, node, x, shape)
+    rank = len(x.shape)
+    to_last, back = [0, *range(2, rank), 1], [0, rank - 1, *range(1, rank - 1)]
+    t = b.op(node, "Transpose", [x.name], tuple(x.shape[i] for i in to_last), suffix="ToLast", perm=to_last)
+    y = _matmul(b, node, t, suffix="MatMulLast")
+    return b.op(node, "Transpose", [y.name], shape, perm=back)
 
 
 def _matmul(b: Builder, node: Node, x: Value, suffix: str | None = None) -> Value:
@@ -41,13 +50,13 @@ def _matmul(b: Builder, node: Node, x: Value, suffix: str | None = None) -> Valu
     return y
 
 
-def _pointwise_conv(b: Builder, node: Node, x: Value) -> Value:
+def _pointwise_conv(b: Builder, node: Node, x: Value, shape: tuple) -> Value:
     spatial = len(x.shape) - 2
     out, inp = int(node.attrs["out_features"]), int(node.attrs["in_features"])
     inputs = [x.name, b.param(node, "weight", (out, inp) + (1,) * spatial)]
     if node.attrs.get("bias", True):
         inputs.append(b.param(node, "bias"))
-    return b.op(node, "Conv", inputs, b.out_shape(node), kernel_shape=[1] * spatial)
+    return b.op(node, "Conv", inputs, shape, kernel_shape=[1] * spatial)
 
 
 def emit_layer_scale(b: Builder, node: Node, x: Value) -> Value:

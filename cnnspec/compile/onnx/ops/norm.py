@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -70,8 +71,14 @@ def _layernorm_last(b: Builder, node: Node, x: Value, suffix: str | None = None)
 
 
 def emit_layernorm(b: Builder, node: Node, x: Value) -> Value:
+    if x.channels_last:  # the logical last axis is the physical channel axis
+        return replace(_channel_layernorm(b, node, x), channels_last=True, origin=x.origin)
     if node.attrs.get("over", "last") == "last" or len(x.shape) == 2:
         return _layernorm_last(b, node, x)
+    return _channel_layernorm(b, node, x)
+
+
+def _channel_layernorm(b: Builder, node: Node, x: Value) -> Value:
     if CHANNEL_LAYERNORM == "transpose":
         rank = len(x.shape)
         to_last, back = [0, *range(2, rank), 1], [0, rank - 1, *range(1, rank - 1)]
