@@ -125,6 +125,7 @@ def test_sobel_edges_fixed_kernels() -> None:
         ("blur.weight", (1, 1, 3, 3), "float32"),
         ("sobel.weight", (2, 1, 3, 3), "float32"),
     ]
+    assert graph.root.total_params == 9 + 18  # frozen, still parameters (requires_grad=False)
     assert graph.root.total_trainable == 0
     assert graph.root.total_macs == (9 + 18) * 32 * 32
     sobel = _leaf(graph, "sobel")
