@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, replace
 
 import numpy as np
 import onnx
@@ -12,13 +13,21 @@ from cnnspec import __version__
 from cnnspec.compile.onnx.builder import Builder, Dim, Value
 from cnnspec.compile.onnx.emit import emit_graph
 from cnnspec.compile.onnx.weights import check_weights, init_weights
-from cnnspec.graph import Graph
+from cnnspec.graph import Graph, Node
 
 DEFAULT_OPSET = 20  # the first opset with Gelu; onnxruntime 1.18+ runs it
 MIN_OPSET = 18  # Reduce* take axes as an input from 18 on; LayerNormalization needs 17
 MAX_OPSET = 25
 BATCH_DIM = "N"
 INPUT, OUTPUT = "input", "output"
+
+
+@dataclass
+class Compiled:
+    """The model and, for checks, every leaf's output value (``output`` for the last one)."""
+
+    model: onnx.ModelProto
+    produced: list[tuple[Value, Node]]
 
 
 def to_model_proto(
@@ -32,12 +41,24 @@ def to_model_proto(
 ) -> onnx.ModelProto:
     """The ONNX model for ``graph``. ``weights`` (a state_dict as numpy arrays, checked against the spec)
     default to a seeded initialisation; ``batch`` fixes the batch dimension, else it is symbolic."""
+    return compile_graph(graph, weights, seed, opset, batch, fp16, source).model
+
+
+def compile_graph(
+    graph: Graph,
+    weights: dict[str, np.ndarray] | None = None,
+    seed: int = 0,
+    opset: int = DEFAULT_OPSET,
+    batch: int | None = None,
+    fp16: bool = False,
+    source: str = "weights",
+) -> Compiled:
     weights = init_weights(graph, seed) if weights is None else check_weights(graph, weights, source)
     dim: Dim = BATCH_DIM if batch is None else int(batch)
     b = Builder(weights, dim, np.float16 if fp16 else np.float32, opset)
     x = Value(INPUT, (dim, *graph.input_shape))
     y = emit_graph(b, graph.root, x)
-    _name_output(b, y)
+    final = _name_output(b, y)
     g = helper.make_graph(
         b.nodes,
         graph.name,
@@ -51,17 +72,23 @@ def to_model_proto(
     model.ir_version = helper.find_min_ir_version_for(opsets)
     model.doc_string = graph.description
     helper.set_model_props(model, _metadata(graph, fp16))
-    return model
+    produced = [(replace(v, name=OUTPUT) if v.name == final else v, n) for v, n in b.produced]
+    return Compiled(model, produced)
 
 
-def _name_output(b: Builder, y: Value) -> None:
-    """Call the last value ``output`` (an Identity when the model is the identity)."""
+def _name_output(b: Builder, y: Value) -> str:
+    """Call the last value ``output`` (an Identity when the model is the identity); returns its old name."""
     if y.name == INPUT:
         b.nodes.append(helper.make_node("Identity", [INPUT], [OUTPUT], name=OUTPUT))
-        return
+        return OUTPUT
     producer = next(n for n in reversed(b.nodes) if y.name in n.output)
+    for node in b.nodes:  # a fused last op may feed nothing else, but rename every use to be safe
+        for i, name in enumerate(node.input):
+            if name == y.name:
+                node.input[i] = OUTPUT
     producer.output[list(producer.output).index(y.name)] = OUTPUT
     del b.value_info[y.name]
+    return y.name
 
 
 def _metadata(graph: Graph, fp16: bool) -> dict[str, str]:
