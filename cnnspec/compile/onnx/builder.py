@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from cnnspec.graph import Node
 
@@ -43,13 +43,16 @@ class Value:
 class Builder:
     """Collects nodes, initializers and value shapes; emitters only ever talk to this class."""
 
-    def __init__(self, weights: dict[str, np.ndarray], batch: Dim, dtype: Any, opset: int) -> None:
+    def __init__(self, weights: dict[str, np.ndarray], batch: Dim, dtype: Any, opset: int,
+                 graph: onnx.GraphProto | None = None) -> None:
         self.weights = weights
         self.opset = opset
         self.batch = batch
         self.dtype = np.dtype(dtype)
         self.elem_type = helper.np_dtype_to_tensor_dtype(self.dtype)
         self.nodes: list[onnx.NodeProto] = []
+        # initializers are written straight into the model's graph: large weights are never copied
+        self.graph = graph if graph is not None else onnx.GraphProto()
         self.initializers: dict[str, onnx.TensorProto] = {}
         self.value_info: dict[str, OnnxShape] = {}
         self.used_keys: set[str] = set()
@@ -75,7 +78,7 @@ class Builder:
                 array = np.ascontiguousarray(array.T)
             if shape is not None:
                 array = array.reshape(tuple(shape))
-            self.initializers[name] = numpy_helper.from_array(array, name)
+            self._initializer(name, array)
             self._taken.setdefault(name, 1)  # a node output never shadows an initializer
             self.used_keys.add(name)
         return name
@@ -84,8 +87,16 @@ class Builder:
         """A helper constant (pads, axes, shapes: int64; scalars: the model's float type)."""
         arr = np.asarray(array, dtype=dtype if dtype is not None else self.dtype)
         name = self.unique(name)
-        self.initializers[name] = numpy_helper.from_array(arr, name)
+        self._initializer(name, arr)
         return name
+
+    def _initializer(self, name: str, array: np.ndarray) -> None:
+        tensor = self.graph.initializer.add()
+        tensor.name = name
+        tensor.data_type = helper.np_dtype_to_tensor_dtype(array.dtype)
+        tensor.dims.extend(array.shape)
+        tensor.raw_data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+        self.initializers[name] = tensor
 
     def ints(self, name: str, values: Sequence[int]) -> str:
         return self.const(name, list(values), dtype=np.int64)

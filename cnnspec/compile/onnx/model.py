@@ -55,20 +55,19 @@ def compile_graph(
 ) -> Compiled:
     weights = init_weights(graph, seed) if weights is None else check_weights(graph, weights, source)
     dim: Dim = BATCH_DIM if batch is None else int(batch)
-    b = Builder(weights, dim, np.float16 if fp16 else np.float32, opset)
+    model = onnx.ModelProto(producer_name="cnnspec", producer_version=__version__)
+    b = Builder(weights, dim, np.float16 if fp16 else np.float32, opset, model.graph)
     x = Value(INPUT, (dim, *graph.input_shape))
     y = emit_graph(b, graph.root, x)
     final = _name_output(b, y)
-    g = helper.make_graph(
-        b.nodes,
-        graph.name,
-        [b.tensor_type(INPUT, x.shape)],
-        [b.tensor_type(OUTPUT, (dim, *graph.output_shape))],
-        initializer=list(b.initializers.values()),
-        value_info=[b.tensor_type(name, shape) for name, shape in b.value_info.items()],
-    )
+    g = b.graph
+    g.name = graph.name
+    g.node.extend(b.nodes)
+    g.input.append(b.tensor_type(INPUT, x.shape))
+    g.output.append(b.tensor_type(OUTPUT, (dim, *graph.output_shape)))
+    g.value_info.extend(b.tensor_type(name, shape) for name, shape in b.value_info.items())
     opsets = [helper.make_opsetid("", opset)]
-    model = helper.make_model(g, opset_imports=opsets, producer_name="cnnspec", producer_version=__version__)
+    model.opset_import.extend(opsets)
     model.ir_version = helper.find_min_ir_version_for(opsets)
     model.doc_string = graph.description
     helper.set_model_props(model, _metadata(graph, fp16))

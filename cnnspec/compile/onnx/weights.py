@@ -45,8 +45,11 @@ def init_weights(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
 
 def _draw(spec: TensorSpec, rng: np.random.Generator) -> np.ndarray:
     dtype = np.dtype(spec.dtype)
-    if spec.init.kind == "uniform":
-        return rng.uniform(-spec.init.bound, spec.init.bound, spec.shape).astype(dtype)
+    if spec.init.kind == "uniform":  # U(-b, b) drawn directly in float32: no float64 temporary
+        a = rng.random(spec.shape, dtype=np.float32)
+        a *= np.float32(2 * spec.init.bound)
+        a -= np.float32(spec.init.bound)
+        return a.astype(dtype, copy=False)
     if spec.init.kind == "fixed":
         return np.asarray(spec.init.values, dtype=dtype).reshape(spec.shape)
     return np.full(spec.shape, spec.init.value, dtype=dtype)
