@@ -97,7 +97,7 @@ def fit_input(session: Any, x: np.ndarray, source: str) -> np.ndarray:
     _, shape, dtype = input_spec(session)
     if x.ndim == len(shape) - 1:
         x = x[None]
-    want = ["N" if isinstance(d, str) else d for d in shape]
+    want = "[" + ", ".join(str(d) if isinstance(d, int) else "N" for d in shape) + "]"
     if x.ndim != len(shape) or any(isinstance(d, int) and d != s for d, s in zip(shape, x.shape, strict=True)):
         raise UsageError(f"{source}: input of shape {list(x.shape)} does not fit the model's input {want}")
     return x.astype(dtype)

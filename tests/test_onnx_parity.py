@@ -1,0 +1,89 @@
+"""onnxruntime on cnnspec's ONNX graph against the PyTorch compiler's module, same weights, same input."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from cnnspec.compile.onnx import build, export
+from cnnspec.compile.onnx.check import run_model
+from cnnspec.compile.torch import build_module
+from cnnspec.graph import Graph
+from cnnspec.pipeline import analyse_file
+
+SPECS = sorted(p.stem for p in Path("specs").glob("*.yaml"))
+REFERENCE = Path("/work/shared/reference/torchvision_models.json")
+NORMS = ("batchnorm", "layernorm", "groupnorm")
+
+
+def randomised_module(graph: Graph, seed: int = 0) -> torch.nn.Module:
+    """The torch module with every statistic and affine/scale tensor made non-trivial (default running
+    statistics, norm weights and ConvNeXt's 1e-6 layer scales would hide whole branches)."""
+    torch.manual_seed(seed)
+    module = build_module(graph).eval()
+    state = module.state_dict()
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for leaf in graph.leaves():
+            if leaf.op not in (*NORMS, "layer_scale"):
+                continue
+            for t in (*leaf.params, *leaf.buffers):
+                key = leaf.tensor_key(t)
+                if t.key in ("running_var", "weight", "") and state[key].is_floating_point():
+                    state[key].copy_(torch.rand(t.shape, generator=gen) * 0.5 + 0.75)
+                elif t.key in ("running_mean", "bias"):
+                    state[key].copy_(torch.randn(t.shape, generator=gen) * 0.1)
+    return module
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_onnxruntime_matches_torch(spec: str, tmp_path: Path) -> None:
+    graph = analyse_file(f"specs/{spec}.yaml")
+    module = randomised_module(graph)
+    (path,) = export(graph, tmp_path / f"{spec}.onnx", module=module)
+    for batch in (1, 3):
+        x = torch.randn(batch, *graph.input_shape, generator=torch.Generator().manual_seed(batch))
+        with torch.no_grad():
+            want = module(x).numpy()
+        got = run_model(path, x.numpy(), threads=2)
+        assert got.shape == want.shape == (batch, *graph.output_shape)
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def torchvision_resnet18_state() -> dict[str, torch.Tensor]:
+    """A state_dict in torchvision's resnet18 layout (keys, shapes, order from the reference figures),
+    filled with seeded random values."""
+    models = json.loads(REFERENCE.read_text())["models"]
+    (entry,) = [m for m in models if m["model"] == "resnet18"]
+    gen = torch.Generator().manual_seed(3)
+    state = {}
+    for t in entry["state_dict"]:
+        if t["dtype"] == "int64":
+            state[t["key"]] = torch.tensor(0)
+        elif t["key"].endswith("running_var"):
+            state[t["key"]] = torch.rand(t["shape"], generator=gen) + 0.5
+        else:
+            state[t["key"]] = torch.randn(t["shape"], generator=gen) * 0.05
+    return state
+
+
+@pytest.mark.parametrize("fmt", ["pt", "safetensors"])
+def test_torchvision_checkpoint_loads(fmt: str, tmp_path: Path) -> None:
+    state = torchvision_resnet18_state()
+    checkpoint = tmp_path / f"resnet18.{fmt}"
+    torch.save(state, checkpoint) if fmt == "pt" else save_file(state, str(checkpoint))
+    graph = analyse_file("specs/resnet18.yaml")
+    module = build_module(graph).eval()
+    module.load_state_dict(state, strict=True)
+    options = argparse.Namespace(weights=str(checkpoint), seed=0, opset=20, batch=None, fp16=False)
+    (path,) = build(graph, tmp_path / "resnet18.onnx", options)
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        want = module(x).numpy()
+    np.testing.assert_allclose(run_model(path, x.numpy(), threads=2), want, rtol=1e-4, atol=1e-5)
