@@ -13,7 +13,7 @@ from cnnspec.graph import Node
 # How a channel LayerNorm (ConvNeXt's LayerNorm2d) is written for NCHW tensors: "reduce" (ReduceMean over
 # axis 1, no layout change) or "transpose" (to channels-last, LayerNormalization, back: what torch.onnx
 # exports). Chosen by measurement in onnxruntime: see docs/onnx-backend.md.
-CHANNEL_LAYERNORM = "reduce"
+CHANNEL_LAYERNORM = "transpose"
 
 
 def _channel_view(x: Value) -> tuple[int, ...]:
