@@ -17,6 +17,10 @@ Tree shape
   the input through, DenseNet style).
 * Every other node is a leaf (an op).
 
+``settings`` holds an op's validated settings as the spec gave them (``$`` substituted); ``attrs`` the
+normalised values ``analyse`` derived from them and the input (one entry per spatial axis, inferred
+channels, explicit pads). ``raw`` is what the spec wrote, expressions included.
+
 Paths are PyTorch ``state_dict`` prefixes: a leaf's tensor ``t`` has the key ``f"{path}.{t.key}"``, or
 just ``path`` when ``t.key`` is empty (ConvNeXt's ``layer_scale``, a parameter owned by the enclosing
 module). Two stateless leaves in one scope may share a name (torchvision's ResNet calls ``self.relu``
@@ -99,9 +103,11 @@ class Node:
     path: str
     pos: SourcePos
     attrs: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
     children: list[Node] = field(default_factory=list)
     branches: list[list[Node]] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
+    field_pos: dict[str, SourcePos] = field(default_factory=dict)
     block: BlockCall | None = None
     # filled by analyse
     input_shape: Shape = ()

@@ -1,0 +1,33 @@
+"""Python API: ``cnnspec.load(path, **params)`` returns a :class:`Model`.
+
+The model holds the analysed graph; its compile methods import their backend only when called, so
+loading and summarising never import torch or onnx."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cnnspec.graph import Graph, Shape
+from cnnspec.pipeline import analyse_file
+
+
+@dataclass
+class Model:
+    graph: Graph
+
+    @property
+    def name(self) -> str:
+        return self.graph.name
+
+    def summary(self, fmt: str = "text", depth: int | None = None) -> str:
+        """The per-layer table and totals as ``text``, ``markdown`` or ``json``."""
+        from cnnspec.report import render
+
+        return render(self.graph, fmt, depth)
+
+
+def load(path: str | Path, input_shape: Shape | None = None, **params: Any) -> Model:
+    """Load, validate, resolve and analyse the spec at ``path``; keyword arguments override ``params``."""
+    return Model(analyse_file(path, params or None, tuple(input_shape) if input_shape else None))

@@ -1,0 +1,114 @@
+"""The front end in one call: load -> validate -> resolve -> analyse, giving a :class:`Graph`.
+
+Imports nothing heavier than pydantic and PyYAML: this is the whole path of ``cnnspec check`` and
+``cnnspec summary``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from cnnspec.analyse.analyser import analyse
+from cnnspec.errors import SpecError
+from cnnspec.graph import Graph, Node, Shape, SourcePos
+from cnnspec.load.yaml_loader import Doc, load_file
+from cnnspec.resolve.imports import Src, gather_blocks, validated
+from cnnspec.resolve.resolver import Resolver, substitute
+from cnnspec.validate.messages import suggest
+from cnnspec.validate.spec import SpecFile
+
+
+def analyse_file(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None,
+                 input_shape: Shape | None = None) -> Graph:
+    """Load, validate, resolve and analyse the spec at ``path``.
+
+    ``overrides`` replace the spec's ``params`` (``--set``); ``input_shape`` replaces its ``input``
+    (``--input``). Raises :class:`SpecError` with the location of the first problem."""
+    doc = load_file(path)
+    spec = validated(SpecFile, doc.data, Src(doc, ()), "the spec")
+    params = _params(spec, doc, overrides or {})
+    shape = input_shape or _input(spec, doc, params)
+    _check_input(shape, doc.pos(("input",)) if input_shape is None else SourcePos(doc.file, 1, 1))
+    root_dir = Path(os.path.realpath(path)).parent
+    blocks = gather_blocks(doc, spec.blocks, spec.use, root_dir)
+    root = Node(op="model", name="", path="", pos=doc.pos(("layers",), key=True))
+    root.children = Resolver(blocks, params).layers(spec.layers, Src(doc, ("layers",)), _root_scope(), params, ())
+    analyse(root, shape)
+    return Graph(name=spec.name, source=str(path), root=root, input_shape=shape, params=params,
+                 description=spec.description, spec_hash=_hash(doc, params, shape, blocks))
+
+
+def _root_scope():  # noqa: ANN202
+    from cnnspec.resolve.resolver import Scope
+
+    return Scope("")
+
+
+def _params(spec: SpecFile, doc: Doc, overrides: dict[str, Any]) -> dict[str, Any]:
+    params = dict(spec.params)
+    for key, value in overrides.items():
+        if key not in params:
+            known = ", ".join(sorted(params)) or "none"
+            raise SpecError(f"--set {key}: the spec has no parameter `{key}`"
+                            f"{suggest(key, params) or f' (parameters: {known})'}", doc.pos(("params",), key=True))
+        current = params[key]
+        if type(value) is not type(current) and not (isinstance(current, float) and type(value) is int):
+            raise SpecError(f"--set {key}={value}: `{key}` is {type(current).__name__} ({current!r}), got "
+                            f"{type(value).__name__}", doc.pos(("params", key)))
+        params[key] = value
+    return params
+
+
+def _input(spec: SpecFile, doc: Doc, params: dict[str, Any]) -> Shape:
+    values = substitute(spec.input, Src(doc, ("input",)), params)
+    for index, value in enumerate(values):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SpecError(f"`input` sizes must be whole numbers, got {value!r}", doc.pos(("input", index)))
+    return tuple(values)
+
+
+def _check_input(shape: Shape, pos: SourcePos) -> None:
+    if not 1 <= len(shape) <= 4:
+        raise SpecError(f"`input` is [C], [C, L], [C, H, W] or [C, D, H, W] (no batch axis); got {len(shape)} "
+                        "sizes", pos)
+    for size in shape:
+        if size < 1:
+            raise SpecError(f"`input` sizes must be at least 1, got {list(shape)}", pos)
+
+
+def _hash(doc: Doc, params: dict[str, Any], shape: Shape, blocks: dict[str, Any]) -> str:
+    """A digest of everything that determines the network: the spec, imported blocks, params, input."""
+    imported = {name: entry.definition.model_dump() for name, entry in sorted(blocks.items())}
+    payload = json.dumps({"spec": doc.data, "blocks": imported, "params": params, "input": list(shape)},
+                         sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def smallest_input(path: str | os.PathLike[str], graph: Graph) -> Shape | None:
+    """The smallest input (per spatial axis, others kept) for which every layer has a positive output,
+    found by bisection (larger inputs are assumed to stay valid). None when the spec has no spatial axes."""
+    if graph.rank < 1:
+        return None
+    best = list(graph.input_shape)
+    for axis in range(1, len(best)):
+        low, high = 1, graph.input_shape[axis]
+        while low < high:
+            middle = (low + high) // 2
+            probe = tuple(best[:axis] + [middle] + best[axis + 1:])
+            if _valid(path, graph, probe):
+                high = middle
+            else:
+                low = middle + 1
+        best[axis] = low
+    return tuple(best)
+
+
+def _valid(path: str | os.PathLike[str], graph: Graph, shape: Shape) -> bool:
+    try:
+        analyse_file(path, graph.params, shape)
+    except SpecError:
+        return False
+    return True

@@ -1,0 +1,201 @@
+"""``$`` expressions: a tiny, safe integer arithmetic language (no ``eval``).
+
+Grammar::
+
+    expr   := term (("+" | "-") term)*
+    term   := factor (("*" | "//" | "%") factor)*
+    factor := INT | "$" NAME | ("+" | "-") factor | "(" expr ")" | ("min" | "max") "(" expr ("," expr)* ")"
+
+A string is an expression when it contains ``$``. A lone ``$name`` keeps its value's type (a float
+parameter can feed ``p:``); anything with an operator is integer arithmetic. ``parse`` returns a small
+AST that the PyTorch backend can print as Python; ``evaluate`` computes it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+MAX_LENGTH = 200
+MAX_MAGNITUDE = 10**15
+
+_TOKEN = re.compile(r"\s*(?:(?P<int>\d+)|\$(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<fn>min|max)\b|(?P<op>//|[-+*%(),]))")
+
+
+class ExprError(ValueError):
+    """An expression that cannot be parsed or evaluated; the message is for the user."""
+
+
+@dataclass(frozen=True)
+class Num:
+    value: int
+
+
+@dataclass(frozen=True)
+class Ref:
+    name: str
+
+
+@dataclass(frozen=True)
+class Unary:
+    op: str
+    operand: Expr
+
+
+@dataclass(frozen=True)
+class BinOp:
+    op: str
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True)
+class Call:
+    fn: str
+    args: tuple[Expr, ...]
+
+
+Expr = Num | Ref | Unary | BinOp | Call
+
+
+def is_expression(value: Any) -> bool:
+    return isinstance(value, str) and "$" in value
+
+
+def _tokenize(text: str) -> list[tuple[str, str]]:
+    tokens: list[tuple[str, str]] = []
+    pos = 0
+    stripped = text.rstrip()
+    while pos < len(stripped):
+        match = _TOKEN.match(stripped, pos)
+        if not match:
+            bad = stripped[pos:].strip()[:12]
+            hint = "; use // for integer division" if bad.startswith("/") else ""
+            raise ExprError(f"cannot read `{bad}` in expression `{text}`{hint}")
+        kind = match.lastgroup or ""
+        tokens.append((kind, match.group(kind)))
+        pos = match.end()
+    return tokens
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = _tokenize(text)
+        self.i = 0
+
+    def peek(self) -> tuple[str, str] | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def take(self, value: str | None = None) -> tuple[str, str]:
+        token = self.peek()
+        if token is None or (value is not None and token[1] != value):
+            found = "the end" if token is None else f"`{token[1]}`"
+            want = f"`{value}`" if value else "a value"
+            raise ExprError(f"expected {want} but found {found} in expression `{self.text}`")
+        self.i += 1
+        return token
+
+    def parse(self) -> Expr:
+        node = self.expr()
+        if self.peek() is not None:
+            raise ExprError(f"unexpected `{self.peek()[1]}` in expression `{self.text}`")  # type: ignore[index]
+        return node
+
+    def expr(self) -> Expr:
+        node = self.term()
+        while (tok := self.peek()) and tok[1] in "+-" and tok[0] == "op":
+            self.take()
+            node = BinOp(tok[1], node, self.term())
+        return node
+
+    def term(self) -> Expr:
+        node = self.factor()
+        while (tok := self.peek()) and tok[1] in ("*", "//", "%"):
+            self.take()
+            node = BinOp(tok[1], node, self.factor())
+        return node
+
+    def factor(self) -> Expr:
+        kind, value = self.take()
+        if kind == "int":
+            return Num(int(value))
+        if kind == "name":
+            return Ref(value)
+        if kind == "fn":
+            self.take("(")
+            args = [self.expr()]
+            while self.peek() and self.peek()[1] == ",":  # type: ignore[index]
+                self.take(",")
+                args.append(self.expr())
+            self.take(")")
+            return Call(value, tuple(args))
+        if value in "+-" and kind == "op":
+            return Unary(value, self.factor())
+        if value == "(":
+            node = self.expr()
+            self.take(")")
+            return node
+        raise ExprError(f"unexpected `{value}` in expression `{self.text}`")
+
+
+def parse(text: str) -> Expr:
+    """Parse an expression string (``"$width * 4"``)."""
+    if len(text) > MAX_LENGTH:
+        raise ExprError(f"expression is longer than {MAX_LENGTH} characters")
+    return _Parser(text).parse()
+
+
+def names(node: Expr) -> list[str]:
+    """The ``$names`` an expression refers to, in order of appearance."""
+    if isinstance(node, Ref):
+        return [node.name]
+    if isinstance(node, Unary):
+        return names(node.operand)
+    if isinstance(node, BinOp):
+        return names(node.left) + names(node.right)
+    if isinstance(node, Call):
+        return [n for arg in node.args for n in names(arg)]
+    return []
+
+
+def evaluate(text: str, scope: Mapping[str, Any]) -> Any:
+    """Evaluate an expression string against ``scope`` (name -> value)."""
+    node = parse(text)
+    if isinstance(node, Ref):
+        return _lookup(node.name, scope)
+    return _eval(node, scope, text)
+
+
+def _lookup(name: str, scope: Mapping[str, Any]) -> Any:
+    if name not in scope:
+        known = ", ".join(f"${n}" for n in sorted(scope)) or "none"
+        raise ExprError(f"`${name}` is not defined (defined here: {known})")
+    return scope[name]
+
+
+def _eval(node: Expr, scope: Mapping[str, Any], text: str) -> int:
+    if isinstance(node, Num):
+        return node.value
+    if isinstance(node, Ref):
+        value = _lookup(node.name, scope)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ExprError(f"`${node.name}` is {value!r}; arithmetic in `{text}` works on integers only")
+        return value
+    if isinstance(node, Unary):
+        value = _eval(node.operand, scope, text)
+        return -value if node.op == "-" else value
+    if isinstance(node, Call):
+        values = [_eval(arg, scope, text) for arg in node.args]
+        return min(values) if node.fn == "min" else max(values)
+    left, right = _eval(node.left, scope, text), _eval(node.right, scope, text)
+    if node.op in ("//", "%") and right == 0:
+        raise ExprError(f"division by zero in `{text}`")
+    result = {"+": left + right, "-": left - right, "*": left * right}.get(node.op)
+    if result is None:
+        result = left // right if node.op == "//" else left % right
+    if abs(result) > MAX_MAGNITUDE:
+        raise ExprError(f"`{text}` gives {result}, beyond the {MAX_MAGNITUDE:.0e} cnnspec accepts")
+    return result

@@ -1,0 +1,44 @@
+"""Layer names: they become attribute names in generated Python, state_dict keys and ONNX names, so only
+plain ASCII identifiers (or non-negative indices) that collide with nothing are accepted."""
+
+from __future__ import annotations
+
+import keyword
+import re
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+# Attributes of torch.nn.Module that a submodule name would shadow (listed here: no torch import).
+MODULE_ATTRIBUTES = frozenset(
+    """add_module apply bfloat16 buffers call_super_init children compile cpu cuda double dump_patches eval
+    extra_repr float forward get_buffer get_extra_state get_parameter get_submodule half ipu
+    load_state_dict modules mtia named_buffers named_children named_modules named_parameters parameters
+    register_backward_hook register_buffer register_forward_hook register_forward_pre_hook
+    register_full_backward_hook register_full_backward_pre_hook register_load_state_dict_post_hook
+    register_load_state_dict_pre_hook register_module register_parameter register_state_dict_post_hook
+    register_state_dict_pre_hook requires_grad_ set_extra_state set_submodule share_memory state_dict to
+    to_empty train training type xpu zero_grad""".split()
+)
+
+
+def check_name(name: object) -> str | None:
+    """Return why ``name`` cannot name a layer, or None when it is fine."""
+    if isinstance(name, bool):
+        return "a layer name is an identifier or a non-negative index, not true/false"
+    if isinstance(name, int):
+        return None if name >= 0 else f"a layer index must be non-negative, got {name}"
+    if not isinstance(name, str):
+        return "a layer name is an identifier or a non-negative index"
+    shown = name.encode("unicode_escape").decode("ascii")
+    if not _IDENT.fullmatch(name):
+        return (
+            f"layer name `{shown}` is not a plain identifier: use ASCII letters, digits and _ "
+            "(not starting with a digit, at most 64 characters)"
+        )
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        return f"layer name `{name}` is a Python keyword"
+    if name.startswith("__"):
+        return f"layer name `{name}` starts with a double underscore, which Python reserves"
+    if name in MODULE_ATTRIBUTES:
+        return f"layer name `{name}` would shadow `{name}` of PyTorch's nn.Module"
+    return None

@@ -1,0 +1,132 @@
+"""Turn pydantic's validation errors into one-line messages a student understands, located in the file."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from cnnspec.errors import SpecError
+from cnnspec.graph import SourcePos
+
+_EXPECTED = {
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+}
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean `x`?)`` when a close match exists, else an empty string."""
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean `{match[0]}`?" if match else ""
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return f"`{value}`" if len(value) < 40 else f"`{value[:37]}...`"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "nothing"
+    text = repr(value)
+    return text if len(text) < 40 else text[:37] + "..."
+
+
+def _data_loc(loc: tuple[Any, ...], model: type[BaseModel]) -> tuple[Any, ...]:
+    """Keep the parts of a pydantic location that index data (field names, list indices, dict keys),
+    dropping union-member tags such as ``'int'`` or ``'list[int]'``."""
+    out: list[Any] = []
+    for part in loc:
+        if isinstance(part, int) or (isinstance(part, str) and "[" not in part and part not in _TAGS):
+            out.append(part)
+    return tuple(out)
+
+
+_TAGS = {"int", "str", "float", "bool", "list", "dict", "Projection", "literal['identity']", "function-after"}
+
+
+def raise_validation(
+    exc: ValidationError,
+    model: type[BaseModel],
+    what: str,
+    pos_of: Callable[[tuple[Any, ...], bool], SourcePos],
+    value_of: Callable[[tuple[Any, ...]], Any],
+) -> None:
+    """Raise a :class:`SpecError` for the first problem in ``exc``.
+
+    ``what`` names the thing validated (``conv `conv1```); ``pos_of(loc, key)`` locates a data path (its key
+    when ``key``); ``value_of(loc)`` fetches the written value."""
+    errors = exc.errors()
+    extra = [e for e in errors if e["type"] == "extra_forbidden"]
+    missing = [e for e in errors if e["type"] == "missing"]
+    first = (extra or missing or errors)[0]
+    loc = _data_loc(first["loc"], model)
+    field = str(loc[-1]) if loc else ""
+    if first["type"] == "extra_forbidden":
+        known = sorted(_fields(model, loc[:-1]))
+        message = f"unknown option `{field}` for {what}{suggest(field, known)}"
+        if not suggest(field, known):
+            message += f" (options: {', '.join(known)})"
+        raise SpecError(message, pos_of(loc, True))
+    if first["type"] == "missing":
+        raise SpecError(f"{what} needs `{field}`", pos_of(loc[:-1], True))
+    value = value_of(loc)
+    if first["type"] == "literal_error":
+        allowed = first.get("ctx", {}).get("expected", "")
+        raise SpecError(f"`{field}` of {what} must be one of {allowed}; got {_show(value)}", pos_of(loc, False))
+    expected = _expected_for(errors, first)
+    label = f"`{field}`" if isinstance(loc[-1], str) else f"item {loc[-1]} of `{_last_field(loc)}`"
+    raise SpecError(f"{label} of {what} should be {expected}, got {_show(value)}", pos_of(loc, False))
+
+
+def _last_field(loc: tuple[Any, ...]) -> str:
+    return next((str(p) for p in reversed(loc) if isinstance(p, str)), "value")
+
+
+def _expected_for(errors: list[Any], first: Any) -> str:
+    """Words for what a field accepts, merging the alternatives of a union."""
+    same_field = [e for e in errors if e["loc"][:1] == first["loc"][:1]]
+    words: list[str] = []
+    for err in same_field:
+        if err["type"] == "literal_error":
+            word = "one of " + err.get("ctx", {}).get("expected", "")
+        elif err["type"] in _EXPECTED:
+            word = _EXPECTED[err["type"]]
+            if len(err["loc"]) > 1 and "list[" in str(err["loc"][1]):
+                word = "a list of " + ("whole numbers" if "int" in str(err["loc"][1]) else "values")
+        else:
+            word = err["msg"].removeprefix("Input should be ").lower()
+        if word not in words:
+            words.append(word)
+    return " or ".join(words)
+
+
+def _fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    current: Any = model
+    for part in loc:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)) or not isinstance(part, str):
+            return []
+        annotation = current.model_fields[part].annotation
+        current = _model_in(annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _model_in(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None

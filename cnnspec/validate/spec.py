@@ -1,0 +1,107 @@
+"""Stage 2, validate: the models of a spec file's structure (everything but the ops' own settings,
+which live in ``ops.py``). Layer lists stay raw (``str`` or one-key mapping) here; ``resolve`` reads each
+item after substituting ``$expressions``, validating it against these models and the op models."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cnnspec.validate.ops import Name
+
+LayerItem = str | dict[str, Any]
+ParamValue = bool | int | float | str
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class BlockDef(_Strict):
+    """A reusable block: typed arguments with optional defaults, and its layers."""
+
+    description: str = ""
+    args: dict[str, ParamValue] = Field(
+        default_factory=dict,
+        description="Arguments: a type name (`int`, `float`, `bool`, `str`) makes it required; a value is "
+        "its default.",
+        examples=[{"width": "int", "stride": 1}],
+    )
+    layers: list[LayerItem] = Field(description="The block's layers, which may use `$arg` expressions.")
+
+
+class Constraints(_Strict):
+    """Budgets checked by `cnnspec check`."""
+
+    max_params: int | None = Field(None, description="Largest allowed parameter count.")
+    max_macs: int | None = Field(None, description="Largest allowed multiply-accumulate count.")
+    max_activation_bytes: int | None = Field(None, description="Largest allowed activation memory (batch 1).")
+    input_sizes: list[list[int]] | None = Field(
+        None, description="Other input shapes the network must accept.", examples=[[[3, 224, 224], [3, 160, 160]]]
+    )
+
+
+class SpecFile(_Strict):
+    """A spec: one network."""
+
+    name: str = Field(description="Name of the model.", examples=["resnet18"])
+    description: str = ""
+    params: dict[str, ParamValue] = Field(
+        default_factory=dict,
+        description="Named parameters, used as `$name` and overridable with `--set name=value`.",
+        examples=[{"num_classes": 1000, "in_channels": 3}],
+    )
+    input: list[int | str] = Field(
+        description="Input shape without the batch: [C, L], [C, H, W] or [C, D, H, W].", examples=[[3, 224, 224]]
+    )
+    use: list[str] = Field(default_factory=list, description="Files whose `blocks` this spec imports.")
+    blocks: dict[str, BlockDef] = Field(default_factory=dict, description="Reusable blocks by name.")
+    constraints: Constraints | None = None
+    layers: list[LayerItem] = Field(description="The network, run top to bottom.")
+
+
+class BlocksFile(_Strict):
+    """A file imported with `use`: blocks only."""
+
+    description: str = ""
+    use: list[str] = Field(default_factory=list)
+    blocks: dict[str, BlockDef] = Field(default_factory=dict)
+
+
+class SequentialSettings(_Strict):
+    name: Name | None = None
+    layers: list[LayerItem]
+
+
+class Projection(_Strict):
+    projection: Literal["auto", "always"] = Field(
+        "auto", description="`auto`: only where the body changes the shape; `always`: every time."
+    )
+    name: Name = Field("downsample", description="Name of the projection (torchvision: downsample).")
+    norm: Literal["batchnorm", "none"] = Field("batchnorm", description="Normalisation after the 1x1 conv.")
+
+
+class ResidualSettings(_Strict):
+    body: list[LayerItem]
+    shortcut: Literal["identity"] | Projection | list[LayerItem] = "identity"
+
+
+class ConcatSettings(_Strict):
+    branches: list[list[LayerItem]] = Field(description="Layer lists, each fed the same input.")
+
+
+class StageSettings(_Strict):
+    name: Name | None = None
+    block: str = Field(description="Name of the block to repeat.")
+    repeat: int | str = Field(description="How many instances.", examples=[2])
+    args: dict[str, Any] = Field(default_factory=dict, description="Arguments for every instance.")
+    first: dict[str, Any] = Field(default_factory=dict, description="Arguments overridden in instance 0.")
+
+
+STRUCTURES: dict[str, type[_Strict]] = {
+    "sequential": SequentialSettings,
+    "residual": ResidualSettings,
+    "concat": ConcatSettings,
+    "stage": StageSettings,
+}
