@@ -20,8 +20,8 @@ def label_lines(label: str) -> list[str]:
     import html
 
     text = label[1:-1] if label.startswith("<") and label.endswith(">") else _unquote(label)
-    parts = re.split(r"<br/>", text)
-    return [html.unescape(re.sub(r"<[^>]*>", "", p)) for p in parts]
+    parts = re.split(r"<br[^>]*/>", text)
+    return [html.unescape(re.sub(r"<[^>]*>", "", p)) for p in parts if p]
 
 
 @dataclass

@@ -194,7 +194,11 @@ def build_diagram(graph: Graph, depth: int | None = None) -> Diagram:
     members: list[Box | Cluster] = [source]
     start = _Tensor(source.id, graph.input_shape)
     if b.collapsed(0):
-        end = b.node(graph.root, start, members, 0, False)
+        whole = block_box(graph.root, b.unique("@model"), False)
+        whole.title = graph.name
+        members.append(whole)
+        b.connect(start, whole.id, "main")
+        end = _Tensor(whole.id, graph.output_shape)
     else:
         end = b.sequence(graph.root.children, start, members, 1, False)
     sink = Box(b.unique("@output"), "output", "io", "output", [labels.shape_text(graph.output_shape)])

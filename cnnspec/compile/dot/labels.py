@@ -142,7 +142,7 @@ def totals_text(node: Node) -> str:
 def tooltip_text(node: Node) -> str:
     """Hover text in SVG: path, op, shapes and exact figures."""
     lines = [
-        f"{node.path or node.name} ({node.op})",
+        f"{node.path or node.name or 'model'} ({node.op})",
         f"{shape_text(node.input_shape)} -> {shape_text(node.output_shape)}",
         f"params {node.total_params:,}",
         f"MACs {node.total_macs:,}",

@@ -31,11 +31,12 @@ def attr_list(attrs: dict[str, str]) -> str:
     return "[" + ", ".join(parts) + "]"
 
 
-def html_label(title: str, details: list[str], bold: bool = True) -> Html:
-    """``<b>title</b><br/><font point-size="8">detail</font>...``."""
+def html_label(title: str, details: list[str], bold: bool = True, left: bool = False) -> Html:
+    """``<b>title</b><br/><font point-size="8">detail</font>...``; ``left`` aligns every line left."""
     head = f"<b>{escape(title)}</b>" if bold else escape(title)
-    tail = "".join(f'<br/><font point-size="8" color="#555555">{escape(d)}</font>' for d in details)
-    return Html(head + tail)
+    br = '<br align="left"/>' if left else "<br/>"
+    tail = "".join(f'{br}<font point-size="8" color="#555555">{escape(d)}</font>' for d in details)
+    return Html(head + tail + (br if left else ""))
 
 
 def _box_lines(box: Box, indent: str) -> list[str]:
@@ -53,7 +54,7 @@ def _cluster_lines(cluster: Cluster, indent: str) -> list[str]:
     lines = [f"{indent}subgraph {quote(cluster.id)} {{"]
     inner = indent + "  "
     attrs = style.cluster_attrs(cluster.projection)
-    attrs["label"] = html_label(cluster.title, cluster.details)
+    attrs["label"] = html_label(cluster.title, cluster.details, left=True)
     lines.extend(f"{inner}{k}={value_text(v)};" for k, v in attrs.items())
     lines.extend(_member_lines(cluster.members, inner))
     lines.append(f"{indent}}}")
