@@ -162,7 +162,8 @@ class Graph:
     params: dict[str, Any]
     description: str = ""
     spec_hash: str = ""
-    min_input: Shape | None = None
+    # budgets from the spec's `constraints`: name -> (limit, where it was written)
+    constraints: dict[str, tuple[Any, SourcePos]] = field(default_factory=dict)
 
     @property
     def output_shape(self) -> Shape:

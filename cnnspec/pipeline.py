@@ -37,8 +37,13 @@ def analyse_file(path: str | os.PathLike[str], overrides: dict[str, Any] | None 
     root = Node(op="model", name="", path="", pos=doc.pos(("layers",), key=True))
     root.children = Resolver(blocks, params).layers(spec.layers, Src(doc, ("layers",)), _root_scope(), params, ())
     analyse(root, shape)
+    constraints = {}
+    if spec.constraints is not None:
+        for key, value in spec.constraints.model_dump(exclude_none=True).items():
+            constraints[key] = (value, doc.pos(("constraints", key)))
     return Graph(name=spec.name, source=str(path), root=root, input_shape=shape, params=params,
-                 description=spec.description, spec_hash=_hash(doc, params, shape, blocks))
+                 description=spec.description, spec_hash=_hash(doc, params, shape, blocks),
+                 constraints=constraints)
 
 
 def _root_scope():  # noqa: ANN202
@@ -112,3 +117,18 @@ def _valid(path: str | os.PathLike[str], graph: Graph, shape: Shape) -> bool:
     except SpecError:
         return False
     return True
+
+
+def is_blocks_file(path: str | os.PathLike[str]) -> bool:
+    """A file holding only ``blocks`` (and ``use``): a block library, imported by specs."""
+    doc = load_file(path)
+    return "layers" not in doc.data and "blocks" in doc.data and "input" not in doc.data
+
+
+def check_blocks_file(path: str | os.PathLike[str]) -> None:
+    """Validate a block library: its structure and its imports (blocks are checked where they are used)."""
+    from cnnspec.validate.spec import BlocksFile
+
+    doc = load_file(path)
+    lib = validated(BlocksFile, doc.data, Src(doc, ()), "the block library")
+    gather_blocks(doc, lib.blocks, lib.use, Path(os.path.realpath(path)).parent)

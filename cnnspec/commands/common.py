@@ -1,0 +1,50 @@
+"""Arguments shared by several commands: ``--set k=v`` and ``--input C,H,W``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import yaml
+
+from cnnspec.errors import UsageError
+
+
+def add_spec_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a spec parameter, e.g. --set num_classes=10 (repeatable)")
+    parser.add_argument("--input", dest="input_shape", metavar="C,H,W",
+                        help="analyse at another input shape (no batch axis), e.g. --input 3,160,160")
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"--set takes NAME=VALUE, got `{item}`")
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            value = text
+        if isinstance(value, (dict, list)) or value is None:
+            value = text
+        out[name.strip()] = value
+    return out
+
+
+def parse_shape(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
+    except ValueError:
+        raise UsageError(f"--input takes sizes like 3,224,224, got `{text}`") from None
+    if not 1 <= len(shape) <= 4 or min(shape) < 1:
+        raise UsageError(f"--input takes 1 to 4 positive sizes (C[,L|H,W|D,H,W]), got `{text}`")
+    return shape
+
+
+def spec_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """``overrides`` and ``input_shape`` for :func:`cnnspec.pipeline.analyse_file`."""
+    return {"overrides": parse_overrides(args.overrides) or None, "input_shape": parse_shape(args.input_shape)}

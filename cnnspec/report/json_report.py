@@ -1,0 +1,42 @@
+"""``summary --format json``: a stable contract. Shapes exclude the batch axis; ``layers`` lists the
+leaves in execution order with their state_dict-style paths."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from cnnspec.graph import Graph, Node
+
+BYTES_PER_ELEMENT = 4  # float32
+
+
+def layer_record(node: Node) -> dict[str, Any]:
+    return {
+        "path": node.path,
+        "op": node.op,
+        "output_shape": list(node.output_shape),
+        "params": node.total_params,
+        "macs": node.macs,
+        "receptive_field": {"size": list(node.rf_size), "stride": list(node.rf_stride)},
+    }
+
+
+def summary_record(graph: Graph) -> dict[str, Any]:
+    root = graph.root
+    return {
+        "name": graph.name,
+        "input_shape": list(graph.input_shape),
+        "output_shape": list(graph.output_shape),
+        "params": root.total_params,
+        "trainable_params": root.total_trainable,
+        "buffers": root.total_buffers,
+        "macs": root.total_macs,
+        "flops": 2 * root.total_macs,
+        "activation_bytes": root.activation_elems * BYTES_PER_ELEMENT,
+        "layers": [layer_record(n) for n in graph.leaves()],
+    }
+
+
+def to_json(graph: Graph) -> str:
+    return json.dumps(summary_record(graph), indent=2)

@@ -1,0 +1,67 @@
+"""``summary`` as a text table (for terminals) or a markdown table (for pull requests)."""
+
+from __future__ import annotations
+
+from cnnspec.analyse.rules import fmt
+from cnnspec.graph import Graph, Shape
+from cnnspec.report.json_report import BYTES_PER_ELEMENT
+from cnnspec.report.rows import Row, rows
+
+HEADERS = ("Layer", "Op", "Output", "Params", "MACs", "RF")
+
+
+def human(n: float, unit: str = "") -> str:
+    """1814073344 -> '1.81 G'."""
+    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f} {suffix}{unit}"
+    return f"{n:g} {unit}".rstrip()
+
+
+def _cells(row: Row, indent: bool) -> tuple[str, ...]:
+    name = ("  " * (row.depth - 1) if indent else "") + row.path + (" ..." if row.collapsed else "")
+    return (name, row.op, row.output_shape, f"{row.params:,}" if row.params else "-",
+            f"{row.macs:,}" if row.macs else "-", row.rf)
+
+
+def _totals(graph: Graph, min_input: Shape | None) -> list[str]:
+    root = graph.root
+    frozen = root.total_params - root.total_trainable
+    lines = [
+        f"Params: {root.total_params:,} (trainable {root.total_trainable:,}, frozen {frozen:,}); "
+        f"buffers: {root.total_buffers:,}",
+        f"MACs: {root.total_macs:,} ({human(root.total_macs)}); FLOPs = 2 x MACs: {human(2 * root.total_macs)}",
+        f"Activation memory (forward, batch 1, float32): {human(root.activation_elems * BYTES_PER_ELEMENT, 'B')}; "
+        f"weights: {human(root.total_params * BYTES_PER_ELEMENT, 'B')}",
+    ]
+    if root.rf_size:
+        lines.append(f"Receptive field of the output: {fmt(root.rf_size)} (stride {fmt(root.rf_stride)})")
+    if min_input is not None:
+        lines.append(f"Smallest valid input: {fmt(min_input)}")
+    return lines
+
+
+def text(graph: Graph, depth: int | None = None, min_input: Shape | None = None) -> str:
+    table = [HEADERS] + [_cells(r, True) for r in rows(graph.root, depth)]
+    widths = [max(len(r[i]) for r in table) for i in range(len(HEADERS))]
+    right = {3, 4}
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    rule = "-" * len(line(HEADERS))
+    head = f"{graph.name}  ({graph.source})  input {fmt(graph.input_shape)} -> output {fmt(graph.output_shape)}"
+    body = [line(r) for r in table[1:]]
+    return "\n".join([head, rule, line(HEADERS), rule, *body, rule, *_totals(graph, min_input)]) + "\n"
+
+
+def markdown(graph: Graph, depth: int | None = None, min_input: Shape | None = None) -> str:
+    out = [f"### {graph.name}: input {fmt(graph.input_shape)} -> output {fmt(graph.output_shape)}", "",
+           "| " + " | ".join(HEADERS) + " |", "|---|---|---|---:|---:|---|"]
+    for row in rows(graph.root, depth):
+        cells = list(_cells(row, False))
+        cells[0] = "&nbsp;&nbsp;" * (row.depth - 1) + f"`{cells[0]}`"
+        out.append("| " + " | ".join(cells) + " |")
+    out.append("")
+    out.extend(f"- {line}" for line in _totals(graph, min_input))
+    return "\n".join(out) + "\n"
