@@ -1,6 +1,6 @@
-"""Hand-built analysed graphs for the diagram tests that must not depend on the front end: odd names,
-concat branches, projection shortcuts. Shapes, params and MACs are computed here by the textbook rules
-(2D, PyTorch's output-size formula), only for the ops these fixtures use."""
+"""Hand-built analysed graphs for diagram cases no zoo spec has: concat branches (one of them empty) and
+names that need escaping (a spec cannot even write some of them). Shapes, params and MACs follow the
+textbook rules (2D, PyTorch's output-size formula), only for the ops these fixtures use."""
 
 from __future__ import annotations
 
@@ -82,70 +82,6 @@ def concat(path: str, shape: Shape, branches: list[list[Node]]) -> Node:
 def graph(name: str, shape: Shape, layers: list[Node]) -> Graph:
     root = seq_total(Node("model", name, "", POS, children=layers), layers, shape)
     return Graph(name, "fixture.yaml", root, shape, {})
-
-
-def lenet5() -> Graph:
-    t = "tanh"
-    layers = chain("", (1, 32, 32), [
-        ("conv", "0", {"out": 6, "kernel": 5, "bias": True}), (t, "1", {}), ("avgpool", "2", {"kernel": 2}),
-        ("conv", "3", {"out": 16, "kernel": 5, "bias": True}), (t, "4", {}), ("avgpool", "5", {"kernel": 2}),
-        ("flatten", "6", {}), ("linear", "7", {"out": 120}), (t, "8", {}), ("linear", "9", {"out": 84}),
-        (t, "10", {}), ("linear", "11", {"out": 10}),
-    ])
-    return graph("lenet5", (1, 32, 32), layers)
-
-
-def basic_block(path: str, shape: Shape, width: int, stride: int, bottleneck: bool = False) -> Node:
-    """torchvision's BasicBlock (or Bottleneck): residual(convs with bn and relu, shortcut) then relu."""
-    if bottleneck:
-        body = chain(path, shape, [
-            ("conv", "conv1", {"out": width, "kernel": 1}), ("batchnorm", "bn1", {}), ("relu", "relu", {}),
-            ("conv", "conv2", {"out": width, "kernel": 3, "stride": stride, "padding": 1}),
-            ("batchnorm", "bn2", {}), ("relu", "relu", {}),
-            ("conv", "conv3", {"out": width * 4, "kernel": 1}), ("batchnorm", "bn3", {}),
-        ])
-    else:
-        body = chain(path, shape, [
-            ("conv", "conv1", {"out": width, "kernel": 3, "stride": stride, "padding": 1}),
-            ("batchnorm", "bn1", {}), ("relu", "relu", {}),
-            ("conv", "conv2", {"out": width, "kernel": 3, "padding": 1}), ("batchnorm", "bn2", {}),
-        ])
-    width = body[-1].output_shape[0]
-    shortcut: list[Node] = []
-    if stride != 1 or shape[0] != width:
-        ds = chain(f"{path}.downsample", shape, [
-            ("conv", "0", {"out": width, "kernel": 1, "stride": stride}), ("batchnorm", "1", {})])
-        shortcut = [seq_total(Node("sequential", "downsample", f"{path}.downsample", POS, children=ds), ds,
-                              shape)]
-    res = residual(path, shape, body, shortcut)
-    res.output_shape = body[-1].output_shape
-    relu = leaf("relu", "relu", f"{path}.relu", res.output_shape)
-    block = Node("block", path.rsplit(".", 1)[-1], path, POS, children=[res, relu])
-    from cnnspec.graph import BlockCall
-
-    block.block = BlockCall("bottleneck" if bottleneck else "basic", {"width": width, "stride": stride}, None)
-    return seq_total(block, [res, relu], shape)
-
-
-def resnet(name: str, repeats: tuple[int, ...], bottleneck: bool = False) -> Graph:
-    """A torchvision-layout ResNet (resnet18: repeats (2, 2, 2, 2); resnet50: (3, 4, 6, 3), bottleneck)."""
-    shape: Shape = (3, 224, 224)
-    layers = chain("", shape, [
-        ("conv", "conv1", {"out": 64, "kernel": 7, "stride": 2, "padding": 3}), ("batchnorm", "bn1", {}),
-        ("relu", "relu", {}), ("maxpool", "maxpool", {"kernel": 3, "stride": 2, "padding": 1}),
-    ])
-    cur = layers[-1].output_shape
-    for i, n in enumerate(repeats):
-        width, path = 64 * 2**i, f"layer{i + 1}"
-        blocks = []
-        for j in range(n):
-            blocks.append(basic_block(f"{path}.{j}", cur, width, 2 if (i and not j) else 1, bottleneck))
-            cur = blocks[-1].output_shape
-        stage = Node("stage", path, path, POS, children=blocks)
-        layers.append(seq_total(stage, blocks, blocks[0].input_shape))
-    layers += chain("", cur, [("global_avgpool", "avgpool", {}), ("flatten", "flatten", {}),
-                              ("linear", "fc", {"out": 1000})])
-    return graph(name, (3, 224, 224), layers)
 
 
 def inception_like() -> Graph:

@@ -56,7 +56,8 @@ def _walk(graph: pydot.Dot | pydot.Subgraph, out: Parsed, cluster: str | None) -
         if cluster is not None:
             out.clusters[cluster].append(name)
     for edge in graph.get_edges():
-        out.edges.append((_unquote(edge.get_source()), _unquote(edge.get_destination()), edge.get_attributes()))
+        ends = _unquote(edge.get_source()), _unquote(edge.get_destination())
+        out.edges.append((*ends, edge.get_attributes()))
     for sub in graph.get_subgraphs():
         name = _unquote(sub.get_name())
         assert name.startswith("cluster"), name

@@ -3,43 +3,50 @@ totals, shortcut styles, quoting and determinism."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from cnnspec.compile.dot import render_dot
+from cnnspec.graph import Graph
+from cnnspec.pipeline import analyse_file
 from tests import dot_fixtures
 from tests.dot_parse import Parsed, parse_dot
 
+SPECS = Path(__file__).resolve().parent.parent / "specs"
+
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pydot's use of pyparsing
 
-LENET5_SHAPES = ["1x32x32", "6x28x28", "6x28x28", "6x14x14", "16x10x10", "16x10x10", "16x5x5", "400",
+LENET5_SHAPES = ["1x28x28", "6x28x28", "6x28x28", "6x14x14", "16x10x10", "16x10x10", "16x5x5", "400",
                  "120", "120", "84", "84", "10"]
 
 
 @pytest.fixture(scope="module")
-def lenet5() -> object:
-    return dot_fixtures.lenet5()
+def lenet5() -> Graph:
+    return analyse_file(SPECS / "lenet5.yaml")
 
 
 @pytest.fixture(scope="module")
-def resnet18() -> object:
-    return dot_fixtures.resnet("resnet18", (2, 2, 2, 2))
+def resnet18() -> Graph:
+    return analyse_file(SPECS / "resnet18.yaml")
 
 
-def test_lenet5_is_one_chain_with_a_shape_on_every_edge(lenet5: object) -> None:
+def test_lenet5_is_one_chain_with_a_shape_on_every_edge(lenet5: Graph) -> None:
     d = parse_dot(render_dot(lenet5))
     assert len(d.nodes) == 12 + 2  # twelve layers, input and output
     assert len(d.edges) == 13 and not d.clusters
     assert d.edge_labels() == LENET5_SHAPES
     assert d.label("0") == ["conv 5x5, 6", "0 \u00b7 156 params"]
     assert d.label("7") == ["linear 400 -> 120", "7 \u00b7 48.1k params"]
-    assert d.label("@input") == ["input", "1x32x32"]
+    assert d.label("1") == ["sigmoid"]
+    assert d.label("@input") == ["input", "1x28x28"]
 
 
-def test_lenet5_depth_one_equals_full_depth_because_it_has_no_scopes(lenet5: object) -> None:
+def test_lenet5_depth_one_equals_full_depth_because_it_has_no_scopes(lenet5: Graph) -> None:
     assert render_dot(lenet5, depth=1) == render_dot(lenet5)
 
 
-def test_resnet18_full_depth(resnet18: object) -> None:
+def test_resnet18_full_depth(resnet18: Graph) -> None:
     d = parse_dot(render_dot(resnet18))
     adds = [n for n in d.nodes if n.endswith("@add")]
     assert len(d.nodes) == 61 + 8 + 2  # 61 layers (flatten included), 8 adds, input and output
@@ -69,7 +76,7 @@ def _styles(d: Parsed) -> dict[str, int]:
     return out
 
 
-def test_resnet18_edges_carry_shapes_through_a_downsampling_block(resnet18: object) -> None:
+def test_resnet18_edges_carry_shapes_through_a_downsampling_block(resnet18: Graph) -> None:
     d = parse_dot(render_dot(resnet18))
     into = {(src, dst): attrs["label"].strip('"') for src, dst, attrs in d.edges}
     assert into[("layer1.1.relu#2", "layer2.0.conv1")] == "64x56x56"
@@ -80,10 +87,10 @@ def test_resnet18_edges_carry_shapes_through_a_downsampling_block(resnet18: obje
     assert into[("fc", "@output")] == "1000"
 
 
-def test_resnet18_depth_one_collapses_stages_with_their_totals(resnet18: object) -> None:
+def test_resnet18_depth_one_collapses_stages_with_their_totals(resnet18: Graph) -> None:
     d = parse_dot(render_dot(resnet18, depth=1))
     assert list(d.nodes) == ["@input", "conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3",
-                             "layer4", "avgpool", "flatten", "fc", "@output"]
+                             "layer4", "avgpool", "9", "fc", "@output"]
     assert len(d.edges) == 12 and not d.clusters
     assert d.label("layer2") == ["layer2", "stage: 2 x basic", "64x56x56 -> 128x28x28",
                                  "526k params, 411M MACs"]
@@ -91,7 +98,7 @@ def test_resnet18_depth_one_collapses_stages_with_their_totals(resnet18: object)
     assert d.edge_labels()[4:9] == ["64x56x56", "64x56x56", "128x28x28", "256x14x14", "512x7x7"]
 
 
-def test_resnet18_depth_two_draws_stages_as_clusters_of_collapsed_blocks(resnet18: object) -> None:
+def test_resnet18_depth_two_draws_stages_as_clusters_of_collapsed_blocks(resnet18: Graph) -> None:
     d = parse_dot(render_dot(resnet18, depth=2))
     assert len(d.nodes) == 4 + 8 + 3 + 2 and len(d.edges) == 16
     assert d.clusters["cluster:layer3"] == ["layer3.0", "layer3.1"]
@@ -100,7 +107,7 @@ def test_resnet18_depth_two_draws_stages_as_clusters_of_collapsed_blocks(resnet1
                                    "919k params, 180M MACs"]
 
 
-def test_depth_zero_draws_the_model_as_one_node(resnet18: object) -> None:
+def test_depth_zero_draws_the_model_as_one_node(resnet18: Graph) -> None:
     d = parse_dot(render_dot(resnet18, depth=0))
     assert list(d.nodes) == ["@input", "@model", "@output"]
     assert d.label("@model") == ["resnet18", "model", "3x224x224 -> 1000", "11.7M params, 1.81G MACs"]
@@ -122,15 +129,15 @@ def test_any_name_is_quoted_and_escaped() -> None:
     assert text.startswith('digraph "odd \\"model\\"" {')
 
 
-def test_same_graph_same_bytes_and_rankdir(resnet18: object) -> None:
+def test_same_graph_same_bytes_and_rankdir(resnet18: Graph) -> None:
     first = render_dot(resnet18, depth=2, rankdir="LR")
-    assert first == render_dot(dot_fixtures.resnet("resnet18", (2, 2, 2, 2)), depth=2, rankdir="LR")
+    assert first == render_dot(analyse_file(SPECS / "resnet18.yaml"), depth=2, rankdir="LR")
     assert 'rankdir="LR"' in first
     with pytest.raises(ValueError, match="rankdir"):
         render_dot(resnet18, rankdir="BT")
 
 
-def test_legend_lists_only_the_families_present(lenet5: object, resnet18: object) -> None:
+def test_legend_lists_only_the_families_present(lenet5: object, resnet18: Graph) -> None:
     small = render_dot(lenet5)
     assert ">conv<" in small and ">linear<" in small and ">norm<" not in small
     assert "identity shortcut" not in small

@@ -15,7 +15,9 @@ import pytest
 
 from cnnspec.compile.dot import build, render, render_dot
 from cnnspec.compile.dot.render import RenderError
-from tests import dot_fixtures
+from cnnspec.pipeline import analyse_file
+
+SPECS = Path(__file__).resolve().parent.parent / "specs"
 
 HAVE_DOT = shutil.which("dot") is not None
 needs_dot = pytest.mark.skipif(not HAVE_DOT and not os.environ.get("CI"), reason="Graphviz `dot` not on PATH")
@@ -34,13 +36,14 @@ def svg_node_groups(path: Path) -> list[ET.Element]:
 
 @needs_dot
 def test_svg_has_one_node_group_per_drawn_node(tmp_path: Path) -> None:
-    graph = dot_fixtures.resnet("resnet18", (2, 2, 2, 2))
+    graph = analyse_file(SPECS / "resnet18.yaml")
     written = build(graph, tmp_path / "r18.svg", options("svg"))
     assert written == [tmp_path / "r18.dot", tmp_path / "r18.svg"]
     assert (tmp_path / "r18.dot").read_text() == render_dot(graph)
     nodes = svg_node_groups(tmp_path / "r18.svg")
     assert len(nodes) == 61 + 8 + 2 + 1  # layers, adds, input/output, legend
-    clusters = [g for g in ET.parse(tmp_path / "r18.svg").getroot().iter(f"{SVG}g") if g.get("class") == "cluster"]
+    groups = ET.parse(tmp_path / "r18.svg").getroot().iter(f"{SVG}g")
+    clusters = [g for g in groups if g.get("class") == "cluster"]
     assert len(clusters) == 15
     titles = {g.find(f"{SVG}title").text for g in nodes}
     assert {"layer2.0.conv1", "layer2.0@add", "@input", "@output"} <= titles
@@ -48,7 +51,7 @@ def test_svg_has_one_node_group_per_drawn_node(tmp_path: Path) -> None:
 
 @needs_dot
 def test_png_is_a_png_of_plausible_size(tmp_path: Path) -> None:
-    build(dot_fixtures.lenet5(), tmp_path / "lenet5.png", options("png"))
+    build(analyse_file(SPECS / "lenet5.yaml"), tmp_path / "lenet5.png", options("png"))
     data = (tmp_path / "lenet5.png").read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
     width, height = struct.unpack(">II", data[16:24])
@@ -58,7 +61,7 @@ def test_png_is_a_png_of_plausible_size(tmp_path: Path) -> None:
 
 @needs_dot
 def test_pdf_and_collapsed_svg(tmp_path: Path) -> None:
-    graph = dot_fixtures.resnet("resnet18", (2, 2, 2, 2))
+    graph = analyse_file(SPECS / "resnet18.yaml")
     build(graph, tmp_path / "r18.pdf", options("pdf", depth=1))
     assert (tmp_path / "r18.pdf").read_bytes()[:5] == b"%PDF-"
     build(graph, tmp_path / "r18_d1.svg", options("svg", depth=1))
@@ -77,7 +80,7 @@ def test_without_dot_the_dot_file_is_written_and_the_error_says_how_to_install(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with pytest.raises(RenderError) as info:
-        build(dot_fixtures.lenet5(), tmp_path / "lenet5.svg", options("svg"))
+        build(analyse_file(SPECS / "lenet5.yaml"), tmp_path / "lenet5.svg", options("svg"))
     message = str(info.value)
     assert message.startswith("cnnspec build: error: cannot render svg: Graphviz's `dot` is not on PATH; ")
     assert "apt-get install graphviz" in message and str(tmp_path / "lenet5.dot") in message
@@ -87,5 +90,6 @@ def test_without_dot_the_dot_file_is_written_and_the_error_says_how_to_install(
 
 
 def test_dot_target_writes_only_the_dot_file(tmp_path: Path) -> None:
-    assert build(dot_fixtures.lenet5(), tmp_path / "x.dot", options("dot")) == [tmp_path / "x.dot"]
+    graph = analyse_file(SPECS / "lenet5.yaml")
+    assert build(graph, tmp_path / "x.dot", options("dot")) == [tmp_path / "x.dot"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.dot"]

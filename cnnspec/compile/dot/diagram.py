@@ -133,7 +133,8 @@ class _Builder:
         body = node.branches[0] if node.branches else []
         shortcut = node.branches[1] if len(node.branches) > 1 else []
         out = self.sequence(body, t, into, depth, proj)
-        add = Box(self.unique(f"{node.path}@add"), "add", "merge", "+", tooltip=_merge_tip(node), projection=proj)
+        add = Box(self.unique(f"{node.path}@add"), "add", "merge", "+", tooltip=_merge_tip(node),
+                  projection=proj)
         if shortcut:
             short = self.sequence(shortcut, t, into, depth, True)
             style = "projection"
@@ -157,10 +158,11 @@ class _Builder:
 def leaf_box(node: Node, node_id: str, proj: bool) -> Box:
     details = [] if node.name == node.op else [node.name]
     if node.total_params:
-        details = [f"{node.name} \u00b7 {labels.count_text(node.total_params)} params"]
+        details = [f"{node.name} \u00b7 {labels.params_text(node)}"]
     elif family(node.op) in COMPACT_FAMILIES:
         details = []
-    return Box(node_id, "layer", family(node.op), labels.op_caption(node), details, labels.tooltip_text(node), proj)
+    caption = labels.op_caption(node)
+    return Box(node_id, "layer", family(node.op), caption, details, labels.tooltip_text(node), proj)
 
 
 def block_box(node: Node, node_id: str, proj: bool) -> Box:

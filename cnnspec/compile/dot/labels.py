@@ -129,11 +129,20 @@ def block_kind(node: Node) -> str:
     return node.op
 
 
+def params_text(node: Node) -> str:
+    """``9,408 params``; frozen parameters (fixed kernels) say so: ``18 frozen params``."""
+    frozen = node.total_params - node.total_trainable
+    if frozen == node.total_params:
+        return f"{count_text(frozen)} frozen params"
+    text = f"{count_text(node.total_params)} params"
+    return f"{text} ({count_text(frozen)} frozen)" if frozen else text
+
+
 def totals_text(node: Node) -> str:
     """``2.78M params, 231M MACs`` (parts that are zero are left out)."""
     parts = []
     if node.total_params:
-        parts.append(f"{count_text(node.total_params)} params")
+        parts.append(params_text(node))
     if node.total_macs:
         parts.append(f"{count_text(node.total_macs)} MACs")
     return ", ".join(parts)
