@@ -107,6 +107,20 @@ def test_resnet18_depth_two_draws_stages_as_clusters_of_collapsed_blocks(resnet1
                                    "919k params, 180M MACs"]
 
 
+def test_depth_three_collapses_residuals_and_four_projections_as_summary_does(resnet18: Graph) -> None:
+    d3 = parse_dot(render_dot(resnet18, depth=3))
+    assert d3.clusters["cluster:layer2.0"] == ["layer2.0@residual", "layer2.0.relu"]
+    assert d3.label("layer2.0@residual") == ["layer2.0 residual", "projection shortcut",
+                                             "64x56x56 -> 128x28x28", "230k params, 180M MACs"]
+    assert d3.label("layer2.1@residual")[1] == "identity shortcut"
+    assert len(d3.nodes) == 4 + 8 * 2 + 3 + 2 and len(d3.clusters) == 4 + 8
+    d4 = parse_dot(render_dot(resnet18, depth=4))
+    assert d4.label("layer2.0.downsample") == ["layer2.0.downsample", "projection shortcut",
+                                               "64x56x56 -> 128x28x28", "8,448 params, 6.42M MACs"]
+    assert len(d4.nodes) == 61 - 3 + 8 + 2 and len(d4.clusters) == 4 + 8  # 3 downsamples, 1 node each
+    assert render_dot(resnet18, depth=5) == render_dot(resnet18)  # nothing deeper than 4 levels
+
+
 def test_depth_zero_draws_the_model_as_one_node(resnet18: Graph) -> None:
     d = parse_dot(render_dot(resnet18, depth=0))
     assert list(d.nodes) == ["@input", "@model", "@output"]

@@ -1,10 +1,11 @@
 """From the analysed tree to what gets drawn: boxes, clusters and labelled edges, collapsed by depth.
 
-Depth: the root model is at depth 0, its direct layers and scopes (stages, sequentials, blocks) at depth
-1, a stage's blocks at depth 2, and so on; ``residual`` and ``concat`` add no depth (their branches sit
-at the residual's own depth). With ``depth=N`` every scope at depth >= N is drawn as one node showing its
-input and output shapes, parameters and MACs; shallower scopes become clusters. ``depth=0`` draws the
-whole model as one node, ``depth=1`` the top-level layers with stages collapsed, ``None`` everything.
+Depth (the same levels as ``cnnspec summary --depth``): the root model is at depth 0, its direct layers
+and scopes at depth 1, what they contain at depth 2, and so on; a ``residual`` or ``concat`` is a level
+too (its branches sit one deeper). With ``depth=N`` every scope, residual or concat at depth >= N is
+drawn as one node showing its input and output shapes, parameters and MACs; shallower scopes become
+clusters and shallower residuals/concats are drawn with their branches. ``depth=0`` draws the whole
+model as one node, ``depth=1`` the top-level layers with stages collapsed, ``None`` everything.
 
 Node ids come from paths (``layer1.0.conv1``); two stateless layers sharing a path get ``#2``, ``#3``;
 drawn-only nodes use ``@`` (``layer1.0@add``, ``@input``), which a path cannot contain. Everything is
@@ -110,14 +111,17 @@ class _Builder:
         return t
 
     def node(self, node: Node, t: _Tensor, into: list[Box | Cluster], depth: int, proj: bool) -> _Tensor:
-        if node.op == "residual":
+        if node.is_leaf:
+            box = leaf_box(node, self.unique(node.path), proj)
+        elif self.collapsed(depth):
+            base = node.path if node.is_scope else f"{node.path}@{node.op}"
+            box = block_box(node, self.unique(base), proj)
+        elif node.op == "residual":
             return self.residual(node, t, into, depth, proj)
-        if node.op == "concat":
+        elif node.op == "concat":
             return self.concat(node, t, into, depth, proj)
-        if node.is_scope and not self.collapsed(depth):
+        else:
             return self.cluster(node, t, into, depth, proj)
-        box = leaf_box(node, self.unique(node.path or "@model"), proj) if node.is_leaf else \
-            block_box(node, self.unique(node.path or "@model"), proj)
         into.append(box)
         self.connect(t, box.id, "projection" if proj else "main")
         return _Tensor(box.id, node.output_shape)
@@ -132,11 +136,11 @@ class _Builder:
                  proj: bool) -> _Tensor:
         body = node.branches[0] if node.branches else []
         shortcut = node.branches[1] if len(node.branches) > 1 else []
-        out = self.sequence(body, t, into, depth, proj)
+        out = self.sequence(body, t, into, depth + 1, proj)
         add = Box(self.unique(f"{node.path}@add"), "add", "merge", "+", tooltip=_merge_tip(node),
                   projection=proj)
         if shortcut:
-            short = self.sequence(shortcut, t, into, depth, True)
+            short = self.sequence(shortcut, t, into, depth + 1, True)
             style = "projection"
         else:
             short, style = t, "identity"
@@ -148,7 +152,7 @@ class _Builder:
     def concat(self, node: Node, t: _Tensor, into: list[Box | Cluster], depth: int, proj: bool) -> _Tensor:
         join = Box(self.unique(f"{node.path}@concat"), "concat", "merge", "concat", tooltip=_merge_tip(node),
                    projection=proj)
-        ends = [self.sequence(branch, t, into, depth, proj) for branch in node.branches]
+        ends = [self.sequence(branch, t, into, depth + 1, proj) for branch in node.branches]
         into.append(join)
         for end in ends:
             self.connect(end, join.id, "projection" if proj else "main")
@@ -172,10 +176,16 @@ def block_box(node: Node, node_id: str, proj: bool) -> Box:
     totals = labels.totals_text(node)
     if totals:
         details.append(totals)
-    return Box(node_id, "block", "block", node.path or node.name, details, labels.tooltip_text(node), proj)
+    title = f"{node.path} {node.op}" if node.op in ("residual", "concat") else node.path
+    return Box(node_id, "block", "block", title.strip(), details, labels.tooltip_text(node), proj)
 
 
 def _scope_kind(node: Node, proj: bool) -> str:
+    if node.op == "residual":
+        shortcut = node.branches[1] if len(node.branches) > 1 else []
+        return "projection shortcut" if shortcut else "identity shortcut"
+    if node.op == "concat":
+        return f"{len(node.branches)} branches"
     return "projection shortcut" if proj and node.op == "sequential" else labels.block_kind(node)
 
 
