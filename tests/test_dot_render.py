@@ -93,3 +93,16 @@ def test_dot_target_writes_only_the_dot_file(tmp_path: Path) -> None:
     graph = analyse_file(SPECS / "lenet5.yaml")
     assert build(graph, tmp_path / "x.dot", options("dot")) == [tmp_path / "x.dot"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.dot"]
+
+
+def test_build_options_parse_depth_and_rankdir(capsys: pytest.CaptureFixture[str]) -> None:
+    from cnnspec.compile.dot import add_build_options
+
+    parser = argparse.ArgumentParser(prog="cnnspec build")
+    add_build_options(parser)
+    assert vars(parser.parse_args(["--depth", "2", "--rankdir", "LR"])) == {"depth": 2, "rankdir": "LR"}
+    assert vars(parser.parse_args([])) == {"depth": None, "rankdir": "TB"}
+    with pytest.raises(SystemExit) as info:
+        parser.parse_args(["--depth", "-1"])
+    assert info.value.code == 2
+    assert "argument --depth: must be >= 0, got -1" in capsys.readouterr().err
