@@ -160,24 +160,27 @@ class _Builder:
 
 
 def leaf_box(node: Node, node_id: str, proj: bool) -> Box:
-    details = [] if node.name == node.op else [node.name]
+    """A layer: its caption, then its name and parameters (compact families: the caption alone)."""
+    fam = family(node.op)
     if node.total_params:
         details = [f"{node.name} \u00b7 {labels.params_text(node)}"]
-    elif family(node.op) in COMPACT_FAMILIES:
+    elif node.name == node.op or fam in COMPACT_FAMILIES:
         details = []
-    caption = labels.op_caption(node)
-    return Box(node_id, "layer", family(node.op), caption, details, labels.tooltip_text(node), proj)
+    else:
+        details = [node.name]
+    return Box(node_id, "layer", fam, labels.op_caption(node), details, labels.tooltip_text(node), proj)
 
 
-def block_box(node: Node, node_id: str, proj: bool) -> Box:
-    """A collapsed scope: its kind, input -> output shapes, params and MACs."""
+def block_box(node: Node, node_id: str, proj: bool, title: str | None = None) -> Box:
+    """A collapsed scope, residual or concat: its kind, input -> output shapes, params and MACs."""
     shapes = f"{labels.shape_text(node.input_shape)} -> {labels.shape_text(node.output_shape)}"
     details = [_scope_kind(node, proj), shapes]
     totals = labels.totals_text(node)
     if totals:
         details.append(totals)
-    title = f"{node.path} {node.op}" if node.op in ("residual", "concat") else node.path
-    return Box(node_id, "block", "block", title.strip(), details, labels.tooltip_text(node), proj)
+    if title is None:
+        title = f"{node.path} {node.op}".strip() if node.op in ("residual", "concat") else node.path
+    return Box(node_id, "block", "block", title, details, labels.tooltip_text(node), proj)
 
 
 def _scope_kind(node: Node, proj: bool) -> str:
@@ -206,8 +209,7 @@ def build_diagram(graph: Graph, depth: int | None = None) -> Diagram:
     members: list[Box | Cluster] = [source]
     start = _Tensor(source.id, graph.input_shape)
     if b.collapsed(0):
-        whole = block_box(graph.root, b.unique("@model"), False)
-        whole.title = graph.name
+        whole = block_box(graph.root, b.unique("@model"), False, title=graph.name)
         members.append(whole)
         b.connect(start, whole.id, "main")
         end = _Tensor(whole.id, graph.output_shape)

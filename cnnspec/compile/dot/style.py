@@ -99,7 +99,9 @@ def cluster_attrs(projection: bool) -> dict[str, str]:
 def legend_label(families: list[str], has_identity: bool, has_projection: bool, vertical: bool) -> str:
     """An HTML-like label (without the outer ``<>``): one coloured cell per op family that occurs, then
     the shortcut styles."""
-    cells = [f'<td bgcolor="{FAMILY_COLOURS.get(f, OTHER_COLOUR)}">{escape(f)}</td>' for f in families]
+    names = {"block": "collapsed block"}
+    cells = [f'<td bgcolor="{FAMILY_COLOURS.get(f, OTHER_COLOUR)}">{escape(names.get(f, f))}</td>'
+             for f in families]
     if has_identity:
         cells.append(f'<td><font color="{IDENTITY_EDGE}">- - &gt; identity shortcut</font></td>')
     if has_projection:
