@@ -31,6 +31,11 @@ def resnet18() -> Graph:
     return analyse_file(SPECS / "resnet18.yaml")
 
 
+@pytest.fixture(scope="module")
+def resnet18_full(resnet18: Graph) -> Parsed:
+    return parse_dot(render_dot(resnet18))  # pydot takes ~0.8 s on it: parse once
+
+
 def test_lenet5_is_one_chain_with_a_shape_on_every_edge(lenet5: Graph) -> None:
     d = parse_dot(render_dot(lenet5))
     assert len(d.nodes) == 12 + 2  # twelve layers, input and output
@@ -46,8 +51,8 @@ def test_lenet5_depth_one_equals_full_depth_because_it_has_no_scopes(lenet5: Gra
     assert render_dot(lenet5, depth=1) == render_dot(lenet5)
 
 
-def test_resnet18_full_depth(resnet18: Graph) -> None:
-    d = parse_dot(render_dot(resnet18))
+def test_resnet18_full_depth(resnet18_full: Parsed) -> None:
+    d = resnet18_full
     adds = [n for n in d.nodes if n.endswith("@add")]
     assert len(d.nodes) == 61 + 8 + 2  # 61 layers (flatten included), 8 adds, input and output
     assert len(adds) == 8
@@ -76,9 +81,8 @@ def _styles(d: Parsed) -> dict[str, int]:
     return out
 
 
-def test_resnet18_edges_carry_shapes_through_a_downsampling_block(resnet18: Graph) -> None:
-    d = parse_dot(render_dot(resnet18))
-    into = {(src, dst): attrs["label"].strip('"') for src, dst, attrs in d.edges}
+def test_resnet18_edges_carry_shapes_through_a_downsampling_block(resnet18_full: Parsed) -> None:
+    into = {(src, dst): attrs["label"].strip('"') for src, dst, attrs in resnet18_full.edges}
     assert into[("layer1.1.relu#2", "layer2.0.conv1")] == "64x56x56"
     assert into[("layer1.1.relu#2", "layer2.0.downsample.0")] == "64x56x56"
     assert into[("layer2.0.downsample.1", "layer2.0@add")] == "128x28x28"
