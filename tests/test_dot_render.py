@@ -38,7 +38,7 @@ def svg_node_groups(path: Path) -> list[ET.Element]:
 def test_svg_has_one_node_group_per_drawn_node(tmp_path: Path) -> None:
     graph = analyse_file(SPECS / "resnet18.yaml")
     written = build(graph, tmp_path / "r18.svg", options("svg"))
-    assert written == [tmp_path / "r18.dot", tmp_path / "r18.svg"]
+    assert written == [tmp_path / "r18.svg", tmp_path / "r18.dot"]
     assert (tmp_path / "r18.dot").read_text() == render_dot(graph)
     nodes = svg_node_groups(tmp_path / "r18.svg")
     assert len(nodes) == 61 + 8 + 2 + 1  # layers, adds, input/output, legend

@@ -46,26 +46,27 @@ def add_build_options(parser: argparse.ArgumentParser) -> None:
     """Options of the diagram targets (ignored by the others)."""
     group = parser.add_argument_group("diagram targets (dot, svg, png, pdf)")
     group.add_argument("--depth", type=_depth, default=None, metavar="N",
-                       help="draw scopes at nesting depth N and deeper as one node each "
-                            "(0: the whole model, 1: top-level layers with stages collapsed; default: all)")
+                       help="draw each block, stage, residual or concat at level N or deeper as one node, "
+                            "levels as in `summary --depth` (0: the whole model, 1: top-level layers, "
+                            "stages collapsed; default: everything)")
     group.add_argument("--rankdir", choices=RANKDIRS, default="TB",
                        help="layout direction: TB top to bottom (default) or LR left to right")
 
 
 def build(graph: Graph, output: Path, options: argparse.Namespace) -> list[Path]:
     """Write the DOT text next to ``output`` (``output`` itself for ``--target dot``), then render
-    ``output`` with ``dot``. Returns the written paths. Without ``dot`` the DOT file is still written and
-    :class:`RenderError` says how to install Graphviz."""
+    ``output`` with ``dot``. Returns the written paths, ``output`` first. Without ``dot`` the DOT file is
+    still written and :class:`RenderError` says how to install Graphviz."""
     target = getattr(options, "target", None) or output.suffix.lstrip(".") or "dot"
     if target not in TARGETS:
         raise ValueError(f"not a diagram target: {target!r}")
     text = render_dot(graph, getattr(options, "depth", None), getattr(options, "rankdir", "TB"))
     dot_path = output if target == "dot" else output.with_suffix(".dot")
-    written = [write_atomic(dot_path, text)]
-    if target != "dot":
-        try:
-            image = render(text, target)
-        except RenderError as exc:
-            raise RenderError(f"{exc.message} (the DOT text is in {dot_path})") from None
-        written.append(write_atomic(output, image))
-    return written
+    write_atomic(dot_path, text)
+    if target == "dot":
+        return [dot_path]
+    try:
+        image = render(text, target)
+    except RenderError as exc:
+        raise RenderError(f"{exc.message} (the DOT text is in {dot_path})") from None
+    return [write_atomic(output, image), dot_path]
