@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
     from cnnspec.graph import Graph
 
-__all__ = ["render_source", "build_module"]
+__all__ = ["build_module", "render_source"]
 
 
 def build_module(graph: Graph, **params: Any) -> nn.Module:

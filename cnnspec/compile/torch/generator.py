@@ -33,7 +33,7 @@ class Generator:
         validate(graph)
         check_supported(graph)
         self.helpers: set[str] = set()
-        self.constants: list[tuple[str, str]] = []
+        self.constants: list[tuple[str, Any]] = []
         self.classes: list[ClassView] = []
         self.class_names = N.Allocator(set(HELPERS_ORDER))
         self.const_names = N.Allocator()
@@ -173,7 +173,7 @@ class Generator:
         _check_numbers(values, node)
         hint = node.path if b.view.name == self.graph_class_name() else f"{b.view.name}_{node.name}"
         name = self.const_names.take(N.upper(f"{hint}_{key}"))
-        self.constants.append((name, repr(_plain(values))))
+        self.constants.append((name, _plain(values)))
         return name
 
 
@@ -183,18 +183,20 @@ def input_sym(b: Builder, group: Group, first: Any) -> Sym:
     return [b.resolve(c, [it.node.input_shape[k] for it in group], group, None) for k, c in enumerate(cands)]
 
 
-def signature(node: Node, shortcuts: bool = True) -> Any:
-    """Structure that one class must share: ops, names, ranks, layouts; not values."""
+def signature(node: Node, shortcuts: bool = True, top: bool = True) -> Any:
+    """Structure that one class must share: ops, names, ranks, layouts; not values. ``shortcuts=False``
+    ignores residual shortcuts (a projection only some instances have becomes a constructor flag)."""
     a = node.attrs
-    head = (node.op, node.name, len(node.input_shape), a.get("over"), a.get("weights") is None,
-            tuple(t.trainable for t in node.params), node.block.kind if node.block else None)
-    kids = tuple(signature(c, shortcuts) for c in node.children)
-    branches = []
+    head = (node.op, None if top else node.name, len(node.input_shape), a.get("over"),
+            a.get("weights") is None, tuple(t.trainable for t in node.params),
+            node.block.kind if node.block else None)
+    kids = tuple(signature(c, shortcuts, False) for c in node.children)
+    branches: list[Any] = []
     for k, branch in enumerate(node.branches):
         if node.op == "residual" and k == 1 and not shortcuts:
-            branches.append(("shortcut", tuple(signature(c, shortcuts) for c in branch[:1] if branch)))
-            continue
-        branches.append(tuple(signature(c, shortcuts) for c in branch))
+            branches.append("shortcut")
+        else:
+            branches.append(tuple(signature(c, shortcuts, False) for c in branch))
     return (head, kids, tuple(branches))
 
 

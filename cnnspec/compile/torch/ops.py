@@ -41,10 +41,12 @@ def _spatial(b: Builder, group: Group, sym: Sym, channels: ast.expr | None) -> S
 
 def conv(b: Builder, group: Group, sym: Sym) -> tuple[str, Sym]:
     in_ch = b.derived(group, sym[0], "in_channels")
-    out = b.value(group, "out_channels", "out")
+    out = b.value(group, "out_channels", "out", hint="out")
+    stride = b.value(group, "stride", "stride", default=1, hint="stride")
+    b.log_stride(stride)
     kw = [
         ("kernel_size", b.value(group, "kernel", "kernel")),
-        ("stride", b.value(group, "stride", "stride", default=1)),
+        ("stride", stride),
         ("padding", b.value(group, "padding", "padding", default=0)),
         ("dilation", b.value(group, "dilation", "dilation", default=1)),
         ("groups", b.value(group, "groups", "groups", default=1)),
@@ -55,9 +57,11 @@ def conv(b: Builder, group: Group, sym: Sym) -> tuple[str, Sym]:
 
 
 def maxpool(b: Builder, group: Group, sym: Sym) -> tuple[str, Sym]:
-    a = group[0].node.attrs
     kernel = b.value(group, "kernel", "kernel")
-    stride = None if a["stride"] == a["kernel"] else b.value(group, "stride", "stride")
+    stride = b.value(group, "stride", "stride")
+    b.log_stride(stride)
+    if all(it.node.attrs["stride"] == it.node.attrs["kernel"] for it in group):
+        stride.src = None  # PyTorch's default: stride = kernel
     kw = [
         ("stride", stride),
         ("padding", b.value(group, "padding", "padding", default=0)),
@@ -68,9 +72,11 @@ def maxpool(b: Builder, group: Group, sym: Sym) -> tuple[str, Sym]:
 
 
 def avgpool(b: Builder, group: Group, sym: Sym) -> tuple[str, Sym]:
-    a = group[0].node.attrs
     kernel = b.value(group, "kernel", "kernel")
-    stride = None if a["stride"] == a["kernel"] else b.value(group, "stride", "stride")
+    stride = b.value(group, "stride", "stride")
+    b.log_stride(stride)
+    if all(it.node.attrs["stride"] == it.node.attrs["kernel"] for it in group):
+        stride.src = None  # PyTorch's default: stride = kernel
     kw = [
         ("stride", stride),
         ("padding", b.value(group, "padding", "padding", default=0)),
@@ -81,9 +87,11 @@ def avgpool(b: Builder, group: Group, sym: Sym) -> tuple[str, Sym]:
 
 
 def sumpool(b: Builder, group: Group, sym: Sym) -> tuple[str, Sym]:
-    a = group[0].node.attrs
     kernel = b.value(group, "kernel", "kernel")
-    stride = None if a["stride"] == a["kernel"] else b.value(group, "stride", "stride")
+    stride = b.value(group, "stride", "stride")
+    b.log_stride(stride)
+    if all(it.node.attrs["stride"] == it.node.attrs["kernel"] for it in group):
+        stride.src = None  # PyTorch's default: stride = kernel
     kw = [
         ("stride", stride),
         ("padding", b.value(group, "padding", "padding", default=0)),

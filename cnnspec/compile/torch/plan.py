@@ -29,6 +29,15 @@ from cnnspec.graph import Graph, Node
 Sym = list[ast.expr | None]
 _REQUIRED = object()
 _CHAIN_SCOPES = ("sequential", "stage")
+# Stateless ops written as plain calls when unnamed (index-named) inside a class with a forward.
+FUNCTIONAL = {
+    "flatten": "torch.flatten({}, 1)",
+    "relu": "torch.relu({})",
+    "sigmoid": "torch.sigmoid({})",
+    "tanh": "torch.tanh({})",
+    "silu": "nn.functional.silu({})",
+    "gelu": "nn.functional.gelu({})",
+}
 
 
 @dataclass
@@ -138,10 +147,8 @@ def _matches(value: Any, concrete: Any) -> bool:
 
 
 def _compress(value: Any) -> Any:
-    if isinstance(value, (tuple, list)) and value and all(v == value[0] for v in value):
-        if not isinstance(value[0], (tuple, list)):
-            return value[0]
-    return value
+    uniform = isinstance(value, (tuple, list)) and value and all(v == value[0] for v in value)
+    return value[0] if uniform and not isinstance(value[0], (tuple, list)) else value
 
 
 def _same(values: list[Any]) -> bool:
@@ -176,6 +183,8 @@ class Builder:
         self.extras: dict[str, dict[int, Any]] = {}
         self.flags: dict[str, dict[int, bool]] = {}
         self.registered: set[str] = set()
+        self.hints: dict[str, ast.expr] = {}
+        self.stride_log: list[ast.expr] = []
         self.vars: set[str] = {"x"}
         self.local = N.Allocator(own)
 
@@ -203,9 +212,12 @@ class Builder:
                 return False
         return True
 
-    def value(self, group: Group, attr: str, raw_key: str | None = None, default: Any = _REQUIRED) -> Val:
+    def value(self, group: Group, attr: str, raw_key: str | None = None, default: Any = _REQUIRED,
+              hint: str | None = None) -> Val:
+        """``attr`` of the group's nodes, written as the spec wrote ``raw_key`` where that reproduces every
+        instance (or as the ``hint`` expression, for layers the front end generated: projections)."""
         node = group[0].node
-        candidate = None
+        candidate = self.hints.get(hint) if hint else None
         if raw_key is not None and raw_key in node.raw:
             try:
                 candidate = E.parse(node.raw[raw_key])
@@ -233,6 +245,11 @@ class Builder:
             concretes = [it.node.output_shape[k] for it in group]
             out.append(self.resolve(cand, concretes, group, None))
         return out
+
+    def log_stride(self, stride: Val) -> None:
+        """Remember a strided layer, so a projection shortcut can write its stride as the body's."""
+        if not (E.is_const(stride.expr) and _matches(E.evaluate(stride.expr, {}), 1)):
+            self.stride_log.append(stride.expr)
 
     def helper(self, name: str) -> None:
         self.gen.helpers.add(name)
@@ -281,19 +298,25 @@ class Builder:
     def _assign(self, name: str, lines: list[Line], indent: int = 0) -> list[Line]:
         first, rest = lines[0], lines[1:]
         if N.is_index(name):
-            head = Line(first.indent + indent, f"self.add_module({name!r}, {first.code}", first.comment)
+            head = Line(first.indent + indent, f"self.add_module({name!r}, {first.code}", "")
             if rest:
                 rest = [*rest[:-1], Line(rest[-1].indent, rest[-1].code + ")", rest[-1].comment)]
             else:
                 head.code += ")"
             return [head, *[Line(r.indent + indent, r.code, r.comment) for r in rest]]
-        head = Line(first.indent + indent, f"self.{name} = {first.code}", first.comment)
+        head = Line(first.indent + indent, f"self.{name} = {first.code}", first.comment if rest else "")
         return [head, *[Line(r.indent + indent, r.code, r.comment) for r in rest]]
 
     def module(self, group: Group, sym: Sym, v_in: str, v_out: str) -> Sym:
         node = group[0].node
-        out = self.register(group, sym)
         comment = shape_comment(node.output_shape)
+        functional = FUNCTIONAL.get(node.op)
+        if functional and N.is_index(node.name) and node.attrs.get("approximate", "none") == "none":
+            # an unnamed stateless op is a plain call, as torchvision writes torch.flatten(x, 1)
+            _, out = EMITTERS[node.op](self, group, sym)
+            self.view.forward.append(Line(0, f"{v_out} = {functional.format(v_in)}", comment))
+            return out
+        out = self.register(group, sym)
         self.view.forward.append(Line(0, f"{v_out} = {self._attr(node.name)}({v_in})", comment))
         return out
 
@@ -329,15 +352,21 @@ class Builder:
     def residual(self, group: Group, sym: Sym, v: str) -> tuple[Sym, str]:
         node = group[0].node
         body_var = self.fresh("out")
+        mark = len(self.stride_log)
         body_sym, body_var = self.chain(parallel(group, lambda n: n.branches[0]), sym, v, body_var)
+        strides = self.stride_log[mark:]
         shortcut = [it for it in group if len(it.node.branches) > 1 and it.node.branches[1]]
         comment = shape_comment(node.output_shape)
+        saved, self.hints = self.hints, {"stride": E.product(strides) if strides else E.const(1)}
+        if body_sym[0] is not None:
+            self.hints["out"] = body_sym[0]
         if not shortcut:
             added = v
         elif len(shortcut) == len(group):
             added = self._shortcut(parallel(shortcut, lambda n: n.branches[1]), sym, v)
         else:
             added = self._optional_shortcut(group, shortcut, sym, v)
+        self.hints = saved
         self.view.forward.append(Line(0, f"{body_var} = {body_var} + {added}", comment))
         return self.shape(group, body_sym), body_var
 
