@@ -25,9 +25,13 @@ def _rank(group: Group) -> int:
     return max(len(group[0].node.input_shape) - 1, 1)
 
 
-def _call(func: str, positional: list[Val | str], keywords: list[tuple[str, Val]]) -> str:
+def _call(func: str, positional: list[Val | str], keywords: list[tuple[str, Val | str]]) -> str:
+    """``func(positional..., key=value...)``, leaving out keywords whose value is PyTorch's default."""
     args = [p if isinstance(p, str) else str(p.src) for p in positional]
-    args += [f"{k}={v.src}" for k, v in keywords if v.src is not None]
+    for key, value in keywords:
+        src = value if isinstance(value, str) else value.src
+        if src is not None:
+            args.append(f"{key}={src}")
     return f"{func}({', '.join(args)})"
 
 

@@ -199,7 +199,10 @@ class Builder:
         if label is None:
             return None
         name = self.local.take(_snake(label))
-        self.extras[name] = {it.inst: c for it, c in zip(group, concretes)}
+        self.extras[name] = {it.inst: _compress(c) if compress else c for it, c in zip(group, concretes)}
+        self.own.add(name)
+        for it in group:  # later values may be written in terms of this argument
+            it.env[name] = self.extras[name][it.inst]
         return E.name(name)
 
     def _verifies(self, candidate: ast.expr, concretes: list[Any], group: Group) -> bool:
