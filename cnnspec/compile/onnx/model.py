@@ -12,12 +12,10 @@ from onnx import helper
 from cnnspec import __version__
 from cnnspec.compile.onnx.builder import Builder, Dim, Value
 from cnnspec.compile.onnx.emit import emit_graph
+from cnnspec.compile.onnx.options import DEFAULT_OPSET
 from cnnspec.compile.onnx.weights import check_weights, init_weights
 from cnnspec.graph import Graph, Node
 
-DEFAULT_OPSET = 20  # the first opset with Gelu; onnxruntime 1.18+ runs it
-MIN_OPSET = 18  # Reduce* take axes as an input from 18 on; LayerNormalization needs 17
-MAX_OPSET = 25
 BATCH_DIM = "N"
 INPUT, OUTPUT = "input", "output"
 

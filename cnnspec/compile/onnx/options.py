@@ -1,10 +1,13 @@
-"""The ``cnnspec build --target onnx`` options and their checks."""
+"""The ``cnnspec build --target onnx`` options and their checks (standard library only: ``cnnspec build``
+adds every target's options on each run, before any backend is imported)."""
 
 from __future__ import annotations
 
 import argparse
 
-from cnnspec.compile.onnx.model import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
+DEFAULT_OPSET = 20  # the first opset with Gelu; onnxruntime 1.18+ runs it
+MIN_OPSET = 18  # Reduce* take axes as an input from 18 on; LayerNormalization needs 17
+MAX_OPSET = 25  # the newest onnxruntime 1.32 runs
 
 
 def batch_arg(text: str) -> int | None:

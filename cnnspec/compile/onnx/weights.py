@@ -136,3 +136,17 @@ def state_dict_to_numpy(state: dict[str, Any]) -> dict[str, np.ndarray]:
 
 def _as_numpy(a: np.ndarray) -> np.ndarray:
     return a.astype(np.float32) if np.issubdtype(a.dtype, np.floating) else a.astype(np.int64)
+
+
+def weights_from(weights: Any, module: Any) -> tuple[dict[str, np.ndarray] | None, str]:
+    """Weights for ``export``: a torch module, a checkpoint path, a state_dict, or None (seeded init);
+    with the name that error messages give their source."""
+    if module is not None:
+        return state_dict_to_numpy(module.state_dict()), type(module).__name__
+    if weights is None:
+        return None, "weights"
+    if isinstance(weights, str | Path):
+        return read_checkpoint(weights), str(weights)
+    if any(not isinstance(v, np.ndarray) for v in weights.values()):
+        return state_dict_to_numpy(weights), "state_dict"
+    return dict(weights), "state_dict"
