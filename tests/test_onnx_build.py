@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -185,3 +187,25 @@ def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", LENET, "--provider", "cuda"]) == 2
     assert "has no CUDA provider" in capsys.readouterr().err
     assert main(["bench", str(tmp_path / "missing.onnx")]) == 2
+
+
+def test_cli_build(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "lenet.onnx"
+    assert main(["build", LENET, "--target", "onnx", "-o", str(out), "--batch", "2", "--seed", "1"]) == 0
+    model = onnx.load(str(out))
+    assert declared_shapes(model)["output"] == (2, 10)
+    assert main(["build", LENET, "--target", "onnx", "-o", str(out), "--batch", "2", "--seed", "1", "--check"]) == 0
+    capsys.readouterr()
+    bad = _bad_checkpoint(tmp_path)
+    assert main(["build", LENET, "--target", "onnx", "-o", str(tmp_path / "x.onnx"), "--weights", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"{bad}: error: does not fit spec 'lenet5': missing 0.weight") and err.count("\n") == 1
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_package_import_is_light() -> None:
+    """`cnnspec build` adds the ONNX options on every run: that must not import onnx, numpy or torch."""
+    code = ("import sys, cnnspec.compile.onnx as o; o.add_build_options(__import__('argparse').ArgumentParser()); "
+            "print(sorted(m for m in ('onnx', 'numpy', 'torch', 'onnxruntime') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
