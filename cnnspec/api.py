@@ -43,6 +43,15 @@ class Model:
 
         return build_module(self.graph, **params)
 
+    def to_onnx(self, path: str | Path, weights: Any = None, module: Any = None, **opts: Any) -> list[Path]:
+        """Write the ONNX model to ``path`` (what ``cnnspec build --target onnx`` writes); returns the files
+        written. Weights come from ``module`` (a torch module, e.g. ``to_torch()``, whose state_dict is
+        copied), ``weights`` (a ``.pt``/``.pth``/``.safetensors`` path or a state_dict), or a seeded
+        initialisation. ``opts``: ``seed``, ``opset``, ``batch``, ``fp16``, ``external``."""
+        from cnnspec.compile.onnx import export
+
+        return export(self.graph, path, weights=weights, module=module, **opts)
+
 
 def load(path: str | Path, input_shape: Shape | None = None, **params: Any) -> Model:
     """Load, validate, resolve and analyse the spec at ``path``; keyword arguments override ``params``."""
