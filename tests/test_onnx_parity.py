@@ -11,6 +11,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+import cnnspec
 from cnnspec.compile.onnx import build, export
 from cnnspec.compile.onnx.check import run_model
 from cnnspec.compile.torch import build_module
@@ -87,3 +88,13 @@ def test_torchvision_checkpoint_loads(fmt: str, tmp_path: Path) -> None:
     with torch.no_grad():
         want = module(x).numpy()
     np.testing.assert_allclose(run_model(path, x.numpy(), threads=2), want, rtol=1e-4, atol=1e-5)
+
+
+def test_model_to_onnx_copies_the_module(tmp_path: Path) -> None:
+    model = cnnspec.load("specs/cnn1d_example.yaml")
+    module = randomised_module(model.graph, seed=5)
+    (path,) = model.to_onnx(tmp_path / "m.onnx", module=module, batch=2)
+    x = torch.randn(2, *model.graph.input_shape)
+    with torch.no_grad():
+        want = module(x).numpy()
+    np.testing.assert_allclose(run_model(path, x.numpy()), want, rtol=1e-4, atol=1e-5)
