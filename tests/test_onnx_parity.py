@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-import cnnspec
+from cnnspec.api import load
 from cnnspec.compile.onnx import build, export
 from cnnspec.compile.onnx.check import run_model
 from cnnspec.compile.torch import build_module
@@ -91,7 +91,7 @@ def test_torchvision_checkpoint_loads(fmt: str, tmp_path: Path) -> None:
 
 
 def test_model_to_onnx_copies_the_module(tmp_path: Path) -> None:
-    model = cnnspec.load("specs/cnn1d_example.yaml")
+    model = load("specs/cnn1d_example.yaml")  # cnnspec.load is shadowed by the cnnspec.load package
     module = randomised_module(model.graph, seed=5)
     (path,) = model.to_onnx(tmp_path / "m.onnx", module=module, batch=2)
     x = torch.randn(2, *model.graph.input_shape)
