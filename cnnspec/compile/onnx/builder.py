@@ -3,7 +3,9 @@
 Emitters (``ops/``) call :meth:`Builder.op` for each ONNX node they add. A node's name and its output
 tensor's name are the spec's dotted path (``layer1.0.conv1``), or ``path/Suffix`` for the helper nodes
 one layer needs (``layer1.0.conv1/Pad``); a path used twice (torchvision's shared ``relu``) gets ``#2``,
-``#3``. Every output's shape goes into ``value_info`` so that Netron shows it.
+``#3``, and so does an output whose name an initializer holds (ConvNeXt's ``layer_scale`` is both a
+parameter and a layer; the node keeps the plain name). Every output's shape goes into ``value_info`` so
+that Netron shows it.
 """
 
 from __future__ import annotations
@@ -58,12 +60,15 @@ class Builder:
         self.used_keys: set[str] = set()
         self.produced: list[tuple[Value, Node]] = []  # every leaf's output value, for shape checks
         self.defer_permutes = DEFER_PERMUTES
-        self._taken: dict[str, int] = {}
+        self._taken: dict[str, int] = {}  # tensor names (initializers and node outputs)
+        self._node_names: dict[str, int] = {}
 
     # names -------------------------------------------------------------------------------------------
-    def unique(self, name: str) -> str:
-        count = self._taken.get(name, 0) + 1
-        self._taken[name] = count
+    def unique(self, name: str, taken: dict[str, int] | None = None) -> str:
+        """``name``, or ``name#2``, ``name#3``... when it is already used (tensor names by default)."""
+        taken = self._taken if taken is None else taken
+        count = taken.get(name, 0) + 1
+        taken[name] = count
         return name if count == 1 else f"{name}#{count}"
 
     # tensors -----------------------------------------------------------------------------------------
@@ -117,7 +122,8 @@ class Builder:
 
     def raw_op(self, base: str, op_type: str, inputs: Sequence[str], shape: Sequence[Dim], **attrs: Any) -> Value:
         name = self.unique(base)
-        self.nodes.append(helper.make_node(op_type, list(inputs), [name], name=name, **attrs))
+        node_name = self.unique(base, self._node_names)
+        self.nodes.append(helper.make_node(op_type, list(inputs), [name], name=node_name, **attrs))
         self.value_info[name] = tuple(shape)
         return Value(name, tuple(shape))
 
