@@ -175,8 +175,9 @@ def test_cli_run_and_bench(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     top = np.argsort(-expected)[:3]
     assert f"top 3 of item 0: [{top[0]}] {expected[top[0]]:.5g}" in out
     assert main(["bench", LENET, "--batch", "2", "--runs", "3", "--warmup", "1", "--threads", "1"]) == 0
-    out = capsys.readouterr().out
-    assert "note: no CUDA provider in this onnxruntime; running on the CPU" in out
+    out, err = capsys.readouterr()
+    assert err == "note: no CUDA provider in this onnxruntime; running on the CPU\n"
+    assert "provider: CPUExecutionProvider, intra-op threads: 1" in out
     assert "batch 2: median" in out and "over 3 runs after 1 warm-up runs" in out and "images/s" in out
 
 

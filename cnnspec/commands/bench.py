@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args.model, parse_overrides(args.overrides))
     s = open_session(model, args.provider, args.threads)
     if s.note:
-        print(s.note)
+        print(s.note, file=sys.stderr)
     x = make_input(s.session, args.batch)
     feed = {s.session.get_inputs()[0].name: x}
     progress = _progress(args.warmup + args.runs)

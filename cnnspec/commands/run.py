@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args.model, parse_overrides(args.overrides), args.seed)
     s = open_session(model, args.provider)
     if s.note:
-        print(s.note)
+        print(s.note, file=sys.stderr)
     x = make_input(s.session, args.batch, args.seed) if not args.input_file else fit_input(
         s.session, _read_npy(args.input_file), args.input_file)
     y = s.session.run(None, {s.session.get_inputs()[0].name: x})[0]
