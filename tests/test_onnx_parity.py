@@ -11,12 +11,61 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from cnnspec.analyse.rules import RULES
 from cnnspec.api import load
 from cnnspec.compile.onnx import build, export
-from cnnspec.compile.onnx.check import run_model
+from cnnspec.compile.onnx.check import run_model, static_shape_mismatches
+from cnnspec.compile.onnx.model import compile_graph
+from cnnspec.compile.onnx.weights import state_dict_to_numpy
 from cnnspec.compile.torch import build_module
+from cnnspec.errors import SpecError
 from cnnspec.graph import Graph
 from cnnspec.pipeline import analyse_file
+
+EVERY_OP = """\
+name: every_op
+input: [3, 21, 22]
+layers:
+  - conv: {out: 8, kernel: 3, padding: 1, padding_mode: reflect}
+  - batchnorm
+  - leaky_relu: {slope: 0.1}
+  - conv: {out: 8, kernel: 3, padding: same, groups: 8, padding_mode: circular}
+  - groupnorm: {groups: 2}
+  - silu
+  - maxpool: {kernel: 3, stride: 2, padding: 1, ceil_mode: true}
+  - residual:
+      body:
+        - conv: {out: 16, kernel: 3, padding: 1, bias: false}
+        - layernorm: {over: channels}
+        - gelu: {approximate: tanh}
+      shortcut: {projection: auto}
+  - concat:
+      branches:
+        - [avgpool: {kernel: 3, stride: 1, padding: 1, count_include_pad: false}]
+        - [sumpool: {kernel: 3, stride: 1, padding: 1}, conv: {out: 4, kernel: 1}]
+        - []
+  - permute: {dims: [0, 2, 3, 1]}
+  - layernorm: {over: last}
+  - linear: {out: 12, over: last}
+  - sigmoid
+  - permute: {dims: [0, 3, 1, 2]}
+  - layer_scale: {init: 0.5}
+  - relu
+  - dropout: {p: 0.2}
+  - stochastic_depth: {p: 0.1}
+  - linear: {out: 10, over: channels}
+  - tanh
+  - adaptive_maxpool: {out: [3, 4]}
+  - adaptive_avgpool: {out: [2, 3]}
+  - softmax: {over: channels}
+  - identity
+  - concat:
+      branches:
+        - [global_avgpool]
+        - [global_maxpool]
+  - flatten
+  - linear: {out: 5}
+"""
 
 SPECS = sorted(p.stem for p in Path("specs").glob("*.yaml"))
 REFERENCE = Path("/work/shared/reference/torchvision_models.json")
@@ -98,3 +147,22 @@ def test_model_to_onnx_copies_the_module(tmp_path: Path) -> None:
     with torch.no_grad():
         want = module(x).numpy()
     np.testing.assert_allclose(run_model(path, x.numpy()), want, rtol=1e-4, atol=1e-5)
+
+
+def test_every_op_through_the_front_end(tmp_path: Path) -> None:
+    """One spec using every op of the analysis (odd sizes, ceil mode, non-divisible adaptive pools,
+    reflect/circular padding, a channels-last region) against the torch module."""
+    spec = tmp_path / "every_op.yaml"
+    spec.write_text(EVERY_OP)
+    graph = analyse_file(spec)
+    assert {leaf.op for leaf in graph.leaves()} == set(RULES)
+    compiled = compile_graph(graph, state_dict_to_numpy(randomised_module(graph).state_dict()))
+    assert static_shape_mismatches(compiled) == []
+    module = randomised_module(graph)
+    x = torch.randn(3, *graph.input_shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        want = module(x).numpy()
+    np.testing.assert_allclose(run_model(compiled.model, x.numpy()), want, rtol=1e-4, atol=1e-5)
+    assert np.abs(want).min() > 1e-3  # no op zeroes the comparison
+    with pytest.raises(SpecError, match=r"every_op.yaml:7:5: error: layer `3`: circular padding needs ONNX opset 19 or later"):
+        compile_graph(graph, opset=18)
