@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper
+from onnx import helper
 
 from cnnspec.graph import Node
 
@@ -57,7 +57,6 @@ class Builder:
         self.graph = graph if graph is not None else onnx.GraphProto()
         self.initializers: dict[str, onnx.TensorProto] = {}
         self.value_info: dict[str, OnnxShape] = {}
-        self.used_keys: set[str] = set()
         self.produced: list[tuple[Value, Node]] = []  # every leaf's output value, for shape checks
         self.defer_permutes = DEFER_PERMUTES
         self._taken: dict[str, int] = {}  # tensor names (initializers and node outputs)
@@ -85,7 +84,6 @@ class Builder:
                 array = array.reshape(tuple(shape))
             self._initializer(name, array)
             self._taken.setdefault(name, 1)  # a node output never shadows an initializer
-            self.used_keys.add(name)
         return name
 
     def const(self, name: str, array: np.ndarray | Sequence[Any], dtype: Any = None) -> str:
@@ -145,5 +143,3 @@ class Builder:
     def tensor_type(self, name: str, shape: OnnxShape) -> onnx.ValueInfoProto:
         return helper.make_tensor_value_info(name, self.elem_type, list(shape))
 
-
-FLOAT = TensorProto.FLOAT

@@ -16,7 +16,7 @@ def emit_conv(b: Builder, node: Node, x: Value) -> Value:
         raise SpecError(f"layer `{node.path}`: circular padding needs ONNX opset 19 or later (Pad mode wrap); "
                         "build with --opset 19 or higher", node.pos)
     if a.get("padding_mode", "zeros") != "zeros" and any(pads):
-        x = _pad(b, node, x, pads, PAD_MODES[a["padding_mode"]])
+        x = pad_spatial(b, node, x, pads, PAD_MODES[a["padding_mode"]])
         pads = [0] * len(pads)
     inputs = [x.name, b.param(node, "weight")]
     if a.get("bias"):
@@ -28,7 +28,7 @@ def emit_conv(b: Builder, node: Node, x: Value) -> Value:
     )
 
 
-def _pad(b: Builder, node: Node, x: Value, pads: list[int], mode: str, value: float | None = None) -> Value:
+def pad_spatial(b: Builder, node: Node, x: Value, pads: list[int], mode: str, value: float | None = None) -> Value:
     """An explicit Pad over the spatial axes (ONNX Pad lists every axis: begins, then ends); ``value``
     fills constant padding (default 0)."""
     rank = len(pads) // 2

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from cnnspec.compile.onnx.builder import Builder, Value
-from cnnspec.compile.onnx.ops.conv import _pad
+from cnnspec.compile.onnx.ops.conv import pad_spatial
 from cnnspec.graph import Node
 
 
@@ -35,7 +35,7 @@ def emit_maxpool(b: Builder, node: Node, x: Value) -> Value:
     rank = len(pads) // 2
     if any(p >= k for p, k in zip(pads, [*node.attrs["kernel"]] * 2, strict=True)):
         # onnxruntime wants pads smaller than the kernel; a dilated window's overhang can be wider
-        x = _pad(b, node, x, pads, "constant", value=float("-inf"))
+        x = pad_spatial(b, node, x, pads, "constant", value=float("-inf"))
         pads = [0] * (2 * rank)
     return b.op(node, "MaxPool", [x.name], b.out_shape(node), dilations=list(node.attrs["dilation"]),
                 **_pool_attrs(node, pads))
@@ -47,7 +47,7 @@ def emit_avgpool(b: Builder, node: Node, x: Value) -> Value:
     if include and pads != declared:
         # PyTorch divides by the window clipped to the declared padding, never by the ceil overhang
         if any(declared):
-            x = _pad(b, node, x, declared, "constant")
+            x = pad_spatial(b, node, x, declared, "constant")
             rank = len(pads) // 2
             pads = [0] * rank + [e - p for e, p in zip(pads[rank:], declared[rank:], strict=True)]
         include = False
