@@ -11,6 +11,8 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from cnnspec.compile.onnx import EMITTERS, to_model_proto
@@ -131,6 +133,7 @@ CASES: dict[str, tuple[Callable[[], nn.Module], Callable, tuple[int, ...]]] = {
     "maxpool2d_dilated": (lambda: nn.MaxPool2d(2, 1, 0, dilation=2), _pool("maxpool", 2), (2, 7, 7)),
     "maxpool2d_ceil_dilated": (lambda: nn.MaxPool2d(2, 3, 0, dilation=3, ceil_mode=True), _pool("maxpool", 2),
                                (2, 8, 8)),
+    "maxpool_window_on_padding_only": (lambda: nn.MaxPool2d(2, 1, 1, dilation=2), _pool("maxpool", 2), (2, 1, 3)),
     "maxpool1d_ceil": (lambda: nn.MaxPool1d(2, 2, ceil_mode=True), _pool("maxpool", 1), (3, 11)),
     "maxpool3d": (lambda: nn.MaxPool3d(2), _pool("maxpool", 3), (2, 4, 6, 5)),
     "avgpool2d": (lambda: nn.AvgPool2d(2), _pool("avgpool", 2), (3, 8, 8)),
@@ -285,3 +288,49 @@ def test_every_op_has_an_emitter() -> None:
            "layer_scale", "permute"}
     assert ops - set(EMITTERS) == set()
     assert {CASES[c][1](CASES[c][0]())[0] for c in CASES} == ops
+
+
+@st.composite
+def pool_cases(draw: st.DrawFn) -> tuple[str, nn.Module, tuple[int, ...]]:
+    """A random PyTorch-valid 2D pool (padding at most half the kernel, non-empty output)."""
+    op = draw(st.sampled_from(["maxpool", "avgpool", "sumpool"]))
+    k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    d = (draw(st.integers(1, 3)), draw(st.integers(1, 3))) if op == "maxpool" else (1, 1)
+    span = [di * (ki - 1) + 1 for di, ki in zip(d, k, strict=True)]
+    p = tuple(draw(st.integers(0, ki // 2)) for ki in k)
+    size = tuple(draw(st.integers(max(1, sp - 2 * pi), 12)) for sp, pi in zip(span, p, strict=True))
+    ceil = draw(st.booleans())
+    if op == "maxpool":
+        module = nn.MaxPool2d(k, s, p, dilation=d, ceil_mode=ceil)
+    else:
+        module = nn.AvgPool2d(k, s, p, ceil_mode=ceil, count_include_pad=op == "sumpool" or draw(st.booleans()),
+                              divisor_override=1 if op == "sumpool" else None)
+    return op, module, (2, *size)
+
+
+@settings(max_examples=60, deadline=None)
+@given(pool_cases())
+def test_random_pools_match_torch(case: tuple[str, nn.Module, tuple[int, ...]]) -> None:
+    op, module, in_shape = case
+    x = torch.randn(2, *in_shape, generator=torch.Generator().manual_seed(0))
+    want = module(x)
+    _, attrs = _pool(op, 2)(module)
+    graph, weights = single_layer_graph(op, attrs, module, in_shape, tuple(want.shape[1:]))
+    got = run_model(to_model_proto(graph, weights), x.numpy())
+    np.testing.assert_allclose(got, want.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(["avg", "max"]), st.lists(st.tuples(st.integers(1, 9), st.integers(1, 9)), min_size=1,
+                                                 max_size=3))
+def test_random_adaptive_pools_match_torch(kind: str, dims: list[tuple[int, int]]) -> None:
+    """Any input and output sizes, output larger than input included (overlapping windows)."""
+    rank = len(dims)
+    sizes, outs = tuple(d[0] for d in dims), tuple(d[1] for d in dims)
+    module = getattr(nn, f"Adaptive{kind.capitalize()}Pool{rank}d")(outs)
+    x = torch.randn(2, 3, *sizes, generator=torch.Generator().manual_seed(0))
+    want = module(x)
+    graph, weights = single_layer_graph(f"adaptive_{kind}pool", {"out": outs}, module, (3, *sizes), (3, *outs))
+    np.testing.assert_allclose(run_model(to_model_proto(graph, weights), x.numpy()), want.numpy(), rtol=1e-5,
+                               atol=1e-6)

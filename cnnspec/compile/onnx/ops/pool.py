@@ -33,8 +33,10 @@ def _pool_attrs(node: Node, pads: list[int]) -> dict:
 def emit_maxpool(b: Builder, node: Node, x: Value) -> Value:
     _, pads = _window_pads(node, x)
     rank = len(pads) // 2
-    if any(p >= k for p, k in zip(pads, [*node.attrs["kernel"]] * 2, strict=True)):
-        # onnxruntime wants pads smaller than the kernel; a dilated window's overhang can be wider
+    dilated = any(d > 1 for d in node.attrs["dilation"]) and any(pads)
+    if dilated or any(p >= k for p, k in zip(pads, [*node.attrs["kernel"]] * 2, strict=True)):
+        # onnxruntime wants pads smaller than the kernel, and a dilated window can see padding only,
+        # where onnxruntime gives the lowest float and PyTorch -inf: pad with -inf explicitly
         x = pad_spatial(b, node, x, pads, "constant", value=float("-inf"))
         pads = [0] * (2 * rank)
     return b.op(node, "MaxPool", [x.name], b.out_shape(node), dilations=list(node.attrs["dilation"]),
