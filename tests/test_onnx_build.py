@@ -14,7 +14,7 @@ import pytest
 from safetensors.numpy import save_file
 
 from cnnspec.cli import main
-from cnnspec.compile.onnx import CheckpointError, add_build_options, build, export, to_model_proto
+from cnnspec.compile.onnx import CheckpointError, add_build_options, build, export, save, to_model_proto
 from cnnspec.compile.onnx.check import declared_shapes, run_model
 from cnnspec.compile.onnx.weights import init_weights
 from cnnspec.pipeline import analyse_file
@@ -103,6 +103,13 @@ def test_external_data(tmp_path: Path) -> None:
     onnx.checker.check_model(str(files[0]), full_check=True)
     x = np.ones((1, 3, 224, 224), np.float32)
     np.testing.assert_array_equal(run_model(files[0], x), run_model(to_model_proto(graph), x))
+
+
+def test_external_data_past_the_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(save, "PROTOBUF_LIMIT", 1_000_000)  # stands in for 2 GB
+    graph = analyse_file("specs/resnet18.yaml")
+    assert [f.name for f in export(graph, tmp_path / "big.onnx")] == ["big.onnx", "big.onnx.data"]
+    assert [f.name for f in export(analyse_file(LENET), tmp_path / "small.onnx")] == ["small.onnx"]
 
 
 def test_fp16(tmp_path: Path) -> None:
