@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from cnnspec.api import Model
 
 __version__ = "0.1.0"
-__all__ = ["load", "__version__"]
+__all__ = ["__version__", "load"]
 
 
 def load(path: str, input_shape: tuple[int, ...] | None = None, **params: Any) -> Model:

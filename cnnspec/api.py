@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cnnspec.graph import Graph, Shape
 from cnnspec.pipeline import analyse_file
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -26,6 +29,19 @@ class Model:
         from cnnspec.report import render
 
         return render(self.graph, fmt, depth)
+
+    def to_source(self) -> str:
+        """The generated PyTorch module (what ``cnnspec build --target torch`` writes), as text."""
+        from cnnspec.compile.torch import render_source
+
+        return render_source(self.graph)
+
+    def to_torch(self, **params: Any) -> torch.nn.Module:
+        """A ``torch.nn.Module`` built by importing ``to_source()``; ``params`` override its constructor's
+        defaults (the spec's values, with this model's overrides applied)."""
+        from cnnspec.compile.torch import build_module
+
+        return build_module(self.graph, **params)
 
 
 def load(path: str | Path, input_shape: Shape | None = None, **params: Any) -> Model:

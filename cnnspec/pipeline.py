@@ -16,7 +16,7 @@ from cnnspec.errors import SpecError
 from cnnspec.graph import Graph, Node, Shape, SourcePos
 from cnnspec.load.yaml_loader import Doc, load_file
 from cnnspec.resolve.imports import Src, gather_blocks, validated
-from cnnspec.resolve.resolver import Resolver, substitute
+from cnnspec.resolve.resolver import Resolver, Scope, substitute
 from cnnspec.validate.messages import suggest
 from cnnspec.validate.spec import SpecFile
 
@@ -35,7 +35,7 @@ def analyse_file(path: str | os.PathLike[str], overrides: dict[str, Any] | None 
     root_dir = Path(os.path.realpath(path)).parent
     blocks = gather_blocks(doc, spec.blocks, spec.use, root_dir)
     root = Node(op="model", name="", path="", pos=doc.pos(("layers",), key=True))
-    root.children = Resolver(blocks, params).layers(spec.layers, Src(doc, ("layers",)), _root_scope(), params, ())
+    root.children = Resolver(blocks, params).layers(spec.layers, Src(doc, ("layers",)), Scope(""), params, ())
     analyse(root, shape)
     constraints = {}
     if spec.constraints is not None:
@@ -44,12 +44,6 @@ def analyse_file(path: str | os.PathLike[str], overrides: dict[str, Any] | None 
     return Graph(name=spec.name, source=str(path), root=root, input_shape=shape, params=params,
                  description=spec.description, spec_hash=_hash(doc, params, shape, blocks),
                  constraints=constraints)
-
-
-def _root_scope():  # noqa: ANN202
-    from cnnspec.resolve.resolver import Scope
-
-    return Scope("")
 
 
 def _params(spec: SpecFile, doc: Doc, overrides: dict[str, Any]) -> dict[str, Any]:

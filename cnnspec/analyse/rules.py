@@ -313,7 +313,7 @@ def linear(a: dict[str, Any], shape: Shape, label: str) -> LeafResult:
     if out < 1:
         raise RuleError(f"{label}: `out` must be at least 1, got {out}", "out")
     if over == "features" and len(shape) != 1:
-        raise RuleError(f"{label}: linear gets a {fmt(shape)} tensor; add `- flatten` before it, or set "
+        raise RuleError(f"{label} gets a {fmt(shape)} tensor; add `- flatten` before it, or set "
                         "`over: channels` to apply it at every position", "over")
     axis = len(shape) - 1 if over == "last" else 0
     cin = shape[axis]

@@ -28,11 +28,11 @@ def _totals(graph: Graph, min_input: Shape | None) -> list[str]:
     root = graph.root
     frozen = root.total_params - root.total_trainable
     lines = [
-        f"Params: {root.total_params:,} (trainable {root.total_trainable:,}, frozen {frozen:,}); "
-        f"buffers: {root.total_buffers:,}",
+        (f"Params: {root.total_params:,} (trainable {root.total_trainable:,}, frozen {frozen:,}); "
+         f"buffers: {root.total_buffers:,}"),
         f"MACs: {root.total_macs:,} ({human(root.total_macs)}); FLOPs = 2 x MACs: {human(2 * root.total_macs)}",
-        f"Activation memory (forward, batch 1, float32): {human(root.activation_elems * BYTES_PER_ELEMENT, 'B')}; "
-        f"weights: {human(root.total_params * BYTES_PER_ELEMENT, 'B')}",
+        (f"Activation memory (forward, batch 1, float32): {human(root.activation_elems * BYTES_PER_ELEMENT, 'B')}; "
+         f"weights: {human(root.total_params * BYTES_PER_ELEMENT, 'B')}"),
     ]
     if root.rf_size:
         lines.append(f"Receptive field of the output: {fmt(root.rf_size)} (stride {fmt(root.rf_stride)})")

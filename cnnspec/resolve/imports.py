@@ -28,7 +28,7 @@ class Src:
     def at(self, *more: str | int) -> Src:
         return Src(self.doc, (*self.path, *more))
 
-    def pos(self, key: bool = False):  # noqa: ANN201 - SourcePos
+    def pos(self, key: bool = False):
         return self.doc.pos(self.path, key=key)
 
     def value(self) -> object:
@@ -45,7 +45,7 @@ class BlockEntry:
     src: Src  # the block's definition (its `layers` live at src.at("layers"))
 
 
-def validated(model: type, data: object, src: Src, what: str):  # noqa: ANN201
+def validated(model: type, data: object, src: Src, what: str):
     """Validate ``data`` (written at ``src``) against ``model``; errors become located SpecErrors."""
     try:
         return model.model_validate(data)

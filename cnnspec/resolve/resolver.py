@@ -16,7 +16,13 @@ from cnnspec.resolve.imports import BlockEntry, Src, validated
 from cnnspec.resolve.names import check_name
 from cnnspec.validate.messages import suggest
 from cnnspec.validate.ops import OPS
-from cnnspec.validate.spec import STRUCTURES, ConcatSettings, ResidualSettings, SequentialSettings, StageSettings
+from cnnspec.validate.spec import (
+    STRUCTURES,
+    ConcatSettings,
+    ResidualSettings,
+    SequentialSettings,
+    StageSettings,
+)
 
 MAX_NODES = 200_000
 TYPE_NAMES = {"int": int, "float": float, "bool": bool, "str": str}
@@ -255,7 +261,7 @@ def bind_args(entry: BlockEntry, given: dict[str, Any], src: Src) -> dict[str, A
         value = given[key]
         ok = isinstance(value, want) and not (want is not bool and isinstance(value, bool))
         if want is float and isinstance(value, int) and not isinstance(value, bool):
-            ok, value = True, value
+            ok = True
         if not ok:
             raise SpecError(
                 f"argument `{key}` of block `{entry.name}` should be {want.__name__}, got {value!r}", src.at(key).pos()
