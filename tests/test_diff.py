@@ -123,6 +123,10 @@ def test_json(pair: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None
 def test_identical_specs(pair: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["diff", pair[0], pair[0]]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "layers: 0 changed, 0 added, 0 removed, 7 unchanged"
+    assert main(["diff", pair[0], pair[0], "--skip-unchanged"]) == 0
+    assert capsys.readouterr().out == ""
+    assert main(["diff", *pair, "--skip-unchanged"]) == 0
+    assert capsys.readouterr().out == TEXT
 
 
 def test_removed_layers_stay_where_they_were() -> None:

@@ -22,6 +22,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--git", metavar="REV", help="compare SPEC at git revision REV (e.g. HEAD, origin/main) with "
                    "the working tree")
     p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    p.add_argument("--skip-unchanged", action="store_true",
+                   help="print nothing when no layer or total differs (for looping over every spec in CI)")
     add_spec_options(p)
 
 
@@ -40,7 +42,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         old, old_label = analyse_file(args.specs[0], **kwargs), args.specs[0]
     new = analyse_file(new_path, **kwargs)
-    print(render_diff(diff_graphs(old, new, old_label, new_path), args.format), end="")
+    diff = diff_graphs(old, new, old_label, new_path)
+    if not (args.skip_unchanged and diff.identical):
+        print(render_diff(diff, args.format), end="")
     return 0
 
 
