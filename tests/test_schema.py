@@ -29,8 +29,8 @@ NO_ARGS = {"overrides": None, "input_shape": None}
 
 
 @cache
-def validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(json.loads(COMMITTED.read_text()))
+def validator() -> jsonschema.Draft7Validator:
+    return jsonschema.Draft7Validator(json.loads(COMMITTED.read_text()))
 
 
 def schema_errors(data: Any) -> list[str]:
@@ -51,14 +51,14 @@ def test_schema_output_file_is_written(tmp_path: Path) -> None:
     assert target.read_text() == COMMITTED.read_text()
 
 
-def test_schema_is_valid_draft_2020_12() -> None:
+def test_schema_is_valid_draft_07() -> None:
     schema = json.loads(COMMITTED.read_text())
-    jsonschema.Draft202012Validator.check_schema(schema)
-    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    jsonschema.Draft7Validator.check_schema(schema)
+    assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
 
 
 def test_every_op_and_structure_has_an_entry_with_summary_and_example() -> None:
-    entries = spec_schema()["$defs"]["layer"]["oneOf"]
+    entries = spec_schema()["definitions"]["layer"]["oneOf"]
     by_key = {next(iter(e["properties"])): e for e in entries if "properties" in e}
     assert sorted(by_key) == sorted([*OPS, *STRUCTURES])
     for name, entry in by_key.items():
@@ -72,7 +72,7 @@ def test_every_op_and_structure_has_an_entry_with_summary_and_example() -> None:
 
 def test_every_option_has_a_description_and_an_example() -> None:
     missing = [f"{model}.{field}: {key}"
-               for model, schema in spec_schema()["$defs"].items()
+               for model, schema in spec_schema()["definitions"].items()
                for field, prop in schema.get("properties", {}).items()
                for key in ("description", "examples") if key not in prop]
     assert missing == []

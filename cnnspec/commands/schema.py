@@ -7,7 +7,7 @@ import argparse
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("schema", help="print the JSON Schema of spec files (for editors and CI)",
-                       description="Print the JSON Schema (draft 2020-12) of spec files and block libraries, "
+                       description="Print the JSON Schema (draft-07) of spec files and block libraries, "
                        "derived from cnnspec's models: every op and option with its description and examples. "
                        "Point editors at it with a first line `# yaml-language-server: $schema=PATH`.")
     p.add_argument("-o", "--output", metavar="FILE", help="write the schema to FILE instead of printing it")
