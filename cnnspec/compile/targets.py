@@ -43,6 +43,13 @@ class Target:
 
 TARGETS: dict[str, Target] = {
     "torch": Target("cnnspec.compile.torch.target:build", ".py", "standalone PyTorch module (imports only torch)"),
+    # Diagrams: the DOT text always, rendered by Graphviz's `dot`; --depth/--rankdir are shared by all four,
+    # so only the first entry adds them.
+    "dot": Target("cnnspec.compile.dot:build", ".dot", "architecture diagram as Graphviz DOT text",
+                  "cnnspec.compile.dot:add_build_options"),
+    "svg": Target("cnnspec.compile.dot:build", ".svg", "architecture diagram, SVG (needs Graphviz `dot`)"),
+    "png": Target("cnnspec.compile.dot:build", ".png", "architecture diagram, PNG (needs Graphviz `dot`)"),
+    "pdf": Target("cnnspec.compile.dot:build", ".pdf", "architecture diagram, PDF (needs Graphviz `dot`)"),
 }
 
 

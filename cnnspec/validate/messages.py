@@ -80,6 +80,8 @@ def raise_validation(
     if first["type"] == "missing":
         raise SpecError(f"{what} needs `{field}`", pos_of(loc[:-1], True))
     value = value_of(loc)
+    if not loc:
+        raise SpecError(f"{what} should be a mapping, got {_show(value)}", pos_of(loc, False))
     if first["type"] == "literal_error":
         allowed = first.get("ctx", {}).get("expected", "")
         raise SpecError(f"`{field}` of {what} must be one of {allowed}; got {_show(value)}", pos_of(loc, False))
