@@ -88,6 +88,7 @@ def pair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
     monkeypatch.chdir(tmp_path)
     Path("old.yaml").write_text(OLD)
     Path("new.yaml").write_text(NEW)
+    Path("lib.yaml").write_text("blocks:\n  unit:\n    layers: [relu]\n")
     return "old.yaml", "new.yaml"
 
 
@@ -138,6 +139,7 @@ def test_removed_layers_stay_where_they_were() -> None:
 @pytest.mark.parametrize(("argv", "message"), [
     (["diff", "old.yaml"], "give OLD and NEW specs (or --git REV SPEC)"),
     (["diff", "--git", "HEAD", "old.yaml", "new.yaml"], "give one SPEC with --git REV"),
+    (["diff", "lib.yaml", "new.yaml"], "lib.yaml is a block library; diff the specs that use it"),
 ])
 def test_usage_errors(pair: tuple[str, str], capsys: pytest.CaptureFixture[str], argv: list[str],
                       message: str) -> None:

@@ -37,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("give one SPEC with --git REV" if args.git else "give OLD and NEW specs (or --git REV SPEC)")
     kwargs = spec_kwargs(args)
     new_path = args.specs[-1]
+    for path in args.specs:
+        _not_a_library(path)
     if args.git:
         old, old_label = _at_revision(args.git, new_path, kwargs)
     else:
@@ -46,6 +48,13 @@ def run(args: argparse.Namespace) -> int:
     if not (args.skip_unchanged and diff.identical):
         print(render_diff(diff, args.format), end="")
     return 0
+
+
+def _not_a_library(path: str) -> None:
+    from cnnspec.pipeline import is_blocks_file
+
+    if Path(path).is_file() and is_blocks_file(path):
+        raise UsageError(f"{path} is a block library; diff the specs that use it")
 
 
 def _at_revision(rev: str, spec: str, kwargs: dict[str, Any]) -> tuple[Graph, str]:
