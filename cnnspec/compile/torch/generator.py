@@ -72,6 +72,7 @@ class Generator:
         else:
             _, v = b.chain(parallel(group, lambda n: n.children), sym, "x", "x")
             view.forward.append(Line(0, f"return {v}"))
+        b.finish()
         view.params = [Param(k, _annotation(v), repr(v)) for k, v in graph.params.items()]
         self.classes.append(view)
         return view
@@ -112,6 +113,7 @@ class Generator:
         sym = input_sym(b, group, E.name(in_name))
         out_sym, v = b.chain(parallel(group, lambda n: n.children), sym, "x", "x")
         view.forward.append(Line(0, f"return {v}"))
+        b.finish()
         first = group[0].node
         params = [Param(in_name, "int")]
         params += [Param(a, _arg_annotation(first, a, d)) for a, d in args if d is _REQUIRED]

@@ -29,6 +29,14 @@ from cnnspec.graph import Graph, Node
 Sym = list[ast.expr | None]
 _REQUIRED = object()
 _CHAIN_SCOPES = ("sequential", "stage")
+# Ops that write a new tensor which their backward does not read: an in-place ReLU or ``+=`` may reuse it
+# (torchvision's ``nn.ReLU(inplace=True)`` after BatchNorm, ``out += identity``).
+IN_PLACE_SAFE = frozenset({
+    "conv", "batchnorm", "linear", "layernorm", "groupnorm", "avgpool", "sumpool", "maxpool",
+    "adaptive_avgpool", "adaptive_maxpool", "global_avgpool", "global_maxpool", "add", "concat", "layer_scale",
+})
+# Ops that may hand back their input tensor itself (at inference): they keep the producer of their input.
+PASS_THROUGH = frozenset({"identity", "dropout", "stochastic_depth"})
 # Stateless ops written as plain calls when unnamed (index-named) inside a class with a forward.
 FUNCTIONAL = {
     "flatten": "torch.flatten({}, 1)",
@@ -184,6 +192,9 @@ class Builder:
         self.flags: dict[str, dict[int, bool]] = {}
         self.registered: set[str] = set()
         self.hints: dict[str, ast.expr] = {}
+        self.producer: dict[str, str | None] = {}  # variable -> op that wrote it (None: may be shared)
+        self.relu_lines: dict[str, Line] = {}
+        self.relu_shared_input: set[str] = set()
         self.stride_log: list[ast.expr] = []
         self.vars: set[str] = {"x"}
         self.local = N.Allocator(own)
@@ -267,7 +278,10 @@ class Builder:
 
     # --------------------------------------------------------------- members
     def chain(self, groups: list[Group], sym: Sym, v_in: str, v_work: str) -> tuple[Sym, str]:
+        """Forward statements for ``groups`` run one after another, reading ``v_in`` and writing ``v_work``
+        (a residual switches the working variable to its body's). Returns the output shape and variable."""
         v = v_in
+        self.producer[v_in] = None  # the chain's input may be shared (a shortcut reads it too)
         for group in groups:
             op = group[0].node.op
             if op == "residual":
@@ -278,11 +292,18 @@ class Builder:
                 v = v_work
             elif op == "layer_scale":
                 sym = self.layer_scale(group, sym, v, v_work)
+                self.producer[v_work] = "layer_scale"
                 v = v_work
             else:
                 sym = self.module(group, sym, v, v_work)
                 v = v_work
         return sym, v
+
+    def finish(self) -> None:
+        """ReLU modules whose every call reads a fresh tensor nobody else needs run in place, as torchvision's."""
+        for name, line in self.relu_lines.items():
+            if name not in self.relu_shared_input:
+                line.code = line.code.replace("nn.ReLU()", "nn.ReLU(inplace=True)", 1)
 
     def _attr(self, name: str) -> str:
         return f"self.{name}" if not N.is_index(name) else f"self.get_submodule({name!r})"
@@ -294,7 +315,10 @@ class Builder:
         if node.name in self.registered:
             return out
         self.registered.add(node.name)
-        self.view.init.extend(self._assign(node.name, lines))
+        assigned = self._assign(node.name, lines)
+        if node.op == "relu" and len(assigned) == 1:
+            self.relu_lines[node.name] = assigned[0]
+        self.view.init.extend(assigned)
         self.view.init.extend(fixups)
         return out
 
@@ -318,8 +342,15 @@ class Builder:
             # an unnamed stateless op is a plain call, as torchvision writes torch.flatten(x, 1)
             _, out = EMITTERS[node.op](self, group, sym)
             self.view.forward.append(Line(0, f"{v_out} = {functional.format(v_in)}", comment))
+            self.producer[v_out] = node.op
             return out
+        if node.op == "relu" and self.producer.get(v_in) not in IN_PLACE_SAFE:
+            self.relu_shared_input.add(node.name)
         out = self.register(group, sym)
+        if node.op in PASS_THROUGH:
+            self.producer[v_out] = self.producer.get(v_in)
+        else:
+            self.producer[v_out] = node.op if node.is_leaf else None
         self.view.forward.append(Line(0, f"{v_out} = {self._attr(node.name)}({v_in})", comment))
         return out
 
@@ -342,8 +373,13 @@ class Builder:
         node = group[0].node
         lines = [Line(0, "nn.Sequential(")]
         fixups: list[Line] = []
+        previous: str | None = None
         for k, child_group in enumerate(parallel(group, lambda n: n.children)):
             child_lines, sym, child_fix = self.construct(child_group, sym, f"{ref}[{k}]")
+            op = child_group[0].node.op
+            if op == "relu" and previous in IN_PLACE_SAFE:
+                child_lines[0].code = "nn.ReLU(inplace=True)"
+            previous = op if child_group[0].node.is_leaf else None
             last = child_lines[-1]
             child_lines[-1] = Line(last.indent, last.code + ",", last.comment)
             lines.extend(Line(c.indent + 1, c.code, c.comment) for c in child_lines)
@@ -370,7 +406,11 @@ class Builder:
         else:
             added = self._optional_shortcut(group, shortcut, sym, v)
         self.hints = saved
-        self.view.forward.append(Line(0, f"{body_var} = {body_var} + {added}", comment))
+        if self.producer.get(body_var) in IN_PLACE_SAFE:  # a fresh tensor whose backward does not need it
+            self.view.forward.append(Line(0, f"{body_var} += {added}", comment))
+        else:
+            self.view.forward.append(Line(0, f"{body_var} = {body_var} + {added}", comment))
+        self.producer[body_var] = "add"
         return self.shape(group, body_sym), body_var
 
     def _shortcut(self, groups: list[Group], sym: Sym, v: str) -> str:
@@ -416,6 +456,7 @@ class Builder:
             channels.append(branch_sym[0])
         comment = shape_comment(node.output_shape)
         self.view.forward.append(Line(0, f"{v_work} = torch.cat([{', '.join(parts)}], dim=1)", comment))
+        self.producer[v_work] = "concat"
         total = E.total(channels) if all(c is not None for c in channels) else None  # type: ignore[arg-type]
         return self.shape(group, [total, *sym[1:]])
 
