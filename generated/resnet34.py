@@ -31,8 +31,8 @@ class Basic(nn.Module):
         self.downsample: nn.Module | None = None
         if downsample:
             self.downsample = nn.Sequential(
-                nn.Conv2d(in_channels, width, kernel_size=1, stride=stride, bias=False),  # (N, 128, 28, 28)
-                nn.BatchNorm2d(width),  # (N, 128, 28, 28)
+                nn.Conv2d(in_channels, width, kernel_size=1, stride=stride, bias=False),
+                nn.BatchNorm2d(width),
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

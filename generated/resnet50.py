@@ -33,8 +33,8 @@ class Bottleneck(nn.Module):
         self.downsample: nn.Module | None = None
         if downsample:
             self.downsample = nn.Sequential(
-                nn.Conv2d(in_channels, width * 4, kernel_size=1, stride=stride, bias=False),  # (N, 256, 56, 56)
-                nn.BatchNorm2d(width * 4),  # (N, 256, 56, 56)
+                nn.Conv2d(in_channels, width * 4, kernel_size=1, stride=stride, bias=False),
+                nn.BatchNorm2d(width * 4),
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -431,6 +431,7 @@ class Builder:
         flag = self.local.take(node.name)
         self.flags[flag] = {it.inst: it.inst in have for it in group}
         lines, _, fixups = self.construct(groups[0], sym, f"self.{node.name}")
+        lines = [Line(line.indent, line.code) for line in lines]  # other instances' shapes: no comments
         self.registered.add(node.name)
         self.view.init.append(Line(0, f"self.{node.name}: nn.Module | None = None"))
         self.view.init.append(Line(0, f"if {flag}:"))
