@@ -67,12 +67,18 @@ def test_zoo_is_covered() -> None:
 
 @pytest.mark.parametrize("name", SPECS)
 def test_counts_shapes_flops_and_every_leaf(name: str) -> None:
-    graph = _graph(name)
+    check_model(_graph(name))
+
+
+def check_model(graph: Graph) -> torch.nn.Module:
+    """The generated module of ``graph`` against the analysis: counts, output, FLOPs, every leaf call."""
     torch.manual_seed(0)
     model = build_module(graph).eval()
     assert sum(p.numel() for p in model.parameters()) == graph.root.total_params
     assert sum(p.numel() for p in model.parameters() if p.requires_grad) == graph.root.total_trainable
     assert sum(b.numel() for b in model.buffers()) == graph.root.total_buffers
+    keys = [(k, tuple(v.shape), str(v.dtype).removeprefix("torch.")) for k, v in model.state_dict().items()]
+    assert keys == graph.state_dict_keys()
 
     with FlopCounterMode(display=False) as counter:
         out, actual = _leaf_calls(model, torch.randn(2, *graph.input_shape))
@@ -88,6 +94,7 @@ def test_counts_shapes_flops_and_every_leaf(name: str) -> None:
             assert leaf.op == "layer_scale" or (leaf.op in FUNCTIONAL and leaf.name.isdigit()), leaf.path
     assert actual == expected  # every module call, in order, shared modules once per call
     assert sum(len(v) for v in actual.values()) >= len(graph.leaves()) // 2
+    return model
 
 
 @pytest.mark.parametrize("name", MIRRORS)

@@ -237,6 +237,9 @@ class Builder:
                 candidate = E.parse(node.raw[raw_key])
             except E.Unknown:
                 candidate = None
+        if isinstance(candidate, ast.Tuple) and candidate.elts and len(
+                {ast.dump(e) for e in candidate.elts}) == 1:
+            candidate = candidate.elts[0]  # [3, 3] is written 3, as PyTorch takes it
         concretes = [it.node.attrs[attr] for it in group]
         expr = self.resolve(candidate, concretes, group, f"{node.name}_{attr}")
         assert expr is not None
@@ -445,21 +448,22 @@ class Builder:
     def concat(self, group: Group, sym: Sym, v: str, v_work: str) -> Sym:
         node = group[0].node
         parts: list[str] = []
-        channels: list[ast.expr | None] = []
+        outputs: list[Sym] = []
         for b in range(len(node.branches)):
-            if not node.branches[b]:
+            if not node.branches[b]:  # an empty branch passes the input through (DenseNet)
                 parts.append(v)
-                channels.append(sym[0])
+                outputs.append(sym)
                 continue
             var = self.fresh("branch")
             branch_sym, var = self.chain(parallel(group, lambda n, b=b: n.branches[b]), sym, v, var)
             parts.append(var)
-            channels.append(branch_sym[0])
+            outputs.append(branch_sym)
         comment = shape_comment(node.output_shape)
         self.view.forward.append(Line(0, f"{v_work} = torch.cat([{', '.join(parts)}], dim=1)", comment))
         self.producer[v_work] = "concat"
+        channels = [out[0] for out in outputs]
         total = E.total(channels) if all(c is not None for c in channels) else None  # type: ignore[arg-type]
-        return self.shape(group, [total, *sym[1:]])
+        return self.shape(group, [total, *outputs[0][1:]])
 
     def layer_scale(self, group: Group, sym: Sym, v: str, v_work: str) -> Sym:
         node = group[0].node
