@@ -3,14 +3,18 @@ generated module must match its analysis exactly (see ``check_model``)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from cnnspec.compile.torch import render_source
 from cnnspec.pipeline import analyse_file
 from tests.test_torch_zoo import check_model
+
+ROOT = Path(__file__).parents[1]
 
 KITCHEN_SINK = """\
 name: kitchen_sink
@@ -185,4 +189,16 @@ def test_projection_flag_and_symbolic_stride_in_3d(tmp_path: Path) -> None:
     source = render_source(_graph(tmp_path, THREE_D))
     assert "nn.Conv3d(in_channels, w, kernel_size=1, stride=stride, bias=False)" in source
     assert "Res3(width, 8, stride=2, downsample=True)" in source
-    torch.manual_seed(0)
+
+
+def test_same_bytes_under_any_hash_seed(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(KITCHEN_SINK)
+    out = []
+    for seed in ("1", "2"):
+        target = tmp_path / f"out{seed}.py"
+        env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)}
+        subprocess.run([sys.executable, "-m", "cnnspec", "build", str(spec), "-o", str(target)], env=env,
+                       cwd=tmp_path, check=True, capture_output=True)
+        out.append(target.read_bytes())
+    assert out[0] == out[1]
