@@ -7,20 +7,8 @@ from typing import Any
 
 from cnnspec.compile.torch import expr as E
 from cnnspec.compile.torch import names as N
-from cnnspec.compile.torch.plan import (
-    _REQUIRED,
-    Builder,
-    ClassInfo,
-    ClassView,
-    Group,
-    Item,
-    Line,
-    Param,
-    Sym,
-    check_supported,
-    is_chain,
-    parallel,
-)
+from cnnspec.compile.torch.plan import Builder, check_supported, is_chain, parallel
+from cnnspec.compile.torch.views import REQUIRED, ClassInfo, ClassView, Group, Item, Line, Param, Sym
 from cnnspec.errors import SpecError
 from cnnspec.graph import Graph, Node
 
@@ -116,8 +104,8 @@ class Generator:
         b.finish()
         first = group[0].node
         params = [Param(in_name, "int")]
-        params += [Param(a, _arg_annotation(first, a, d)) for a, d in args if d is _REQUIRED]
-        params += [Param(a, _arg_annotation(first, a, d), repr(d)) for a, d in args if d is not _REQUIRED]
+        params += [Param(a, _arg_annotation(first, a, d)) for a, d in args if d is REQUIRED]
+        params += [Param(a, _arg_annotation(first, a, d), repr(d)) for a, d in args if d is not REQUIRED]
         params += [Param(f, "bool", "False") for f in b.flags]
         needs = sorted(b.needs)
         params += [Param(n, _annotation(group[0].env[n]), keyword_only=True) for n in needs]
@@ -203,7 +191,7 @@ def signature(node: Node, shortcuts: bool = True, top: bool = True) -> Any:
 
 
 def block_args(node: Node) -> list[tuple[str, Any]]:
-    """The block's arguments as (name, default or _REQUIRED): required first, then defaulted, each in
+    """The block's arguments as (name, default or REQUIRED): required first, then defaulted, each in
     definition order."""
     assert node.block is not None
     definition = node.block.definition
@@ -211,11 +199,11 @@ def block_args(node: Node) -> list[tuple[str, Any]]:
     if isinstance(definition, dict):
         declared = definition.get("args")
     if not isinstance(declared, dict):
-        declared = {name: _REQUIRED for name in node.block.args}
+        declared = {name: REQUIRED for name in node.block.args}
     out = []
     for name, spec in declared.items():
-        out.append((name, _REQUIRED if _is_type(spec) else spec))
-    return [x for x in out if x[1] is _REQUIRED] + [x for x in out if x[1] is not _REQUIRED]
+        out.append((name, REQUIRED if _is_type(spec) else spec))
+    return [x for x in out if x[1] is REQUIRED] + [x for x in out if x[1] is not REQUIRED]
 
 
 def _is_type(spec: Any) -> bool:
@@ -230,7 +218,7 @@ def _arg_annotation(node: Node, arg: str, default: Any) -> str:
         return spec.__name__
     if spec in ("int", "float", "bool", "str"):
         return str(spec)
-    return _annotation(default if default is not _REQUIRED else node.block.args[arg])
+    return _annotation(default if default is not REQUIRED else node.block.args[arg])
 
 
 def _annotation(value: Any) -> str:

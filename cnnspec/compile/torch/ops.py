@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 from cnnspec.compile.torch import expr as E
 
 if TYPE_CHECKING:
-    from cnnspec.compile.torch.plan import Builder, Group, Sym, Val
+    from cnnspec.compile.torch.plan import Builder
+    from cnnspec.compile.torch.views import Group, Sym, Val
 
 Emitter = Callable[["Builder", "Group", "Sym"], tuple[str, "Sym"]]
 

@@ -17,17 +17,25 @@ So the generated code never describes a network other than the analysed one.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
 from typing import Any
 
 from cnnspec.compile.torch import expr as E
 from cnnspec.compile.torch import names as N
 from cnnspec.compile.torch.ops import EMITTERS, supported
+from cnnspec.compile.torch.views import (
+    REQUIRED,
+    ClassInfo,
+    ClassView,
+    Group,
+    Item,
+    Line,
+    Sym,
+    Val,
+    shape_comment,
+)
 from cnnspec.errors import SpecError
 from cnnspec.graph import Graph, Node
 
-Sym = list[ast.expr | None]
-_REQUIRED = object()
 _CHAIN_SCOPES = ("sequential", "stage")
 # Ops that write a new tensor which their backward does not read: an in-place ReLU or ``+=`` may reuse it
 # (torchvision's ``nn.ReLU(inplace=True)`` after BatchNorm, ``out += identity``).
@@ -46,100 +54,6 @@ FUNCTIONAL = {
     "silu": "nn.functional.silu({})",
     "gelu": "nn.functional.gelu({})",
 }
-
-
-@dataclass
-class Item:
-    """One instance's copy of a node, with the names its values may be written in."""
-
-    node: Node
-    inst: int
-    env: dict[str, Any]
-
-
-Group = list[Item]
-
-
-@dataclass
-class Val:
-    expr: ast.expr
-    src: str | None  # None: equal to PyTorch's default, left out of the call
-
-
-@dataclass
-class Line:
-    indent: int
-    code: str
-    comment: str = ""
-
-    def render(self, base: int) -> str:
-        text = " " * (4 * (base + self.indent)) + self.code
-        return f"{text}  # {self.comment}" if self.comment else text
-
-
-@dataclass
-class Param:
-    name: str
-    annotation: str
-    default: str | None = None
-    keyword_only: bool = False
-
-    def render(self) -> str:
-        return f"{self.name}: {self.annotation}" + (f" = {self.default}" if self.default is not None else "")
-
-
-@dataclass
-class ClassView:
-    """What the class template needs; filled by :class:`Builder`."""
-
-    name: str
-    base: str
-    doc: str
-    params: list[Param] = field(default_factory=list)
-    init: list[Line] = field(default_factory=list)
-    forward: list[Line] = field(default_factory=list)
-    sequential: bool = False  # body is ``super().__init__(...)`` of an nn.Sequential
-
-    def signature(self) -> str:
-        parts = ["self"]
-        star = False
-        for p in self.params:
-            if p.keyword_only and not star:
-                parts.append("*")
-                star = True
-            parts.append(p.render())
-        one_line = f"    def __init__({', '.join(parts)}) -> None:"
-        if len(one_line) <= 110:
-            return one_line
-        inner = "".join(f"        {p},\n" for p in parts)
-        return f"    def __init__(\n{inner}    ) -> None:"
-
-
-@dataclass
-class ClassInfo:
-    """A generated class as its callers see it."""
-
-    view: ClassView
-    in_name: str
-    args: list[tuple[str, Any]]  # (name, default or _REQUIRED), in signature order
-    index: dict[int, int]  # id(instance node) -> instance number
-    flags: dict[str, dict[int, bool]] = field(default_factory=dict)
-    needs: list[str] = field(default_factory=list)
-    extras: dict[str, dict[int, Any]] = field(default_factory=dict)
-    out_sym: Sym = field(default_factory=list)
-    instances: list[Node] = field(default_factory=list)
-    envs: dict[int, dict[str, Any]] = field(default_factory=dict)
-
-
-def shape_comment(shape: tuple[int, ...]) -> str:
-    return "(" + ", ".join(["N", *map(str, shape)]) + ")"
-
-
-def _annotation(value: Any) -> str:
-    for t in (bool, int, float, str):
-        if isinstance(value, t):
-            return t.__name__
-    return "object"
 
 
 def _matches(value: Any, concrete: Any) -> bool:
@@ -226,7 +140,7 @@ class Builder:
                 return False
         return True
 
-    def value(self, group: Group, attr: str, raw_key: str | None = None, default: Any = _REQUIRED,
+    def value(self, group: Group, attr: str, raw_key: str | None = None, default: Any = REQUIRED,
               hint: str | None = None) -> Val:
         """``attr`` of the group's nodes, written as the spec wrote ``raw_key`` where that reproduces every
         instance (or as the ``hint`` expression, for layers the front end generated: projections)."""
@@ -243,7 +157,7 @@ class Builder:
         concretes = [it.node.attrs[attr] for it in group]
         expr = self.resolve(candidate, concretes, group, f"{node.name}_{attr}")
         assert expr is not None
-        if default is not _REQUIRED and E.is_const(expr) and _matches(E.evaluate(expr, {}), default):
+        if default is not REQUIRED and E.is_const(expr) and _matches(E.evaluate(expr, {}), default):
             return Val(expr, None)
         return Val(expr, E.source(expr))
 
@@ -497,7 +411,7 @@ class Builder:
             val = self.resolve(candidate, concretes, group, f"{node.name}_{arg}")
             assert val is not None
             mapping[arg] = val
-            if default is _REQUIRED:
+            if default is REQUIRED:
                 positional.append(E.source(val))
             elif not (E.is_const(val) and _matches(E.evaluate(val, {}), default)):
                 keywords.append(f"{arg}={E.source(val)}")

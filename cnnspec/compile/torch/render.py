@@ -9,7 +9,7 @@ from pathlib import Path, PurePath
 import jinja2
 
 from cnnspec.compile.torch.generator import HELPERS_ORDER, Generator
-from cnnspec.compile.torch.plan import ClassView, shape_comment
+from cnnspec.compile.torch.views import ClassView, shape_comment
 from cnnspec.graph import Graph
 
 _TEMPLATES = Path(__file__).parent / "templates"
