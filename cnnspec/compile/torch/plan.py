@@ -65,6 +65,8 @@ def _matches(value: Any, concrete: Any) -> bool:
         return isinstance(concrete, bool) and isinstance(value, bool) and value == concrete
     if isinstance(concrete, str) or isinstance(value, str):
         return value == concrete
+    if isinstance(concrete, int):  # an int setting must not be written as a float expression
+        return isinstance(value, int) and value == concrete
     return isinstance(value, (int, float)) and value == concrete
 
 
@@ -104,7 +106,7 @@ class Builder:
         self.needs: set[str] = set()
         self.extras: dict[str, dict[int, Any]] = {}
         self.flags: dict[str, dict[int, bool]] = {}
-        self.registered: set[str] = set()
+        self.registered: dict[str, list[str]] = {}  # attribute -> its constructor lines
         self.hints: dict[str, ast.expr] = {}
         self.producer: dict[str, str | None] = {}  # variable -> op that wrote it (None: may be shared)
         self.relu_lines: dict[str, Line] = {}
@@ -229,9 +231,13 @@ class Builder:
         """Emit ``self.<name> = ...`` (first use of the name only) and return the output shape."""
         node = group[0].node
         lines, out, fixups = self.construct(group, sym, self._attr(node.name))
-        if node.name in self.registered:
+        code = [line.code for line in lines]
+        if node.name in self.registered:  # a stateless layer called again under the same name
+            if self.registered[node.name] != code:
+                raise SpecError(f"layers sharing the name `{node.name}` differ ({code[0]} vs "
+                                f"{self.registered[node.name][0]}); one module cannot be both", node.pos)
             return out
-        self.registered.add(node.name)
+        self.registered[node.name] = code
         assigned = self._assign(node.name, lines)
         if node.op == "relu" and len(assigned) == 1:
             self.relu_lines[node.name] = assigned[0]
@@ -287,7 +293,7 @@ class Builder:
         return [Line(0, src, comment)], out, []
 
     def inline_sequential(self, group: Group, sym: Sym, ref: str) -> tuple[list[Line], Sym, list[Line]]:
-        node = group[0].node
+        """``nn.Sequential(...)`` with one entry per child, each with its output shape as a comment."""
         lines = [Line(0, "nn.Sequential(")]
         fixups: list[Line] = []
         previous: str | None = None
@@ -301,8 +307,7 @@ class Builder:
             child_lines[-1] = Line(last.indent, last.code + ",", last.comment)
             lines.extend(Line(c.indent + 1, c.code, c.comment) for c in child_lines)
             fixups.extend(child_fix)
-        lines.append(Line(0, ")", shape_comment(node.output_shape)))
-        lines[-1].comment, lines[0].comment = "", ""
+        lines.append(Line(0, ")"))
         return lines, sym, fixups
 
     def residual(self, group: Group, sym: Sym, v: str) -> tuple[Sym, str]:
@@ -349,7 +354,7 @@ class Builder:
         self.flags[flag] = {it.inst: it.inst in have for it in group}
         lines, _, fixups = self.construct(groups[0], sym, f"self.{node.name}")
         lines = [Line(line.indent, line.code) for line in lines]  # other instances' shapes: no comments
-        self.registered.add(node.name)
+        self.registered[node.name] = [line.code for line in lines]
         self.view.init.append(Line(0, f"self.{node.name}: nn.Module | None = None"))
         self.view.init.append(Line(0, f"if {flag}:"))
         self.view.init.extend(self._assign(node.name, lines, indent=1))
@@ -386,12 +391,12 @@ class Builder:
         shape = [channels.src, *["1"] * (len(node.input_shape) - 1)]
         shape_src = f"({shape[0]},)" if len(shape) == 1 else f"({', '.join(shape)})"
         if node.name not in self.registered:
-            self.registered.add(node.name)
             param = f"nn.Parameter(torch.full({shape_src}, {init.src}))"
             if N.is_index(node.name):
                 self.view.init.append(Line(0, f"self.register_parameter({node.name!r}, {param})"))
             else:
                 self.view.init.append(Line(0, f"self.{node.name} = {param}"))
+            self.registered[node.name] = [param]
         attr = f"self.{node.name}" if not N.is_index(node.name) else f"self.get_parameter({node.name!r})"
         self.view.forward.append(Line(0, f"{v_work} = {attr} * {v}", shape_comment(node.output_shape)))
         return list(sym)
