@@ -35,6 +35,7 @@ def _graph(name: str) -> Graph:
     return analyse_file(ROOT / "specs" / f"{name}.yaml")
 
 
+@functools.cache
 def _reference() -> dict[str, dict[str, Any]]:
     beside = ROOT.parent / "shared" / "reference"
     env = os.environ.get("CNNSPEC_REFERENCE")
