@@ -86,3 +86,12 @@ def test_sumpool_2d_sums_windows(tmp_path: Path) -> None:
     with torch.no_grad():
         out = model(torch.arange(1.0, 10.0).reshape(1, 1, 3, 3))
     assert torch.equal(out, torch.tensor([[[[12.0, 16.0], [24.0, 28.0]]]]))
+
+
+def test_fixed_kernel_with_bias_starts_at_zero_and_is_frozen(tmp_path: Path) -> None:
+    model = _model(tmp_path, "name: f\ninput: [1, 3, 3]\nlayers:\n"
+                             "  - conv: {weights: [[[[1, 0], [0, 1]]]], bias: true, trainable: false, name: diag}\n")
+    assert torch.equal(model.diag.bias, torch.zeros(1)) and not model.diag.bias.requires_grad
+    with torch.no_grad():
+        out = model(torch.arange(1.0, 10.0).reshape(1, 1, 3, 3))
+    assert torch.equal(out, torch.tensor([[[[6.0, 8.0], [12.0, 14.0]]]]))  # x[i, j] + x[i+1, j+1]
