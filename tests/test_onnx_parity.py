@@ -12,8 +12,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+import cnnspec
 from cnnspec.analyse.rules import RULES
-from cnnspec.api import load
 from cnnspec.compile.onnx import build, export
 from cnnspec.compile.onnx.check import run_model, static_shape_mismatches
 from cnnspec.compile.onnx.model import compile_graph
@@ -152,7 +152,7 @@ def test_torchvision_checkpoint_loads(fmt: str, tmp_path: Path) -> None:
 
 
 def test_model_to_onnx_copies_the_module(tmp_path: Path) -> None:
-    model = load("specs/cnn1d_example.yaml")  # cnnspec.load is shadowed by the cnnspec.load package
+    model = cnnspec.load("specs/cnn1d_example.yaml")
     module = randomised_module(model.graph, seed=5)
     (path,) = model.to_onnx(tmp_path / "m.onnx", module=module, batch=2)
     x = torch.randn(2, *model.graph.input_shape)
