@@ -36,18 +36,20 @@ class Model:
 
         return render_source(self.graph)
 
-    def to_torch(self, **params: Any) -> torch.nn.Module:
+    def to_torch(self, max_bytes: int | None = None, **params: Any) -> torch.nn.Module:
         """A ``torch.nn.Module`` built by importing ``to_source()``; ``params`` override its constructor's
-        defaults (the spec's values, with this model's overrides applied)."""
+        defaults (the spec's values, with this model's overrides applied). A network whose weights exceed
+        ``max_bytes`` (default ``$CNNSPEC_MAX_BYTES``, else 4 GiB) is refused with a ``SpecError``."""
         from cnnspec.compile.torch import build_module
 
-        return build_module(self.graph, **params)
+        return build_module(self.graph, max_bytes, **params)
 
     def to_onnx(self, path: str | Path, weights: Any = None, module: Any = None, **opts: Any) -> list[Path]:
         """Write the ONNX model to ``path`` (what ``cnnspec build --target onnx`` writes); returns the files
         written. Weights come from ``module`` (a torch module, e.g. ``to_torch()``, whose state_dict is
         copied), ``weights`` (a ``.pt``/``.pth``/``.safetensors`` path or a state_dict), or a seeded
-        initialisation. ``opts``: ``seed``, ``opset``, ``batch``, ``fp16``, ``external``."""
+        initialisation. ``opts``: ``seed``, ``opset``, ``batch``, ``fp16``, ``external``, ``max_bytes`` (default
+        ``$CNNSPEC_MAX_BYTES``, else 16 GiB: a bigger network is refused with a ``SpecError``)."""
         from cnnspec.compile.onnx import export
 
         return export(self.graph, path, weights=weights, module=module, **opts)

@@ -27,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    from cnnspec.compile import targets
+    from cnnspec.compile import limits, targets
 
     p.add_argument("spec", nargs="?", help="the spec file (omit to use the manifest)")
     p.add_argument("--target", default="torch", help=f"one of: {', '.join(sorted(targets.TARGETS))} "
@@ -37,6 +37,7 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="write nothing; exit 1 naming every output that differs from what the spec generates")
     p.add_argument("--manifest", metavar="PATH", help="manifest of generated files (default generated/manifest)")
     add_spec_options(p)
+    limits.add_option(p)
     targets.add_all_options(p)
 
 

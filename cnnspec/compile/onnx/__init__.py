@@ -57,10 +57,12 @@ def to_model_proto(graph: Graph, weights: dict[str, np.ndarray] | None = None, s
 def build(graph: Graph, output: Path, options: argparse.Namespace) -> list[Path]:
     """``cnnspec build --target onnx``: write ``output`` (and ``output.data`` past 2 GB); nothing is
     written when the weights do not fit the spec."""
+    from cnnspec.compile.limits import check_size
     from cnnspec.compile.onnx.model import to_model_proto as _to_model_proto
     from cnnspec.compile.onnx.save import save_model
     from cnnspec.compile.onnx.weights import read_checkpoint
 
+    check_size(graph, "onnx", getattr(options, "max_bytes", None))
     path = getattr(options, "weights", None)
     weights = read_checkpoint(path) if path else None
     model = _to_model_proto(graph, weights, source=str(path), **model_options(options))
@@ -68,13 +70,16 @@ def build(graph: Graph, output: Path, options: argparse.Namespace) -> list[Path]
 
 
 def export(graph: Graph, path: str | Path, weights: str | Path | dict[str, Any] | None = None, module: Any = None,
-           external: bool | None = None, **opts: Any) -> list[Path]:
+           external: bool | None = None, max_bytes: int | None = None, **opts: Any) -> list[Path]:
     """``Model.to_onnx``: weights from a checkpoint path, a state_dict (numpy arrays or torch tensors), a
     torch module's state_dict, or (none given) the seeded initialisation. ``opts``: seed, opset, batch,
-    fp16; ``external`` forces (or forbids) external data, which is otherwise used past 2 GB."""
+    fp16; ``external`` forces (or forbids) external data, which is otherwise used past 2 GB; ``max_bytes``
+    overrides the size limit (``cnnspec.compile.limits``)."""
+    from cnnspec.compile.limits import check_size
     from cnnspec.compile.onnx.model import to_model_proto as _to_model_proto
     from cnnspec.compile.onnx.save import save_model
     from cnnspec.compile.onnx.weights import weights_from
 
+    check_size(graph, "onnx", max_bytes)
     arrays, source = weights_from(weights, module)
     return save_model(_to_model_proto(graph, arrays, source=source, **opts), path, external=external)

@@ -29,10 +29,12 @@ def load_model(path: str, overrides: dict[str, Any] | None = None, seed: int = 0
     """An ``.onnx`` file as is, or a spec compiled with a dynamic batch and seeded weights."""
     p = Path(path)
     if p.suffix.lower() in SPEC_SUFFIXES:
+        from cnnspec.compile.limits import check_size
         from cnnspec.compile.onnx.model import to_model_proto
         from cnnspec.pipeline import analyse_file
 
         graph = analyse_file(p, overrides)
+        check_size(graph, "onnx")
         return Loaded(to_model_proto(graph, seed=seed).SerializeToString(), f"{graph.name} ({path}, random weights)")
     if overrides:
         raise UsageError("--set applies to a spec, not to an .onnx file")

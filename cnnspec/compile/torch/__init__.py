@@ -15,8 +15,11 @@ if TYPE_CHECKING:
 __all__ = ["build_module", "render_source"]
 
 
-def build_module(graph: Graph, **params: Any) -> nn.Module:
-    """The model described by ``graph`` as a ``torch.nn.Module``, built by importing ``render_source(graph)``."""
+def build_module(graph: Graph, max_bytes: int | None = None, **params: Any) -> nn.Module:
+    """The model described by ``graph`` as a ``torch.nn.Module``, built by importing ``render_source(graph)``;
+    refused (``SpecError``) when its weights exceed ``max_bytes`` (see ``cnnspec.compile.limits``)."""
+    from cnnspec.compile.limits import check_size
     from cnnspec.compile.torch.loader import build_module as _build
 
+    check_size(graph, "torch", max_bytes)
     return _build(graph, **params)

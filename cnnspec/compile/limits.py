@@ -1,0 +1,106 @@
+"""The build size limit: a network too big to hold in memory is refused before torch or ONNX allocates it.
+
+The summary reports any size (10^12 channels is just a number there); building is where the bytes become
+real. The estimate covers the weights a built model holds before it sees any input: every parameter and
+buffer of the analysed graph at its dtype's size (float32, int64 for BatchNorm's step counter). Forward
+activations are not counted: they scale with the batch and are the runtime's business.
+
+The limit is, in order: an explicit ``max_bytes`` (``cnnspec build --max-bytes``, ``to_torch(max_bytes=)``),
+the ``CNNSPEC_MAX_BYTES`` environment variable, then the target's default: 4 GiB for a torch module (the
+memory of one process) and 16 GiB for ONNX (past 2 GB ONNX moves weights to an external data file, so its
+limit must be larger). Standard library only: ``cnnspec build`` parses ``--max-bytes`` before any backend
+is imported."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+
+from cnnspec.errors import SpecError, UsageError
+from cnnspec.graph import Graph, Node, TensorSpec
+
+ENV = "CNNSPEC_MAX_BYTES"
+GiB = 2**30
+DEFAULTS = {"torch": 4 * GiB, "onnx": 16 * GiB}
+ITEMSIZE = {"float32": 4, "float16": 2, "int64": 8}
+_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40, "p": 2**50}
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """``4294967296``, ``4GiB``, ``4G``, ``512MiB``, ``1.5T``: a byte count (binary units)."""
+    match = _SIZE.fullmatch(text.strip())
+    if not match:
+        raise ValueError(f"expected a size such as 4GiB, 512MiB or 1000000, got '{text}'")
+    value = int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    if value < 1:
+        raise ValueError(f"expected a positive size, got '{text}'")
+    return value
+
+
+def size_arg(text: str) -> int:
+    """``argparse`` type of ``--max-bytes``."""
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-bytes", type=size_arg, default=None, metavar="SIZE",
+                        help=f"refuse to build a torch or ONNX model whose weights exceed SIZE (e.g. 8GiB; "
+                        f"default ${ENV}, else 4GiB for torch and 16GiB for ONNX)")
+
+
+def limit(target: str, max_bytes: int | None = None) -> int:
+    """The limit in bytes for ``target`` ("torch" or "onnx")."""
+    if max_bytes is not None:
+        return max_bytes
+    text = os.environ.get(ENV, "").strip()
+    if text:
+        try:
+            return parse_size(text)
+        except ValueError as exc:
+            raise UsageError(f"${ENV}: {exc}") from None
+    return DEFAULTS[target]
+
+
+def weight_bytes(graph: Graph) -> tuple[int, int, Node | None]:
+    """``(bytes, elements, largest leaf)`` of every parameter and buffer of ``graph``."""
+    total = elements = 0
+    largest: tuple[int, Node | None] = (0, None)
+    for leaf in graph.root.leaves():
+        own = sum(_bytes(t) for t in (*leaf.params, *leaf.buffers))
+        elements += sum(t.numel for t in (*leaf.params, *leaf.buffers))
+        total += own
+        if own > largest[0]:
+            largest = (own, leaf)
+    return total, elements, largest[1]
+
+
+def _bytes(t: TensorSpec) -> int:
+    return t.numel * ITEMSIZE.get(t.dtype, 4)
+
+
+def check_size(graph: Graph, target: str, max_bytes: int | None = None) -> None:
+    """Raise a :class:`SpecError` located at the largest layer when ``graph``'s weights exceed the limit."""
+    allowed = limit(target, max_bytes)
+    total, elements, largest = weight_bytes(graph)
+    if total <= allowed:
+        return
+    where = largest.pos if largest is not None else graph.root.pos
+    raise SpecError(f"the network holds {elements:,} parameters and buffers ({human(total)}), over the "
+                    f"{target} build limit of {human(allowed)}; raise it with --max-bytes or ${ENV}", where)
+
+
+def human(n: int) -> str:
+    """Bytes in binary units: ``4.0 GiB``, ``101.9 TiB`` (integer arithmetic: any size prints)."""
+    units = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
+    power = 0
+    while power < len(units) - 1 and n >= 1024 ** (power + 1):
+        power += 1
+    if power == 0:
+        return f"{n:,} B"
+    tenths = n * 10 // 1024**power
+    return f"{tenths // 10:,}.{tenths % 10} {units[power]}"
