@@ -72,7 +72,9 @@ def load_file(path: str | Path, display: str | None = None) -> Doc:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise SpecError("the file is not valid UTF-8 text", SourcePos(name, line, 1)) from None
+        col = exc.start - raw.rfind(b"\n", 0, exc.start)
+        raise SpecError(f"the file is not valid UTF-8 text (byte 0x{raw[exc.start]:02x}); save it as UTF-8",
+                        SourcePos(name, line, col)) from None
     return load_text(text, name)
 
 
@@ -80,9 +82,14 @@ def _mark(event: Any) -> tuple[int, int]:
     return event.start_mark.line + 1, event.start_mark.column + 1
 
 
+def _tag_error(tag: str) -> str:
+    shown = "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag
+    return f"YAML tags such as `{shown}` are not supported: write plain values"
+
+
 def _scalar_value(event: Any) -> Any:
     if event.tag not in (None, "!"):
-        raise ValueError(f"YAML tags such as `{event.tag}` are not supported")
+        raise ValueError(_tag_error(event.tag))
     if not event.implicit[0]:  # quoted: always a string
         return event.value
     tag = _resolver.resolve(ScalarNode, event.value, (True, False))
@@ -123,10 +130,10 @@ class _Builder:
                 value = _scalar_value(event)
             except ValueError as exc:
                 raise self.error(str(exc), where) from None
-            self.add(value, where)
+            self.add(value, where, event.value)
         elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             if event.tag not in (None, "!"):
-                raise self.error(f"YAML tags such as `{event.tag}` are not supported", where)
+                raise self.error(_tag_error(event.tag), where)
             container: Any = {} if isinstance(event, yaml.MappingStartEvent) else []
             path = self.add(container, where)
             if len(self.stack) >= MAX_DEPTH:
@@ -137,7 +144,7 @@ class _Builder:
             self.stack.pop()
             self.pending_key.pop()
 
-    def add(self, value: Any, where: tuple[int, int]) -> DataPath:
+    def add(self, value: Any, where: tuple[int, int], text: str | None = None) -> DataPath:
         """Place ``value`` in the innermost open container; returns its data path."""
         if not self.stack:
             self.root = value
@@ -151,7 +158,7 @@ class _Builder:
             return path
         key = self.pending_key[-1]
         if key is None:  # this value is a key
-            self.check_key(value, parent, parent_path, where)
+            self.check_key(value, text, parent, parent_path, where)
             self.pending_key[-1] = value
             self.doc.keys[(*parent_path, value)] = where
             return (*parent_path, value)
@@ -161,20 +168,49 @@ class _Builder:
         self.pending_key[-1] = None
         return path
 
-    def check_key(self, key: Any, parent: dict[str, Any], parent_path: DataPath, where: tuple[int, int]) -> None:
+    def check_key(self, key: Any, text: str | None, parent: dict[str, Any], parent_path: DataPath,
+                  where: tuple[int, int]) -> None:
         if isinstance(key, (dict, list)):
             raise self.error("mapping keys must be plain strings, not lists or mappings", where)
         if not isinstance(key, str):
-            text = "null" if key is None else str(key).lower()
-            hint = " (YAML reads yes/no/on/off as booleans: quote the key)" if isinstance(key, bool) else ""
-            raise self.error(f"mapping keys must be strings; `{text}` is a {_kind(key)}{hint}", where)
+            written = text or "null"
+            read = "null" if key is None else str(key).lower()
+            as_what = f"the {_kind(key)} {read}" if read != written.lower() else f"a {_kind(key)}"
+            raise self.error(f"mapping keys must be strings, but YAML reads `{written}` as {as_what}: quote it "
+                             f"(`\"{written}\"`)", where)
         if key in parent:
             first = self.doc.keys[(*parent_path, key)]
-            raise self.error(f"duplicate key `{key}` (first written at line {first[0]})", where)
+            at = f"line {first[0]}" if first[0] != where[0] else f"column {first[1]} of this line"
+            raise self.error(f"duplicate key `{key}` (first written at {at})", where)
 
 
 def _kind(value: Any) -> str:
     return {bool: "boolean", int: "number", float: "number", type(None): "null"}.get(type(value), "value")
+
+
+_OPENERS = {"flow mapping": "`{`", "flow sequence": "`[`", "quoted scalar": "quote"}
+
+
+def _line(text: str, index: int) -> str:
+    lines = text.splitlines()
+    return lines[index] if 0 <= index < len(lines) else ""
+
+
+def _syntax_message(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, Any]:
+    """libyaml's wording, translated where students trip (tabs, indentation, unclosed brackets and
+    quotes), with the mark to point at."""
+    problem, context = exc.problem or exc.context or "invalid YAML", exc.context or ""
+    mark = exc.problem_mark or exc.context_mark
+    opener = next((word for key, word in _OPENERS.items() if key in context), None)
+    if opener and ("end of stream" in problem or "<stream end>" in problem) and exc.context_mark:
+        return f"this {opener} is never closed", exc.context_mark
+    if "cannot start any token" in problem and mark is not None and "\t" in _line(text, mark.line):
+        return "a tab character; YAML indents with spaces only", mark
+    if problem.startswith("expected <block end>"):
+        return "this line's indentation does not match the lines above it", mark
+    if problem == "mapping values are not allowed here":
+        return "a `key: value` is not allowed here: check the indentation, or quote a value with `: `", mark
+    return (f"{problem} ({context})" if context and exc.problem else problem), mark
 
 
 def load_text(text: str, file: str = "<string>") -> Doc:
@@ -184,11 +220,9 @@ def load_text(text: str, file: str = "<string>") -> Doc:
         for event in yaml.parse(text, Loader=yaml.CSafeLoader if _CParser else yaml.SafeLoader):
             builder.feed(event)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
+        message, mark = _syntax_message(exc, text)
         where = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = exc.problem or exc.context or "invalid YAML"
-        context = f" ({exc.context})" if exc.context and exc.problem else ""
-        raise SpecError(f"YAML syntax error: {problem}{context}", SourcePos(file, *where)) from None
+        raise SpecError(f"YAML syntax error: {message}", SourcePos(file, *where)) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"YAML syntax error: {exc}", SourcePos(file, 1, 1)) from None
     root = builder.root
