@@ -35,6 +35,10 @@ def _show(value: Any) -> str:
         return f"`{value}`" if len(value) < 40 else f"`{value[:37]}...`"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
     if value is None:
         return "nothing"
     text = repr(value)
@@ -73,9 +77,13 @@ def raise_validation(
     field = str(loc[-1]) if loc else ""
     if first["type"] == "extra_forbidden":
         known = sorted(_fields(model, loc[:-1]))
-        message = f"unknown option `{field}` for {what}{suggest(field, known)}"
-        if not suggest(field, known):
-            message += f" (options: {', '.join(known)})"
+        word, prep = ("option", "for") if what.startswith("`") else ("key", "in")
+        message = f"unknown {word} `{field}` {prep} {what}"
+        key, colon, rest = field.partition(":")
+        if colon and key in known:
+            message += f": write a space after the colon (`{key}: {rest.strip()}`)"
+        else:
+            message += suggest(field, known) or f" ({word}s: {', '.join(known)})"
         raise SpecError(message, pos_of(loc, True))
     if first["type"] == "missing":
         raise SpecError(f"{what} needs `{field}`", pos_of(loc[:-1], True))
@@ -107,7 +115,8 @@ def _expected_for(errors: list[Any], first: Any) -> str:
             word = err["msg"].removeprefix("Input should be ").lower()
         if word not in words:
             words.append(word)
-    return " or ".join(words)
+    text = " or ".join(words)
+    return text.replace("a whole number or a string", "a whole number or a `$expression`")
 
 
 def _fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
