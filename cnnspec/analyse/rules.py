@@ -60,10 +60,10 @@ def expand(value: int | list[int], n: int, name: str, label: str, minimum: int) 
 def spatial_input(shape: Shape, label: str, op: str) -> int:
     """Number of spatial axes of a channel-first input; refuses flat vectors and over-deep tensors."""
     if len(shape) < 2:
-        raise RuleError(f"{label}: {op} needs a [C, L], [C, H, W] or [C, D, H, W] input, got {fmt(shape)} "
-                        "(a flat vector: did a `flatten` come too early?)")
+        raise RuleError(f"{label} needs a [C, L], [C, H, W] or [C, D, H, W] input, but gets the flat vector "
+                        f"{fmt(shape)}: did a `flatten` come too early?")
     if len(shape) > 4:
-        raise RuleError(f"{label}: {op} works on 1D, 2D or 3D inputs, got {fmt(shape)}")
+        raise RuleError(f"{label} works on 1D, 2D or 3D inputs, but gets {fmt(shape)}")
     return len(shape) - 1
 
 
@@ -151,10 +151,12 @@ def conv(a: dict[str, Any], shape: Shape, label: str) -> LeafResult:
     out_size = tuple(conv_length(size[i], kernel[i], stride[i], pads[i] + pads[n + i], dilation[i])
                      for i in range(n))
     if min(out_size) < 1:
-        span = fmt(tuple(dilation[i] * (kernel[i] - 1) + 1 for i in range(n)))
-        padded = fmt(tuple(size[i] + pads[i] + pads[n + i] for i in range(n)))
-        raise RuleError(f"{label}: kernel {fmt(kernel)} (spanning {span}) is larger than its input {fmt(size)} "
-                        f"(padded: {padded}); the output would be empty", "kernel")
+        span = tuple(dilation[i] * (kernel[i] - 1) + 1 for i in range(n))
+        padded = tuple(size[i] + pads[i] + pads[n + i] for i in range(n))
+        spanning = f" (spanning {fmt(span)} with dilation)" if span != kernel else ""
+        with_pad = f" ({fmt(padded)} with padding)" if padded != size else ""
+        raise RuleError(f"{label}: kernel {fmt(kernel)}{spanning} is larger than its {fmt(size)} input"
+                        f"{with_pad}; the output would be empty", "kernel")
     bias = a["bias"] if a["bias"] is not None else weights is None
     trainable = a["trainable"]
     fan_in = cin // groups * prod(kernel)
@@ -191,9 +193,15 @@ def _check_padding_mode(mode: str, pads: tuple[int, ...], size: Shape, label: st
     n = len(size)
     for i in range(n):
         limit = size[i] - 1 if mode == "reflect" else size[i]
-        if mode in ("reflect", "circular") and max(pads[i], pads[n + i]) > limit:
-            raise RuleError(f"{label}: {mode} padding of {max(pads[i], pads[n + i])} needs an input larger than "
-                            f"that, but the input is {size[i]} along axis {i + 1}", "padding")
+        pad = max(pads[i], pads[n + i])
+        if mode in ("reflect", "circular") and pad > limit:
+            need = "smaller than" if mode == "reflect" else "at most"
+            raise RuleError(f"{label}: {mode} padding {pad} must be {need} the input's size along "
+                            f"{_axis_name(i, n)}, which is {size[i]} ({fmt(size)} input)", "padding")
+
+
+def _axis_name(index: int, n: int) -> str:
+    return ("L",)[index] if n == 1 else ("H", "W")[index] if n == 2 else ("D", "H", "W")[index]
 
 
 # --- pooling --------------------------------------------------------------------------------------
@@ -224,7 +232,7 @@ def pool(a: dict[str, Any], shape: Shape, label: str, op: str) -> LeafResult:
     out_size = tuple(pool_length(size[i], kernel[i], stride[i], padding[i], dilation[i], a["ceil_mode"])
                      for i in range(n))
     if min(out_size) < 1:
-        raise RuleError(f"{label}: window {fmt(kernel)} is larger than its input {fmt(size)}; the output would "
+        raise RuleError(f"{label}: window {fmt(kernel)} is larger than its {fmt(size)} input; the output would "
                         "be empty", "kernel")
     attrs = {"kernel": kernel, "stride": stride, "padding": padding, "ceil_mode": a["ceil_mode"]}
     if op == "maxpool":
@@ -313,8 +321,8 @@ def linear(a: dict[str, Any], shape: Shape, label: str) -> LeafResult:
     if out < 1:
         raise RuleError(f"{label}: `out` must be at least 1, got {out}", "out")
     if over == "features" and len(shape) != 1:
-        raise RuleError(f"{label}: linear gets a {fmt(shape)} tensor; add `- flatten` before it, or set "
-                        "`over: channels` to apply it at every position", "over")
+        raise RuleError(f"{label} needs a flat feature vector but gets a {fmt(shape)} tensor; add `- flatten` "
+                        "before it, or set `over: channels` to apply it at every position", "over")
     axis = len(shape) - 1 if over == "last" else 0
     cin = shape[axis]
     out_shape = shape[:axis] + (out,) + shape[axis + 1:]
