@@ -55,10 +55,13 @@ def _params(spec: SpecFile, doc: Doc, overrides: dict[str, Any]) -> dict[str, An
                             f"{suggest(key, params) or f' (parameters: {known})'}", doc.pos(("params",), key=True))
         current = params[key]
         if type(value) is not type(current) and not (isinstance(current, float) and type(value) is int):
-            raise SpecError(f"--set {key}={value}: `{key}` is {type(current).__name__} ({current!r}), got "
-                            f"{type(value).__name__}", doc.pos(("params", key)))
+            raise SpecError(f"--set {key}={value}: `{key}` is {_TYPE_WORDS[type(current)]} ({current!r} in the "
+                            f"spec), got {_TYPE_WORDS.get(type(value), 'a value')}", doc.pos(("params", key)))
         params[key] = value
     return params
+
+
+_TYPE_WORDS = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}
 
 
 def _input(spec: SpecFile, doc: Doc, params: dict[str, Any]) -> Shape:

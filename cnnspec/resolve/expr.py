@@ -13,6 +13,7 @@ AST that the PyTorch backend can print as Python; ``evaluate`` computes it.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -171,8 +172,10 @@ def evaluate(text: str, scope: Mapping[str, Any]) -> Any:
 
 def _lookup(name: str, scope: Mapping[str, Any]) -> Any:
     if name not in scope:
+        close = difflib.get_close_matches(name, list(scope), n=1, cutoff=0.6)
         known = ", ".join(f"${n}" for n in sorted(scope)) or "none"
-        raise ExprError(f"`${name}` is not defined (defined here: {known})")
+        hint = f"; did you mean `${close[0]}`?" if close else f" (defined here: {known})"
+        raise ExprError(f"`${name}` is not defined{hint}")
     return scope[name]
 
 

@@ -98,10 +98,8 @@ def _collect(
         target = Path(doc.file).parent / rel
         real = _real(str(target))
         if Path(real) != root_dir and root_dir not in Path(real).parents:
-            raise SpecError(
-                f"import `{rel}` leaves the spec's directory `{root_dir}`; imports must stay inside it",
-                where.pos(),
-            )
+            raise SpecError(f"import `{rel}` is outside the directory of the spec being checked; imports "
+                            "must stay inside it (copy the file next to the spec)", where.pos())
         if real in chain:
             names = " -> ".join(os.path.relpath(p, root_dir) for p in (*chain, real))
             raise SpecError(f"import cycle: {names}", where.pos())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import keyword
 import re
+import unicodedata
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
@@ -23,6 +24,10 @@ def check_name(name: object) -> str | None:
     if not isinstance(name, str):
         return "a layer name is an identifier or a non-negative index"
     shown = name.encode("unicode_escape").decode("ascii")
+    foreign = next((c for c in name if not c.isascii()), None)
+    if foreign is not None:
+        return (f"layer name `{shown}` contains the non-ASCII character U+{ord(foreign):04X} "
+                f"({unicodedata.name(foreign, 'unnamed')}); use ASCII letters, digits and _")
     if not _IDENT.fullmatch(name):
         return (
             f"layer name `{shown}` is not a plain identifier: use ASCII letters, digits and _ "

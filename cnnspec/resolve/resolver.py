@@ -26,6 +26,7 @@ from cnnspec.validate.spec import (
 
 MAX_NODES = 200_000
 TYPE_NAMES = {"int": int, "float": float, "bool": bool, "str": str}
+_TYPE_WORDS = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}
 STATELESS_OPS = frozenset(
     {"relu", "leaky_relu", "gelu", "silu", "sigmoid", "tanh", "softmax", "identity", "dropout", "flatten",
      "stochastic_depth", "maxpool", "avgpool", "sumpool", "adaptive_avgpool", "adaptive_maxpool",
@@ -83,11 +84,7 @@ class Resolver:
             settings_src = src.at(op)
             settings = {} if settings is None else settings
         else:
-            raise SpecError(
-                "a layer is an op name (`- relu`) or a mapping with one op (`- conv: {out: 16, kernel: 3}`)"
-                + (f"; this one has {len(item)} keys: {', '.join(map(str, item))}" if isinstance(item, dict) else ""),
-                src.pos(),
-            )
+            raise SpecError(_layer_shape_message(item), src.pos())
         pos = src.pos(key=False) if isinstance(item, str) else settings_src.pos(key=True)
         if op in OPS:
             return self.op_node(op, settings, settings_src, pos, scope, env)
@@ -101,7 +98,9 @@ class Resolver:
 
     def settings(self, settings: Any, src: Src, env: dict[str, Any], what: str) -> dict[str, Any]:
         if not isinstance(settings, dict):
-            raise SpecError(f"the settings of {what} should be a mapping like {{name: x}}", src.pos())
+            shown = "a list" if isinstance(settings, list) else f"`{settings}`"
+            raise SpecError(f"the settings of {what} should be a mapping such as `{{name: x}}`, got {shown}",
+                            src.pos())
         return substitute(settings, src, env)
 
     # -- ops -------------------------------------------------------------------------------------
@@ -131,8 +130,9 @@ class Resolver:
         shareable = node.op in STATELESS_OPS and other.op == node.op and other.settings == node.settings
         if not shareable:
             what = "layer" if node.is_leaf else node.op
+            first = f"line {other.pos.line}" if other.pos.file == where.file else str(other.pos)
             raise SpecError(
-                f"{what} name `{text}` is already used in this scope (at {other.pos}); only layers without "
+                f"{what} name `{text}` is already used in this scope (at {first}); only layers without "
                 "parameters and with the same settings may share a name",
                 where,
             )
@@ -234,6 +234,17 @@ class Resolver:
                                     (*stack, entry.name))
 
 
+def _layer_shape_message(item: Any) -> str:
+    text = "a layer is an op name (`- relu`) or a mapping with one op (`- conv: {out: 16, kernel: 3}`)"
+    if not isinstance(item, dict):
+        return f"{text}, not {'a list' if isinstance(item, list) else f'`{item}`'}"
+    keys = list(item)
+    text += f"; this one has {len(keys)} keys: {', '.join(map(str, keys))}" if keys else "; this one is empty"
+    if len(keys) > 1 and item[keys[0]] is None:
+        text += f" (indent {', '.join(f'`{k}`' for k in keys[1:])} below `{keys[0]}`?)"
+    return text
+
+
 def inner_env(params: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
     """Names visible inside a block: its arguments, then the spec's params."""
     return {**params, **args}
@@ -263,8 +274,7 @@ def bind_args(entry: BlockEntry, given: dict[str, Any], src: Src) -> dict[str, A
         if want is float and isinstance(value, int) and not isinstance(value, bool):
             ok = True
         if not ok:
-            raise SpecError(
-                f"argument `{key}` of block `{entry.name}` should be {want.__name__}, got {value!r}", src.at(key).pos()
-            )
+            raise SpecError(f"argument `{key}` of block `{entry.name}` should be {_TYPE_WORDS[want]} "
+                            f"({want.__name__}), got {value!r}", src.at(key).pos())
         bound[key] = value
     return bound
