@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -75,6 +75,8 @@ def raise_validation(
     first = (extra or missing or errors)[0]
     loc = _data_loc(first["loc"], model)
     field = str(loc[-1]) if loc else ""
+    if len(loc) >= 3 and loc[0] == "blocks":
+        what = f"block `{loc[1]}`"
     if first["type"] == "extra_forbidden":
         known = sorted(_fields(model, loc[:-1]))
         word, prep = ("option", "for") if what.startswith("`") else ("key", "in")
@@ -88,6 +90,9 @@ def raise_validation(
     if first["type"] == "missing":
         raise SpecError(f"{what} needs `{field}`", pos_of(loc[:-1], True))
     value = value_of(loc)
+    if not loc:
+        raise SpecError(f"the settings of {what} should be a mapping such as `{{name: x}}`, got {_show(value)}",
+                        pos_of(loc, False))
     if first["type"] == "literal_error":
         allowed = first.get("ctx", {}).get("expected", "")
         raise SpecError(f"`{field}` of {what} must be one of {allowed}; got {_show(value)}", pos_of(loc, False))
@@ -120,22 +125,32 @@ def _expected_for(errors: list[Any], first: Any) -> str:
 
 
 def _fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The field names of the model found at data path ``loc`` under ``model`` (through optional fields, dicts
+    of models such as ``blocks`` and lists), or [] when there is none."""
     current: Any = model
     for part in loc:
-        if not (isinstance(current, type) and issubclass(current, BaseModel)) or not isinstance(part, str):
+        current = _unwrap(current)
+        if _is_model(current):
+            if not isinstance(part, str) or part not in current.model_fields:
+                return []
+            current = current.model_fields[part].annotation
+        elif get_origin(current) in (dict, list):
+            current = get_args(current)[-1]
+        else:
             return []
-        annotation = current.model_fields[part].annotation
-        current = _model_in(annotation)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
-    return []
+    current = _unwrap(current)
+    return list(current.model_fields) if _is_model(current) else []
 
 
-def _model_in(annotation: Any) -> Any:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _unwrap(annotation: Any) -> Any:
+    """From a union (``Constraints | None``), the member that holds a model or a container."""
+    if _is_model(annotation) or get_origin(annotation) in (dict, list):
         return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
+    for arg in get_args(annotation):
+        if _is_model(arg) or get_origin(arg) in (dict, list):
+            return arg
+    return annotation
