@@ -5,11 +5,13 @@ Imports nothing heavier than pydantic and PyYAML: this is the whole path of ``cn
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cnnspec.analyse.analyser import analyse
 from cnnspec.errors import SpecError
@@ -20,7 +22,28 @@ from cnnspec.resolve.resolver import Resolver, Scope, substitute
 from cnnspec.validate.messages import suggest
 from cnnspec.validate.spec import SpecFile
 
+T = TypeVar("T")
 
+
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(32), 127)} | {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"}
+
+
+def one_line(function: Callable[..., T]) -> Callable[..., T]:
+    """Escape control characters (a key or value written with a newline) in the messages of the SpecErrors
+    that ``function`` raises: an error is always one line."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return function(*args, **kwargs)
+        except SpecError as exc:
+            exc.message = exc.message.translate(_CONTROL)
+            raise
+
+    return wrapper
+
+
+@one_line
 def analyse_file(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None,
                  input_shape: Shape | None = None) -> Graph:
     """Load, validate, resolve and analyse the spec at ``path``.
@@ -116,12 +139,14 @@ def _valid(path: str | os.PathLike[str], graph: Graph, shape: Shape) -> bool:
     return True
 
 
+@one_line
 def is_blocks_file(path: str | os.PathLike[str]) -> bool:
     """A file holding only ``blocks`` (and ``use``): a block library, imported by specs."""
     doc = load_file(path)
     return "layers" not in doc.data and "blocks" in doc.data and "input" not in doc.data
 
 
+@one_line
 def check_blocks_file(path: str | os.PathLike[str]) -> None:
     """Validate a block library: its structure and its imports (blocks are checked where they are used)."""
     from cnnspec.validate.spec import BlocksFile

@@ -223,8 +223,14 @@ def load_text(text: str, file: str = "<string>") -> Doc:
         message, mark = _syntax_message(exc, text)
         where = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         raise SpecError(f"YAML syntax error: {message}", SourcePos(file, *where)) from None
+    except yaml.reader.ReaderError as exc:
+        before = text[: exc.position]
+        where = (before.count("\n") + 1, exc.position - before.rfind("\n"))
+        raise SpecError(f"the file contains the control character U+{exc.character:04X}, which YAML does not "
+                        "allow", SourcePos(file, *where)) from None
     except yaml.YAMLError as exc:
-        raise SpecError(f"YAML syntax error: {exc}", SourcePos(file, 1, 1)) from None
+        first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
+        raise SpecError(f"YAML syntax error: {first}", SourcePos(file, 1, 1)) from None
     root = builder.root
     if root is None:
         raise SpecError(
