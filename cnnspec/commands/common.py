@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import re
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -36,13 +38,19 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 def parse_shape(text: str | None) -> tuple[int, ...] | None:
     if text is None:
         return None
-    try:
-        shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
-    except ValueError:
-        raise UsageError(f"--input takes sizes like 3,224,224, got `{text}`") from None
+    parts = [part.strip() for part in re.split(r"[,x]", text.strip())]
+    if not all(part.isdigit() for part in parts):
+        raise UsageError(f"--input takes sizes like 3,224,224 (or 3x224x224), got `{text}`")
+    shape = tuple(int(part) for part in parts)
     if not 1 <= len(shape) <= 4 or min(shape) < 1:
         raise UsageError(f"--input takes 1 to 4 positive sizes (C[,L|H,W|D,H,W]), got `{text}`")
     return shape
+
+
+def require_file(path: str) -> None:
+    """A missing spec file is a usage error (exit 2), not a spec error."""
+    if not Path(path).is_file():
+        raise UsageError(f"no such file: {path}" if not Path(path).exists() else f"not a file: {path}")
 
 
 def spec_kwargs(args: argparse.Namespace) -> dict[str, Any]:
