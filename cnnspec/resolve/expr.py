@@ -81,6 +81,10 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
     return tokens
 
 
+def _shown(token: tuple[str, str]) -> str:
+    return f"${token[1]}" if token[0] == "name" else token[1]
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
@@ -93,7 +97,7 @@ class _Parser:
     def take(self, value: str | None = None) -> tuple[str, str]:
         token = self.peek()
         if token is None or (value is not None and token[1] != value):
-            found = "the end" if token is None else f"`{token[1]}`"
+            found = "the end" if token is None else f"`{_shown(token)}`"
             want = f"`{value}`" if value else "a value"
             raise ExprError(f"expected {want} but found {found} in expression `{self.text}`")
         self.i += 1
@@ -102,7 +106,7 @@ class _Parser:
     def parse(self) -> Expr:
         node = self.expr()
         if self.peek() is not None:
-            raise ExprError(f"unexpected `{self.peek()[1]}` in expression `{self.text}`")  # type: ignore[index]
+            raise ExprError(f"unexpected `{_shown(self.peek())}` in expression `{self.text}`")  # type: ignore[arg-type]
         return node
 
     def expr(self) -> Expr:
@@ -139,7 +143,7 @@ class _Parser:
             node = self.expr()
             self.take(")")
             return node
-        raise ExprError(f"unexpected `{value}` in expression `{self.text}`")
+        raise ExprError(f"unexpected `{_shown((kind, value))}` in expression `{self.text}`")
 
 
 def parse(text: str) -> Expr:
