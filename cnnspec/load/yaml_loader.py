@@ -9,6 +9,7 @@ and documents that are not a single mapping. The builder is iterative, so depth 
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,10 @@ MAX_BYTES = 4 * 1024 * 1024
 
 DataPath = tuple[str | int, ...]
 
-_EXP_FLOAT = re.compile(r"[-+]?[0-9]+(\.[0-9]*)?[eE][-+]?[0-9]+")
+_INT = re.compile(r"[-+]?[0-9]+")
+_HEX_OCT = re.compile(r"0x[0-9a-fA-F]+|0o[0-7]+")
+_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_SPECIAL_FLOAT = re.compile(r"[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
 _CParser: Any = getattr(yaml, "CParser", None)
 _resolver = Resolver()
 _constructor = SafeConstructor()
@@ -88,15 +92,26 @@ def _tag_error(tag: str) -> str:
 
 
 def _scalar_value(event: Any) -> Any:
+    """A plain scalar's value by YAML 1.2's core schema (``1e-6`` and ``010`` are the numbers they look like;
+    ``1:30``, ``1_000`` and dates stay strings), except that YAML 1.1's yes/no/on/off stay booleans so that
+    the key ``on:`` is refused rather than silently read differently by other tools."""
     if event.tag not in (None, "!"):
         raise ValueError(_tag_error(event.tag))
+    text = event.value
     if not event.implicit[0]:  # quoted: always a string
-        return event.value
-    tag = _resolver.resolve(ScalarNode, event.value, (True, False))
-    if tag.endswith(":str") and _EXP_FLOAT.fullmatch(event.value):
-        return float(event.value)  # YAML 1.2 reads `1e-6` as a number; YAML 1.1 as a string
-    node = ScalarNode(tag, event.value)
-    return _constructor.yaml_constructors[tag](_constructor, node)
+        return text
+    tag = _resolver.resolve(ScalarNode, text, (True, False))
+    if tag.endswith((":null", ":bool")):
+        return _constructor.yaml_constructors[tag](_constructor, ScalarNode(tag, text))
+    if _INT.fullmatch(text):
+        return int(text, 10)
+    if _HEX_OCT.fullmatch(text):
+        return int(text[2:], 16 if text[1] == "x" else 8)
+    if _FLOAT.fullmatch(text) and math.isfinite(float(text)):
+        return float(text)
+    if _FLOAT.fullmatch(text) or _SPECIAL_FLOAT.fullmatch(text):
+        raise ValueError(f"`{text}` is not a finite number; specs take finite numbers only")
+    return text
 
 
 class _Builder:
