@@ -190,13 +190,20 @@ class _Builder:
         if not isinstance(key, str):
             written = text or "null"
             read = "null" if key is None else str(key).lower()
-            as_what = f"the {_kind(key)} {read}" if read != written.lower() else f"a {_kind(key)}"
+            as_what = "null" if key is None else f"the {_kind(key)} {read}" if read != written.lower() else (
+                f"a {_kind(key)}")
             raise self.error(f"mapping keys must be strings, but YAML reads `{written}` as {as_what}: quote it "
                              f"(`\"{written}\"`)", where)
         if key in parent:
             first = self.doc.keys[(*parent_path, key)]
             at = f"line {first[0]}" if first[0] != where[0] else f"column {first[1]} of this line"
             raise self.error(f"duplicate key `{key}` (first written at {at})", where)
+
+
+def _article(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    return "a string" if isinstance(value, str) else f"a {_kind(value)}"
 
 
 def _kind(value: Any) -> str:
@@ -253,7 +260,7 @@ def load_text(text: str, file: str = "<string>") -> Doc:
         )
     if not isinstance(root, dict):
         raise SpecError(
-            f"a spec is a mapping with `name`, `input` and `layers`, not a {type(root).__name__}",
+            f"a spec is a mapping with `name`, `input` and `layers`, not {_article(root)}",
             builder.doc.pos(()),
         )
     builder.doc.data = root
