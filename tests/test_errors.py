@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from cnnspec.cli import main
+from cnnspec.load import yaml_loader
 
 ROOT = Path(__file__).parents[1]
 BROKEN = ROOT / "tests" / "broken"
@@ -46,11 +47,15 @@ def test_catalogue_is_large_and_every_file_has_an_expectation() -> None:
         assert re.fullmatch(r"[\w/.-]+\.yaml:\d+:\d+: error: .+", expected), rel
 
 
+@pytest.mark.parametrize("parser", ["libyaml", "python"])
 @pytest.mark.parametrize("rel", CASES)
-def test_broken_spec_in_process(rel: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-                                ) -> None:
+def test_broken_spec_in_process(rel: str, parser: str, capsys: pytest.CaptureFixture[str],
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process, with libyaml's parser and with PyYAML's pure-Python one (a machine without libyaml)."""
     expected, args = expectation(rel)
     monkeypatch.chdir(ROOT)
+    if parser == "python":
+        monkeypatch.setattr(yaml_loader, "_CSafeLoader", None)
     code = main(["check", rel, *args])
     out, err = capsys.readouterr()
     assert (code, out, err) == (1, "", expected + "\n")

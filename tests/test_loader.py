@@ -12,6 +12,17 @@ from cnnspec.graph import SourcePos
 from cnnspec.load import yaml_loader
 from cnnspec.load.yaml_loader import load_file, load_text
 
+PARSERS = {"libyaml": yaml_loader._CSafeLoader, "python": None}  # libyaml: None when PyYAML lacks it
+
+
+@pytest.fixture(autouse=True, params=sorted(PARSERS))
+def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs with libyaml's parser and with PyYAML's pure-Python one: their messages differ, ours
+    must not."""
+    monkeypatch.setattr(yaml_loader, "_CSafeLoader", PARSERS[request.param])
+    return request.param
+
+
 SPEC = """\
 name: net
 input: [1, 28, 28]
