@@ -112,28 +112,31 @@ def _hash(doc: Doc, params: dict[str, Any], shape: Shape, blocks: dict[str, Any]
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def smallest_input(path: str | os.PathLike[str], graph: Graph) -> Shape | None:
+def smallest_input(graph: Graph) -> Shape | None:
     """The smallest input (per spatial axis, others kept) for which every layer has a positive output,
-    found by bisection (larger inputs are assumed to stay valid). None when the spec has no spatial axes."""
+    found by bisection (larger inputs are assumed to stay valid). None when the input has no spatial axes.
+    Re-analyses the graph's tree at each probe and restores it at the end."""
     if graph.rank < 1:
         return None
     best = list(graph.input_shape)
-    for axis in range(1, len(best)):
-        low, high = 1, graph.input_shape[axis]
-        while low < high:
-            middle = (low + high) // 2
-            probe = tuple(best[:axis] + [middle] + best[axis + 1:])
-            if _valid(path, graph, probe):
-                high = middle
-            else:
-                low = middle + 1
-        best[axis] = low
+    try:
+        for axis in range(1, len(best)):
+            low, high = 1, graph.input_shape[axis]
+            while low < high:
+                middle = (low + high) // 2
+                if _valid(graph.root, tuple(best[:axis] + [middle] + best[axis + 1:])):
+                    high = middle
+                else:
+                    low = middle + 1
+            best[axis] = low
+    finally:
+        analyse(graph.root, graph.input_shape)
     return tuple(best)
 
 
-def _valid(path: str | os.PathLike[str], graph: Graph, shape: Shape) -> bool:
+def _valid(root: Node, shape: Shape) -> bool:
     try:
-        analyse_file(path, graph.params, shape)
+        analyse(root, shape)
     except SpecError:
         return False
     return True

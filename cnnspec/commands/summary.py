@@ -30,6 +30,6 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.spec} holds only `blocks` (a block library); summarise a spec that uses them")
     kwargs = spec_kwargs(args)
     graph = analyse_file(args.spec, **kwargs)
-    smallest = smallest_input(args.spec, graph) if args.format != "json" else None
+    smallest = smallest_input(graph) if args.format != "json" else None
     print(render(graph, args.format, args.depth, smallest), end="")
     return 0

@@ -24,7 +24,7 @@ from cnnspec.validate.spec import (
     StageSettings,
 )
 
-MAX_NODES = 200_000
+MAX_NODES = 50_000  # about 2 s of analysis on a slow machine
 TYPE_NAMES = {"int": int, "float": float, "bool": bool, "str": str}
 _TYPE_WORDS = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}
 STATELESS_OPS = frozenset(
@@ -189,6 +189,9 @@ class Resolver:
         model = validated(StageSettings, shallow, src, "`stage`")
         if not isinstance(model.repeat, int) or model.repeat < 1:
             raise SpecError(f"`repeat` of `stage` must be at least 1, got {model.repeat}", src.at("repeat").pos())
+        if model.repeat > MAX_NODES:
+            raise SpecError(f"`repeat` of `stage` is {model.repeat:,}; a network has at most {MAX_NODES:,} layers",
+                            src.at("repeat").pos())
         entry = self.find_block(model.block, src.at("block"))
         node = Node(op="stage", name="", path="", pos=pos)
         self.place(node, model.name, src, scope)

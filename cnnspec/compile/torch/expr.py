@@ -1,0 +1,176 @@
+"""Symbolic values for generated code: the spec's ``$expressions`` as a whitelisted Python AST.
+
+A value written in a spec (``"$width * 4"``, ``3``, ``[1, 2]``, ``"same"``) becomes a small ``ast.expr``
+built only from constants, names, ``+ - * // %``, unary minus, tuples and ``min``/``max`` calls. Anything
+else is refused (``None``), so nothing a spec contains can turn into other code: the generator then writes
+the concrete value instead. Every symbolic value is checked by evaluating it (``evaluate``) against the
+analysed, concrete value before it is used.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Mapping
+from typing import Any
+
+_DOLLAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv, ast.Mod)
+_FUNCS = {"min": min, "max": max}
+
+
+class Unknown(Exception):
+    """A value that cannot be expressed symbolically (or evaluated with the names at hand)."""
+
+
+def const(value: Any) -> ast.expr:
+    """A literal: int, float, bool, str, None, or a (nested) list/tuple of them."""
+    if isinstance(value, (list, tuple)):
+        return ast.Tuple(elts=[const(v) for v in value], ctx=ast.Load())
+    if value is None or isinstance(value, (bool, int, float, str)):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+            return ast.UnaryOp(op=ast.USub(), operand=ast.Constant(-value))
+        return ast.Constant(value)
+    raise Unknown(f"unsupported literal {type(value).__name__}")
+
+
+def name(identifier: str) -> ast.expr:
+    return ast.Name(id=identifier, ctx=ast.Load())
+
+
+def parse(raw: Any) -> ast.expr:
+    """The spec value ``raw`` as a whitelisted expression; raises ``Unknown`` for anything else."""
+    if isinstance(raw, (list, tuple)):
+        return ast.Tuple(elts=[parse(v) for v in raw], ctx=ast.Load())
+    if isinstance(raw, str) and "$" in raw:
+        try:
+            tree = ast.parse(_DOLLAR.sub(r"\1", raw).strip(), mode="eval").body
+        except SyntaxError as exc:
+            raise Unknown(f"not an expression: {raw!r}") from exc
+        _check(tree)
+        return tree
+    return const(raw)
+
+
+def _check(node: ast.AST) -> None:
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        return
+    if isinstance(node, ast.Name):
+        return
+    if isinstance(node, ast.BinOp) and isinstance(node.op, _BINOPS):
+        _check(node.left)
+        _check(node.right)
+        return
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        _check(node.operand)
+        return
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in _FUNCS
+        and node.args
+        and not node.keywords
+    ):
+        for arg in node.args:
+            _check(arg)
+        return
+    raise Unknown(f"unsupported expression element {type(node).__name__}")
+
+
+def names(expr: ast.expr) -> set[str]:
+    """Free names of ``expr`` (``min``/``max`` excluded)."""
+    out = {n.id for n in ast.walk(expr) if isinstance(n, ast.Name)}
+    calls = {n.func.id for n in ast.walk(expr) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    return out - (calls & set(_FUNCS))
+
+
+def evaluate(expr: ast.expr, env: Mapping[str, Any]) -> Any:
+    """Value of ``expr`` with ``env`` bound; ``Unknown`` when a name is unbound or arithmetic fails."""
+    if isinstance(expr, ast.Constant):
+        return expr.value
+    if isinstance(expr, ast.Name):
+        if expr.id not in env:
+            raise Unknown(f"unbound name {expr.id}")
+        return env[expr.id]
+    if isinstance(expr, ast.Tuple):
+        return tuple(evaluate(e, env) for e in expr.elts)
+    if isinstance(expr, ast.UnaryOp):
+        value = evaluate(expr.operand, env)
+        return -value if isinstance(expr.op, ast.USub) else value
+    if isinstance(expr, ast.BinOp):
+        return _binop(expr.op, evaluate(expr.left, env), evaluate(expr.right, env))
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id in _FUNCS:
+        return _FUNCS[expr.func.id](*(evaluate(a, env) for a in expr.args))
+    raise Unknown(f"cannot evaluate {type(expr).__name__}")
+
+
+def _binop(op: ast.operator, a: Any, b: Any) -> Any:
+    try:
+        if isinstance(op, ast.Add):
+            return a + b
+        if isinstance(op, ast.Sub):
+            return a - b
+        if isinstance(op, ast.Mult):
+            return a * b
+        if isinstance(op, ast.FloorDiv):
+            return a // b
+        if isinstance(op, ast.Mod):
+            return a % b
+    except (TypeError, ZeroDivisionError) as exc:
+        raise Unknown(str(exc)) from exc
+    raise Unknown(f"unsupported operator {type(op).__name__}")
+
+
+def substitute(expr: ast.expr, mapping: Mapping[str, ast.expr]) -> ast.expr:
+    """``expr`` with every free name in ``mapping`` replaced by its expression, then constant-folded."""
+
+    class _Sub(ast.NodeTransformer):
+        def visit_Name(self, node: ast.Name) -> ast.expr:
+            if node.id in mapping:
+                return mapping[node.id]
+            return node
+
+    return fold(_Sub().visit(_copy(expr)))
+
+
+def fold(expr: ast.expr) -> ast.expr:
+    """Evaluate constant sub-expressions (``16 * 5 * 5`` becomes ``400``)."""
+    if isinstance(expr, ast.Tuple):
+        return ast.Tuple(elts=[fold(e) for e in expr.elts], ctx=ast.Load())
+    if not names(expr):
+        try:
+            return const(evaluate(expr, {}))
+        except Unknown:
+            return expr
+    if isinstance(expr, ast.BinOp):
+        return ast.BinOp(left=fold(expr.left), op=expr.op, right=fold(expr.right))
+    if isinstance(expr, ast.Call):
+        return ast.Call(func=expr.func, args=[fold(a) for a in expr.args], keywords=[])
+    return expr
+
+
+def product(factors: list[ast.expr]) -> ast.expr:
+    out = factors[0]
+    for f in factors[1:]:
+        out = ast.BinOp(left=out, op=ast.Mult(), right=f)
+    return fold(out)
+
+
+def total(terms: list[ast.expr]) -> ast.expr:
+    out = terms[0]
+    for t in terms[1:]:
+        out = ast.BinOp(left=out, op=ast.Add(), right=t)
+    return fold(out)
+
+
+def source(expr: ast.expr) -> str:
+    """Python source of ``expr`` (``ast.unparse``; floats and strings via their ``repr``)."""
+    return ast.unparse(ast.fix_missing_locations(expr))
+
+
+def is_const(expr: ast.expr) -> bool:
+    return not names(expr)
+
+
+def _copy(expr: ast.expr) -> ast.expr:
+    return ast.parse(ast.unparse(ast.fix_missing_locations(expr)), mode="eval").body

@@ -1,0 +1,14 @@
+"""``cnnspec build SPEC --target torch``: write the generated module (see ``cnnspec.compile.targets``)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from cnnspec.compile.torch.render import render_source
+from cnnspec.fsutil import write_atomic
+from cnnspec.graph import Graph
+
+
+def build(graph: Graph, output: Path, options: argparse.Namespace) -> list[Path]:
+    return [write_atomic(output, render_source(graph))]
