@@ -49,15 +49,19 @@ class Scope:
 def substitute(value: Any, src: Src, env: dict[str, Any]) -> Any:
     """Replace every ``$expression`` in ``value`` (written at ``src``) by its value in ``env``."""
     if isinstance(value, dict):
-        return {k: substitute(v, src.at(k), env) for k, v in value.items()}
+        return {k: substitute(v, src.at(k), env) if _may_hold_expression(v) else v for k, v in value.items()}
     if isinstance(value, list):
-        return [substitute(v, src.at(i), env) for i, v in enumerate(value)]
+        return [substitute(v, src.at(i), env) if _may_hold_expression(v) else v for i, v in enumerate(value)]
     if is_expression(value):
         try:
             return evaluate(value, env)
         except ExprError as exc:
             raise SpecError(str(exc), src.pos()) from None
     return value
+
+
+def _may_hold_expression(value: Any) -> bool:
+    return isinstance(value, (dict, list)) or is_expression(value)
 
 
 class Resolver:
@@ -109,17 +113,17 @@ class Resolver:
         concrete = self.settings(settings, src, env, f"`{op}`")
         model = validated(OPS[op], concrete, src, f"`{op}`")
         node = Node(op=op, name="", path="", pos=pos, settings=model.model_dump(exclude={"name"}), raw=dict(settings),
-                    field_pos={k: src.at(k).pos() for k in settings})
+                    field_pos=src.positions(settings))
         self.place(node, model.name, src, scope)
         return node
 
     def place(self, node: Node, name: str | int | None, src: Src, scope: Scope) -> None:
         """Name ``node`` in ``scope``: its own name, or its position."""
-        where = src.at("name").pos() if name is not None else node.pos
+        explicit = name is not None
         if name is None:
             name = scope.slot
         elif (problem := check_name(name)) is not None:
-            raise SpecError(problem, where)
+            raise SpecError(problem, src.at("name").pos())
         scope.slot += 1
         text = str(name)
         node.name, node.path = text, scope.child_path(text)
@@ -129,6 +133,7 @@ class Resolver:
             return
         shareable = node.op in STATELESS_OPS and other.op == node.op and other.settings == node.settings
         if not shareable:
+            where = src.at("name").pos() if explicit else node.pos
             what = "layer" if node.is_leaf else node.op
             first = f"line {other.pos.line}" if other.pos.file == where.file else str(other.pos)
             raise SpecError(
