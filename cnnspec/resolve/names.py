@@ -3,6 +3,7 @@ plain ASCII identifiers (or non-negative indices) that collide with nothing are 
 
 from __future__ import annotations
 
+import functools
 import keyword
 import re
 import unicodedata
@@ -23,6 +24,11 @@ def check_name(name: object) -> str | None:
         return None if name >= 0 else f"a layer index must be non-negative, got {name}"
     if not isinstance(name, str):
         return "a layer name is an identifier or a non-negative index"
+    return _check_text(name)
+
+
+@functools.lru_cache(maxsize=4096)  # a network repeats few names many times (conv1, bn1, relu)
+def _check_text(name: str) -> str | None:
     shown = name.encode("unicode_escape").decode("ascii")
     foreign = next((c for c in name if not c.isascii()), None)
     if foreign is not None:
