@@ -31,6 +31,11 @@ DataPath = tuple[str | int, ...]
 _INT = re.compile(r"[-+]?[0-9]+")
 _HEX_OCT = re.compile(r"0x[0-9a-fA-F]+|0o[0-7]+")
 _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+# plain words YAML 1.1 reads as null or booleans (PyYAML's implicit resolvers)
+_RESERVED_WORDS = frozenset(
+    {"null", "Null", "NULL", "true", "True", "TRUE", "false", "False", "FALSE", "yes", "Yes", "YES", "no", "No", "NO",
+     "on", "On", "ON", "off", "Off", "OFF"}
+)
 _SPECIAL_FLOAT = re.compile(r"[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
 _CSafeLoader: Any = getattr(yaml, "CSafeLoader", None)  # libyaml: ~10x faster than pure Python
 _resolver = Resolver()
@@ -100,6 +105,8 @@ def _scalar_value(event: Any) -> Any:
     text = event.value
     if not event.implicit[0]:  # quoted: always a string
         return text
+    if text and (text[0].isalpha() or text[0] == "$") and text not in _RESERVED_WORDS:
+        return text  # fast path: most scalars are words (op names, settings) or expressions
     tag = _resolver.resolve(ScalarNode, text, (True, False))
     if tag.endswith((":null", ":bool")):
         return _constructor.yaml_constructors[tag](_constructor, ScalarNode(tag, text))
