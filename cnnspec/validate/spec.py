@@ -15,7 +15,7 @@ ParamValue = bool | int | float | str
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
 
 class BlockDef(_Strict):
