@@ -9,6 +9,7 @@ MACs count conv and linear multiply-accumulates, bias excluded.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -67,6 +68,11 @@ def spatial_input(shape: Shape, label: str, op: str) -> int:
     return len(shape) - 1
 
 
+ZEROS = Init("constant", value=0.0)  # Init is frozen: one shared instance each
+ONES = Init("constant", value=1.0)
+
+
+@functools.lru_cache(maxsize=1024)
 def _uniform(fan_in: int) -> Init:
     return Init("uniform", bound=1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0)
 
@@ -163,7 +169,7 @@ def conv(a: dict[str, Any], shape: Shape, label: str) -> LeafResult:
     w_init = Init("fixed", values=weights) if weights is not None else _uniform(fan_in)
     params = [TensorSpec("weight", (out, cin // groups, *kernel), w_init, trainable)]
     if bias:
-        b_init = Init("constant", value=0.0) if weights is not None else _uniform(fan_in)
+        b_init = ZEROS if weights is not None else _uniform(fan_in)
         params.append(TensorSpec("bias", (out,), b_init, trainable))
     attrs = {"in_channels": cin, "out_channels": out, "kernel": kernel, "stride": stride, "padding": padding,
              "pads": pads, "dilation": dilation, "groups": groups, "bias": bias,
@@ -254,9 +260,9 @@ def adaptive_pool(a: dict[str, Any], shape: Shape, label: str, op: str) -> LeafR
 def _affine(channels: int, affine: bool, bias: bool = True) -> list[TensorSpec]:
     if not affine:
         return []
-    out = [TensorSpec("weight", (channels,), Init("constant", value=1.0))]
+    out = [TensorSpec("weight", (channels,), ONES)]
     if bias:
-        out.append(TensorSpec("bias", (channels,), Init("constant", value=0.0)))
+        out.append(TensorSpec("bias", (channels,), ZEROS))
     return out
 
 
@@ -272,8 +278,8 @@ def batchnorm(a: dict[str, Any], shape: Shape, label: str) -> LeafResult:
     c = shape[0]
     buffers = []
     if a["track_running_stats"]:
-        buffers = [TensorSpec("running_mean", (c,), Init("constant", value=0.0), False),
-                   TensorSpec("running_var", (c,), Init("constant", value=1.0), False),
+        buffers = [TensorSpec("running_mean", (c,), ZEROS, False),
+                   TensorSpec("running_var", (c,), ONES, False),
                    TensorSpec("num_batches_tracked", (), Init("constant", value=0), False, "int64")]
     attrs = {"num_features": c, "eps": a["eps"], "momentum": a["momentum"], "affine": a["affine"],
              "track_running_stats": a["track_running_stats"]}
