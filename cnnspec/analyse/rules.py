@@ -10,6 +10,7 @@ MACs count conv and linear multiply-accumulates, bias excluded.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -251,8 +252,22 @@ def pool(a: dict[str, Any], shape: Shape, label: str, op: str) -> LeafResult:
 
 def adaptive_pool(a: dict[str, Any], shape: Shape, label: str, op: str) -> LeafResult:
     n = spatial_input(shape, label, op)
-    out = (1,) * n if op.startswith("global") else expand(a["out"], n, "out", label, 1)
-    return LeafResult({"out": out}, (shape[0], *out), whole=True)
+    if op.startswith("global"):
+        return LeafResult({"out": (1,) * n}, (shape[0], *(1,) * n), whole=True)
+    out = expand(a["out"], n, "out", label, 1)
+    window = tuple(adaptive_window(length, size) for length, size in zip(shape[1:], out))
+    return LeafResult({"out": out}, (shape[0], *out), window=window)
+
+
+def adaptive_window(length: int, out: int) -> tuple[int, int]:
+    """(widest window, largest step) of PyTorch's adaptive pooling from ``length`` to ``out``: window i
+    spans [floor(i L / out), ceil((i + 1) L / out)). Equal to (L/out, L/out) when out divides L; (1, 1) when
+    out == L (the pooling is then the identity)."""
+    starts = [i * length // out for i in range(out)]
+    ends = [-(-(i + 1) * length // out) for i in range(out)]
+    widest = max(end - start for start, end in zip(starts, ends))
+    step = max((b - a for a, b in itertools.pairwise(starts)), default=length)
+    return widest, max(step, 1)
 
 
 # --- normalisation --------------------------------------------------------------------------------
