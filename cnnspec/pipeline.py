@@ -6,6 +6,7 @@ Imports nothing heavier than pydantic and PyYAML: this is the whole path of ``cn
 from __future__ import annotations
 
 import functools
+import gc
 import hashlib
 import json
 import os
@@ -43,7 +44,28 @@ def one_line(function: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
+def gc_paused(function: Callable[..., T]) -> Callable[..., T]:
+    """Run ``function`` with Python's cyclic garbage collector paused (restored after, also on errors).
+
+    The front end builds only acyclic data (dicts, lists, a tree of nodes), so the collector finds nothing,
+    but each full collection scans every object alive in the process: with torch imported, analysing 5,000
+    layers cost 2.6x as much per layer as 500 layers. Paused, the cost is linear (bench/bench_check.py)."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    return wrapper
+
+
 @one_line
+@gc_paused
 def analyse_file(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None,
                  input_shape: Shape | None = None) -> Graph:
     """Load, validate, resolve and analyse the spec at ``path``.

@@ -9,6 +9,7 @@ second line ``# args: --set name=value`` gives extra command-line arguments.
 
 from __future__ import annotations
 
+import gc
 import re
 import shlex
 import subprocess
@@ -18,7 +19,9 @@ from pathlib import Path
 import pytest
 
 from cnnspec.cli import main
+from cnnspec.errors import SpecError
 from cnnspec.load import yaml_loader
+from cnnspec.pipeline import analyse_file
 
 ROOT = Path(__file__).parents[1]
 BROKEN = ROOT / "tests" / "broken"
@@ -80,3 +83,18 @@ def test_directory_of_broken_specs_reports_every_file_and_no_traceback() -> None
     assert lines == expected
     assert proc.stdout.splitlines() == [f"{rel}: ok (80 params, 48,672 MACs)" for rel in CASES
                                         if expectation(rel)[1]]
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_analysis_restores_the_garbage_collector(enabled: bool) -> None:
+    """analyse_file pauses the cyclic collector while it runs and leaves it as it found it, errors included."""
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        analyse_file(ROOT / "specs" / "lenet5.yaml")
+        assert gc.isenabled() is enabled
+        with pytest.raises(SpecError):
+            analyse_file(BROKEN / "wrong_type.yaml")
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()
