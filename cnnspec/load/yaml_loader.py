@@ -51,6 +51,7 @@ class Doc:
     data: dict[str, Any]
     values: dict[DataPath, tuple[int, int]] = field(default_factory=dict)
     keys: dict[DataPath, tuple[int, int]] = field(default_factory=dict)
+    _made: dict[tuple[int, int], SourcePos] = field(default_factory=dict, repr=False, compare=False)
 
     def pos(self, path: DataPath, *, key: bool = False) -> SourcePos:
         """Position of the value at ``path`` (or of its key), falling back to the nearest ancestor."""
@@ -58,11 +59,19 @@ class Doc:
         probe = tuple(path)
         while probe:
             if probe in table:
-                return SourcePos(self.file, *table[probe])
+                return self.at(table[probe])
             if key and probe in self.values:
-                return SourcePos(self.file, *self.values[probe])
+                return self.at(self.values[probe])
             probe = probe[:-1]
-        return SourcePos(self.file, *self.values.get((), (1, 1)))
+        return self.at(self.values.get((), (1, 1)))
+
+    def at(self, where: tuple[int, int]) -> SourcePos:
+        """The :class:`SourcePos` of a (line, column) of this file, made once (a block's lines are looked up
+        for each of its instances)."""
+        made = self._made.get(where)
+        if made is None:
+            made = self._made[where] = SourcePos(self.file, *where)
+        return made
 
 
 def load_file(path: str | Path, display: str | None = None) -> Doc:

@@ -14,6 +14,7 @@ AST that the PyTorch backend can print as Python; ``evaluate`` computes it.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -146,6 +147,7 @@ class _Parser:
         raise ExprError(f"unexpected `{_shown((kind, value))}` in expression `{self.text}`")
 
 
+@functools.lru_cache(maxsize=4096)  # the tree is immutable; a block's expressions recur in every instance
 def parse(text: str) -> Expr:
     """Parse an expression string (``"$width * 4"``)."""
     if len(text) > MAX_LENGTH:

@@ -36,11 +36,11 @@ class Src(NamedTuple):
 
     def positions(self, keys: Iterable[str]) -> dict[str, SourcePos]:
         """Where each of the mapping's ``keys`` had its value written (the mapping itself when not written)."""
-        values, file = self.doc.values, self.doc.file
+        values, doc = self.doc.values, self.doc
         out: dict[str, SourcePos] = {}
         for key in keys:
             where = values.get((*self.path, key))
-            out[key] = SourcePos(file, *where) if where is not None else self.pos()
+            out[key] = doc.at(where) if where is not None else self.pos()
         return out
 
     def value(self) -> object:
