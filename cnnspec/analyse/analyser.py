@@ -32,8 +32,7 @@ def _run(node: Node, shape: Shape, rf: RF) -> tuple[Shape, RF]:
         for child in node.children:
             shape, rf = _run(child, shape, rf)
     node.output_shape = shape
-    node.rf_size = tuple(size for size, _ in rf)
-    node.rf_stride = tuple(jump for _, jump in rf)
+    node.rf_size, node.rf_stride = (tuple(axis) for axis in zip(*rf)) if rf else ((), ())
     _totals(node)
     return shape, rf
 

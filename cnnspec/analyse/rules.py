@@ -273,12 +273,22 @@ def adaptive_window(length: int, out: int) -> tuple[int, int]:
 # --- normalisation --------------------------------------------------------------------------------
 
 def _affine(channels: int, affine: bool, bias: bool = True) -> list[TensorSpec]:
+    return list(_affine_specs(channels, affine, bias))
+
+
+@functools.lru_cache(maxsize=1024)  # TensorSpec is frozen: equal ones are shared between layers
+def _affine_specs(channels: int, affine: bool, bias: bool) -> tuple[TensorSpec, ...]:
     if not affine:
-        return []
-    out = [TensorSpec("weight", (channels,), ONES)]
-    if bias:
-        out.append(TensorSpec("bias", (channels,), ZEROS))
-    return out
+        return ()
+    weight = TensorSpec("weight", (channels,), ONES)
+    return (weight, TensorSpec("bias", (channels,), ZEROS)) if bias else (weight,)
+
+
+@functools.lru_cache(maxsize=1024)
+def _bn_buffers(channels: int) -> tuple[TensorSpec, ...]:
+    return (TensorSpec("running_mean", (channels,), ZEROS, False),
+            TensorSpec("running_var", (channels,), ONES, False),
+            TensorSpec("num_batches_tracked", (), Init("constant", value=0), False, "int64"))
 
 
 def _check_eps(eps: float, label: str) -> None:
@@ -291,11 +301,7 @@ def batchnorm(a: dict[str, Any], shape: Shape, label: str) -> LeafResult:
         raise RuleError(f"{label}: batchnorm works on 1D, 2D or 3D inputs, got {fmt(shape)}")
     _check_eps(a["eps"], label)
     c = shape[0]
-    buffers = []
-    if a["track_running_stats"]:
-        buffers = [TensorSpec("running_mean", (c,), ZEROS, False),
-                   TensorSpec("running_var", (c,), ONES, False),
-                   TensorSpec("num_batches_tracked", (), Init("constant", value=0), False, "int64")]
+    buffers = list(_bn_buffers(c)) if a["track_running_stats"] else []
     attrs = {"num_features": c, "eps": a["eps"], "momentum": a["momentum"], "affine": a["affine"],
              "track_running_stats": a["track_running_stats"]}
     return LeafResult(attrs, shape, _affine(c, a["affine"]), buffers)
