@@ -216,7 +216,7 @@ class Resolver:
                    stack: tuple[str, ...]) -> Node:
         given = self.settings(settings, src, env, f"block `{kind}`")
         name = given.pop("name", None)
-        node = self.instantiate(self.blocks[kind], given, src, pos, stack)
+        node = self.instantiate(self.blocks[kind], given, src, pos, stack, missing_at=pos)
         self.place(node, name, src, scope)
         self.expand(node, self.blocks[kind], inner_env(self.params, node.block.args), stack)  # type: ignore[union-attr]
         return node
@@ -229,11 +229,11 @@ class Resolver:
         return self.blocks[name]
 
     def instantiate(self, entry: BlockEntry, given: dict[str, Any], src: Src, pos: SourcePos,
-                    stack: tuple[str, ...]) -> Node:
+                    stack: tuple[str, ...], missing_at: SourcePos | None = None) -> Node:
         if entry.name in stack:
             chain = " -> ".join((*stack[stack.index(entry.name):], entry.name))
             raise SpecError(f"block `{entry.name}` uses itself: {chain}", pos)
-        args = bind_args(entry, given, src)
+        args = bind_args(entry, given, src, missing_at)
         return Node(op="block", name="", path="", pos=pos, block=BlockCall(entry.name, args, entry.definition))
 
     def expand(self, node: Node, entry: BlockEntry, env: dict[str, Any], stack: tuple[str, ...]) -> None:
@@ -258,8 +258,10 @@ def inner_env(params: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
     return {**params, **args}
 
 
-def bind_args(entry: BlockEntry, given: dict[str, Any], src: Src) -> dict[str, Any]:
-    """Bind a block call's arguments to the block's declared ones, filling defaults and checking types."""
+def bind_args(entry: BlockEntry, given: dict[str, Any], src: Src, missing_at: SourcePos | None = None
+              ) -> dict[str, Any]:
+    """Bind a block call's arguments (written at ``src``) to the block's declared ones, filling defaults and
+    checking types; a missing argument is reported at ``missing_at`` (the call), else at ``src``."""
     declared = entry.definition.args
     for key in given:
         if key not in declared:
@@ -274,7 +276,7 @@ def bind_args(entry: BlockEntry, given: dict[str, Any], src: Src) -> dict[str, A
         want = TYPE_NAMES[spec] if required else type(spec)
         if key not in given:
             if required:
-                raise SpecError(f"block `{entry.name}` needs argument `{key}` ({spec})", src.pos())
+                raise SpecError(f"block `{entry.name}` needs argument `{key}` ({spec})", missing_at or src.pos())
             bound[key] = spec
             continue
         value = given[key]
