@@ -24,6 +24,9 @@ _EXPECTED = {
 }
 
 
+_INPUT_SIZES = frozenset({"in", "in_channels", "in_features", "input", "inputs", "cin", "c_in", "channels"})
+
+
 def suggest(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean `x`?)`` when a close match exists, else an empty string."""
     match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
@@ -84,6 +87,8 @@ def raise_validation(
         key, colon, rest = field.partition(":")
         if colon and key in known:
             message += f": write a space after the colon (`{key}: {rest.strip()}`)"
+        elif field in _INPUT_SIZES and what.startswith("`"):
+            message += ": the input size is never written, each layer takes it from the layer before"
         else:
             message += suggest(field, known) or f" ({word}s: {', '.join(known)})"
         raise SpecError(message, pos_of(loc, True))
@@ -98,7 +103,8 @@ def raise_validation(
         raise SpecError(f"`{field}` of {what} must be one of {allowed}; got {_show(value)}", pos_of(loc, False))
     expected = _expected_for(errors, first)
     label = f"`{field}`" if isinstance(loc[-1], str) else f"item {loc[-1]} of `{_last_field(loc)}`"
-    raise SpecError(f"{label} of {what} should be {expected}, got {_show(value)}", pos_of(loc, False))
+    hint = " (one item per `- ` line)" if expected == "a list" and isinstance(value, dict) else ""
+    raise SpecError(f"{label} of {what} should be {expected}, got {_show(value)}{hint}", pos_of(loc, False))
 
 
 def _last_field(loc: tuple[Any, ...]) -> str:
