@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cnnspec.graph import Graph, Shape
 from cnnspec.pipeline import analyse_file
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -26,6 +29,28 @@ class Model:
         from cnnspec.report import render
 
         return render(self.graph, fmt, depth)
+
+    def to_source(self) -> str:
+        """The generated PyTorch module (what ``cnnspec build --target torch`` writes), as text."""
+        from cnnspec.compile.torch import render_source
+
+        return render_source(self.graph)
+
+    def to_torch(self, **params: Any) -> torch.nn.Module:
+        """A ``torch.nn.Module`` built by importing ``to_source()``; ``params`` override its constructor's
+        defaults (the spec's values, with this model's overrides applied)."""
+        from cnnspec.compile.torch import build_module
+
+        return build_module(self.graph, **params)
+
+    def to_onnx(self, path: str | Path, weights: Any = None, module: Any = None, **opts: Any) -> list[Path]:
+        """Write the ONNX model to ``path`` (what ``cnnspec build --target onnx`` writes); returns the files
+        written. Weights come from ``module`` (a torch module, e.g. ``to_torch()``, whose state_dict is
+        copied), ``weights`` (a ``.pt``/``.pth``/``.safetensors`` path or a state_dict), or a seeded
+        initialisation. ``opts``: ``seed``, ``opset``, ``batch``, ``fp16``, ``external``."""
+        from cnnspec.compile.onnx import export
+
+        return export(self.graph, path, weights=weights, module=module, **opts)
 
 
 def load(path: str | Path, input_shape: Shape | None = None, **params: Any) -> Model:

@@ -24,9 +24,9 @@ class Cnn1dExample(nn.Sequential):
         super().__init__(
             nn.Conv1d(2, 16, kernel_size=7, stride=2, padding=3),  # (N, 16, 64)
             nn.BatchNorm1d(16),  # (N, 16, 64)
-            nn.ReLU(),  # (N, 16, 64)
+            nn.ReLU(inplace=True),  # (N, 16, 64)
             nn.Conv1d(16, 32, kernel_size=5, padding='same'),  # (N, 32, 64)
-            nn.ReLU(),  # (N, 32, 64)
+            nn.ReLU(inplace=True),  # (N, 32, 64)
             nn.AdaptiveMaxPool1d(1),  # (N, 32, 1)
             nn.Flatten(),  # (N, 32)
             nn.Linear(32, num_classes),  # (N, 4)

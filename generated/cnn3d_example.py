@@ -23,10 +23,10 @@ class Cnn3dExample(nn.Sequential):
     def __init__(self, num_outputs: int = 1) -> None:
         super().__init__(
             nn.Conv3d(1, 8, kernel_size=3, padding=1),  # (N, 8, 32, 32, 32)
-            nn.ReLU(),  # (N, 8, 32, 32, 32)
+            nn.ReLU(inplace=True),  # (N, 8, 32, 32, 32)
             nn.MaxPool3d(2),  # (N, 8, 16, 16, 16)
             nn.Conv3d(8, 16, kernel_size=3, padding=1),  # (N, 16, 16, 16, 16)
-            nn.ReLU(),  # (N, 16, 16, 16, 16)
+            nn.ReLU(inplace=True),  # (N, 16, 16, 16, 16)
             nn.AdaptiveAvgPool3d(1),  # (N, 16, 1, 1, 1)
             nn.Flatten(),  # (N, 16)
             nn.Linear(16, num_outputs),  # (N, 1)

@@ -92,7 +92,7 @@ class Cnblock(nn.Module):
         out = self.block(x)  # (N, 96, 56, 56)
         out = self.layer_scale * out  # (N, 96, 56, 56)
         out = self.stochastic_depth(out)  # (N, 96, 56, 56)
-        out = out + x  # (N, 96, 56, 56)
+        out += x  # (N, 96, 56, 56)
         return out
 
 

@@ -25,14 +25,14 @@ class Basic(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, width, kernel_size=3, stride=stride, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
-        self.relu = nn.ReLU()
+        self.relu = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(width, width, kernel_size=3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(width)
         self.downsample: nn.Module | None = None
         if downsample:
             self.downsample = nn.Sequential(
-                nn.Conv2d(in_channels, width, kernel_size=1, stride=stride, bias=False),  # (N, 128, 28, 28)
-                nn.BatchNorm2d(width),  # (N, 128, 28, 28)
+                nn.Conv2d(in_channels, width, kernel_size=1, stride=stride, bias=False),
+                nn.BatchNorm2d(width),
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -42,7 +42,7 @@ class Basic(nn.Module):
         out = self.conv2(out)  # (N, 64, 56, 56)
         out = self.bn2(out)  # (N, 64, 56, 56)
         identity = x if self.downsample is None else self.downsample(x)
-        out = out + identity  # (N, 64, 56, 56)
+        out += identity  # (N, 64, 56, 56)
         out = self.relu(out)  # (N, 64, 56, 56)
         return out
 
@@ -54,7 +54,7 @@ class Resnet18(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
-        self.relu = nn.ReLU()
+        self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
         self.layer1 = nn.Sequential(
             Basic(64, 64),  # (N, 64, 56, 56)

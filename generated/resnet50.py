@@ -25,7 +25,7 @@ class Bottleneck(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, width, kernel_size=1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
-        self.relu = nn.ReLU()
+        self.relu = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(width, width, kernel_size=3, stride=stride, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(width)
         self.conv3 = nn.Conv2d(width, width * 4, kernel_size=1, bias=False)
@@ -33,8 +33,8 @@ class Bottleneck(nn.Module):
         self.downsample: nn.Module | None = None
         if downsample:
             self.downsample = nn.Sequential(
-                nn.Conv2d(in_channels, width * 4, kernel_size=1, stride=stride, bias=False),  # (N, 256, 56, 56)
-                nn.BatchNorm2d(width * 4),  # (N, 256, 56, 56)
+                nn.Conv2d(in_channels, width * 4, kernel_size=1, stride=stride, bias=False),
+                nn.BatchNorm2d(width * 4),
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -47,7 +47,7 @@ class Bottleneck(nn.Module):
         out = self.conv3(out)  # (N, 256, 56, 56)
         out = self.bn3(out)  # (N, 256, 56, 56)
         identity = x if self.downsample is None else self.downsample(x)
-        out = out + identity  # (N, 256, 56, 56)
+        out += identity  # (N, 256, 56, 56)
         out = self.relu(out)  # (N, 256, 56, 56)
         return out
 
@@ -59,7 +59,7 @@ class Resnet50(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
-        self.relu = nn.ReLU()
+        self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
         self.layer1 = nn.Sequential(
             Bottleneck(64, 64, downsample=True),  # (N, 256, 56, 56)

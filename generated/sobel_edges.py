@@ -18,8 +18,9 @@ from torch import nn
 __all__ = ['SobelEdges']
 
 
-def assign(parameter: nn.Parameter, values: list, trainable: bool) -> None:
-    """Overwrite ``parameter`` with fixed ``values``; ``trainable=False`` freezes it (no gradient)."""
+def assign(parameter: nn.Parameter, values: list | float, trainable: bool) -> None:
+    """Overwrite ``parameter`` with fixed ``values`` (or one value for every element); ``trainable=False``
+    freezes it (no gradient)."""
     with torch.no_grad():
         parameter.copy_(torch.tensor(values))
     parameter.requires_grad_(trainable)

@@ -1,4 +1,8 @@
-"""Budgets: a spec's ``constraints`` (max_params, max_macs, max_activation_bytes, input_sizes)."""
+"""Budgets: a spec's ``constraints`` (max_params, max_macs, max_activation_bytes, input_sizes).
+
+An input size is valid when the network built for the spec's own input runs on it unchanged: same rank
+and channels, every layer's output non-empty, and the same weights (a ``linear`` after ``flatten`` whose
+size follows the input is a different network)."""
 
 from __future__ import annotations
 
@@ -7,14 +11,16 @@ from collections.abc import Callable
 
 from cnnspec.analyse.rules import fmt
 from cnnspec.errors import SpecError
-from cnnspec.graph import Graph, Shape, SourcePos
+from cnnspec.graph import Graph, Shape
+from cnnspec.load.yaml_loader import load_file
 from cnnspec.report.json_report import BYTES_PER_ELEMENT
 
 Analyse = Callable[[str | os.PathLike[str], Shape], Graph]
 
 
 def check_budgets(path: str | os.PathLike[str], graph: Graph, analyse: Analyse) -> list[SpecError]:
-    """Every exceeded budget and every listed input size the network refuses, located at the constraint."""
+    """Every exceeded budget and every listed input size the network refuses, located at the constraint
+    (at the offending item of ``input_sizes``)."""
     errors: list[SpecError] = []
     root = graph.root
     measured = {
@@ -29,17 +35,36 @@ def check_budgets(path: str | os.PathLike[str], graph: Graph, analyse: Analyse) 
                 errors.append(SpecError(f"{key}: the network has {value:,} {what}, over the budget of {limit:,} "
                                         f"by {value - limit:,} ({value / limit:.2f}x)", pos))
     if "input_sizes" in graph.constraints:
-        sizes, pos = graph.constraints["input_sizes"]
+        sizes, _ = graph.constraints["input_sizes"]
+        doc = load_file(path)
         for index, size in enumerate(sizes):
-            errors.extend(_input_size(path, tuple(size), index, pos, analyse))
+            problem = _input_size(path, graph, tuple(size), analyse)
+            if problem:
+                errors.append(SpecError(f"input_sizes[{index}]: {problem}",
+                                        doc.pos(("constraints", "input_sizes", index))))
     return errors
 
 
-def _input_size(path: str | os.PathLike[str], shape: Shape, index: int, pos: SourcePos, analyse: Analyse
-                ) -> list[SpecError]:
+def _input_size(path: str | os.PathLike[str], graph: Graph, shape: Shape, analyse: Analyse) -> str | None:
+    """Why the network cannot take ``shape``, or None."""
+    own = graph.input_shape
+    if len(shape) != len(own):
+        return f"{fmt(shape)} has {len(shape)} sizes but the network's input ({fmt(own)}) has {len(own)}"
+    if shape[0] != own[0]:
+        return f"{fmt(shape)} has {shape[0]} channels but the network takes {own[0]} (input {fmt(own)})"
     try:
-        analyse(path, shape)
+        other = analyse(path, shape)
     except SpecError as exc:
-        return [SpecError(f"input_sizes[{index}]: at input {fmt(shape)}: {exc.message}"
-                          f"{f' (at {exc.pos})' if exc.pos else ''}", pos)]
-    return []
+        return f"at input {fmt(shape)}: {exc.message}{f' (at {exc.pos})' if exc.pos else ''}"
+    return _weights_differ(graph, other, shape)
+
+
+def _weights_differ(graph: Graph, other: Graph, shape: Shape) -> str | None:
+    theirs = {key: size for key, size, _ in other.state_dict_keys()}
+    for key, size, _ in graph.state_dict_keys():
+        if theirs.get(key) != size:
+            found = fmt(theirs[key]) if key in theirs else "missing"
+            return (f"at input {fmt(shape)}, `{key}` would be {found} instead of {fmt(size)} (its size follows "
+                    "the input; a global or adaptive pool before `flatten` makes it independent)")
+    return None
+

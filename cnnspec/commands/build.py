@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from cnnspec.commands.common import add_spec_options, spec_kwargs
+from cnnspec.compile.manifest import Entry
 from cnnspec.errors import SpecError, UsageError
 
 
@@ -99,10 +100,7 @@ def run_manifest(path: Path, check: bool) -> int:
     return report(stale, len(entries))
 
 
-def _parse(parser: argparse.ArgumentParser, entry: object) -> argparse.Namespace:
-    from cnnspec.compile.manifest import Entry
-
-    assert isinstance(entry, Entry)
+def _parse(parser: argparse.ArgumentParser, entry: Entry) -> argparse.Namespace:
     try:
         args, extra = parser.parse_known_args(entry.argv)
     except SystemExit:

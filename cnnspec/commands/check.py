@@ -64,7 +64,13 @@ def check_file(path: Path, kwargs: dict) -> Result:
 
 
 def _github(text: str) -> str:
+    """Escape a workflow command's message (GitHub Actions' `escapeData`)."""
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _github_property(text: str) -> str:
+    """Escape a workflow command's property value, e.g. a file name (`escapeProperty`)."""
+    return _github(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def report(results: list[Result], fmt: str) -> None:
@@ -79,7 +85,7 @@ def report(results: list[Result], fmt: str) -> None:
         for e in r.errors:
             if fmt == "github":
                 file, line, col = (e.pos.file, e.pos.line, e.pos.col) if e.pos else (r.file, 1, 1)
-                print(f"::error file={file},line={line},col={col}::{_github(e.message)}")
+                print(f"::error file={_github_property(file)},line={line},col={col}::{_github(e.message)}")
             else:
                 print(e, file=sys.stderr)
         if not r.errors and fmt == "text":

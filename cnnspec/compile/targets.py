@@ -43,6 +43,8 @@ class Target:
 
 TARGETS: dict[str, Target] = {
     "torch": Target("cnnspec.compile.torch.target:build", ".py", "standalone PyTorch module (imports only torch)"),
+    "onnx": Target("cnnspec.compile.onnx:build", ".onnx", "ONNX model for onnxruntime (--weights FILE or seeded)",
+                   "cnnspec.compile.onnx.options:add_build_options"),
     # Diagrams: the DOT text always, rendered by Graphviz's `dot`; --depth/--rankdir are shared by all four,
     # so only the first entry adds them.
     "dot": Target("cnnspec.compile.dot:build", ".dot", "architecture diagram as Graphviz DOT text",

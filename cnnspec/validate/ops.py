@@ -44,7 +44,9 @@ class Conv(OpSettings):
     )
     dilation: IntOrList = Field(1, description="Spacing between kernel taps.", examples=[2])
     groups: int = Field(1, description="Channel groups; equal to the input channels for depthwise.", examples=[32])
-    bias: bool | None = Field(None, description="Add a learnable bias (default true; false with `weights`).")
+    bias: bool | None = Field(
+        None, description="Add a learnable bias (default true; false with `weights`).", examples=[False]
+    )
     padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = Field(
         "zeros", description="How the border is padded."
     )
@@ -59,7 +61,7 @@ class Conv(OpSettings):
 
 class _Pool(OpSettings):
     kernel: IntOrList = Field(description="Window size: one int or one per spatial dim.", examples=[2])
-    stride: IntOrList | None = Field(None, description="Window step (default: the kernel size).")
+    stride: IntOrList | None = Field(None, description="Window step (default: the kernel size).", examples=[2])
     padding: IntOrList = Field(0, description="Implicit padding per side (at most half the kernel).")
     ceil_mode: bool = Field(False, description="Round the output size up instead of down.")
 

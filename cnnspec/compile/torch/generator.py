@@ -7,20 +7,8 @@ from typing import Any
 
 from cnnspec.compile.torch import expr as E
 from cnnspec.compile.torch import names as N
-from cnnspec.compile.torch.plan import (
-    _REQUIRED,
-    Builder,
-    ClassInfo,
-    ClassView,
-    Group,
-    Item,
-    Line,
-    Param,
-    Sym,
-    check_supported,
-    is_chain,
-    parallel,
-)
+from cnnspec.compile.torch.plan import Builder, check_supported, is_chain, parallel
+from cnnspec.compile.torch.views import REQUIRED, ClassInfo, ClassView, Group, Item, Line, Param, Sym
 from cnnspec.errors import SpecError
 from cnnspec.graph import Graph, Node
 
@@ -41,6 +29,7 @@ class Generator:
         self.block_groups: dict[tuple[str, Any], list[Node]] = {}
         self.block_key: dict[int, tuple[str, Any]] = {}
         self.built: dict[tuple[str, Any], ClassInfo] = {}
+        self.root_builder: Builder | None = None
         self._index(graph.root)
 
     # ------------------------------------------------------------ indexing
@@ -61,6 +50,7 @@ class Generator:
         view = ClassView(self.class_names.take(N.camel(graph.name)), "nn.Module",
                          graph.description or f"The ``{graph.name}`` network.")
         b = Builder(self, view, set(graph.params), in_name="")
+        self.root_builder = b
         group = [Item(graph.root, 0, dict(graph.params))]
         first = E.name("in_channels") if "in_channels" in graph.params else None
         sym = input_sym(b, group, first)
@@ -72,7 +62,8 @@ class Generator:
         else:
             _, v = b.chain(parallel(group, lambda n: n.children), sym, "x", "x")
             view.forward.append(Line(0, f"return {v}"))
-        view.params = [Param(k, _annotation(v), repr(v)) for k, v in graph.params.items()]
+        b.finish()
+        view.params = [Param(k, _annotation(v), literal(v, graph.root)) for k, v in graph.params.items()]
         self.classes.append(view)
         return view
 
@@ -96,26 +87,23 @@ class Generator:
 
     def scope_class(self, group: Group, parent: Builder) -> ClassInfo:
         node = group[0].node
-        wanted = N.camel(node.path) if parent.view.name == self.graph_class_name() else (
-            parent.view.name + N.camel(node.name))
+        wanted = N.camel(node.path) if parent is self.root_builder else parent.view.name + N.camel(node.name)
         name = self.class_names.take(wanted)
         items = [Item(it.node, k, {**it.env, "in_channels": it.node.input_shape[0]})
                  for k, it in enumerate(group)]
         doc = f"The ``{node.path}`` scope. Shape comments are those of ``{node.path}``."
         return self._build(ClassView(name, "nn.Module", doc), items, "in_channels", [])
 
-    def graph_class_name(self) -> str:
-        return N.camel(self.graph.name)
-
     def _build(self, view: ClassView, group: Group, in_name: str, args: list[tuple[str, Any]]) -> ClassInfo:
         b = Builder(self, view, {in_name, *(a for a, _ in args)}, in_name)
         sym = input_sym(b, group, E.name(in_name))
         out_sym, v = b.chain(parallel(group, lambda n: n.children), sym, "x", "x")
         view.forward.append(Line(0, f"return {v}"))
+        b.finish()
         first = group[0].node
         params = [Param(in_name, "int")]
-        params += [Param(a, _arg_annotation(first, a, d)) for a, d in args if d is _REQUIRED]
-        params += [Param(a, _arg_annotation(first, a, d), repr(d)) for a, d in args if d is not _REQUIRED]
+        params += [Param(a, _arg_annotation(first, a, d)) for a, d in args if d is REQUIRED]
+        params += [Param(a, _arg_annotation(first, a, d), literal(d, first)) for a, d in args if d is not REQUIRED]
         params += [Param(f, "bool", "False") for f in b.flags]
         needs = sorted(b.needs)
         params += [Param(n, _annotation(group[0].env[n]), keyword_only=True) for n in needs]
@@ -165,13 +153,17 @@ class Generator:
                 const = self.constant(b, node, t.key, values)
                 self.helpers.add("assign")
                 lines.append(Line(0, f"assign({target}, {const}, trainable={t.trainable!r})"))
+            elif t.init.kind == "constant" and node.op in ("conv", "linear"):  # torch's default is uniform
+                self.helpers.add("assign")
+                value = E.source(E.const(float(t.init.value)))
+                lines.append(Line(0, f"assign({target}, {value}, trainable={t.trainable!r})"))
             elif not t.trainable:
                 lines.append(Line(0, f"{target}.requires_grad_(False)"))
         return lines
 
     def constant(self, b: Builder, node: Node, key: str, values: Any) -> str:
         _check_numbers(values, node)
-        hint = node.path if b.view.name == self.graph_class_name() else f"{b.view.name}_{node.name}"
+        hint = node.path if b is self.root_builder else f"{b.view.name}_{node.name}"
         name = self.const_names.take(N.upper(f"{hint}_{key}"))
         self.constants.append((name, _plain(values)))
         return name
@@ -201,7 +193,7 @@ def signature(node: Node, shortcuts: bool = True, top: bool = True) -> Any:
 
 
 def block_args(node: Node) -> list[tuple[str, Any]]:
-    """The block's arguments as (name, default or _REQUIRED): required first, then defaulted, each in
+    """The block's arguments as (name, default or REQUIRED): required first, then defaulted, each in
     definition order."""
     assert node.block is not None
     definition = node.block.definition
@@ -209,11 +201,11 @@ def block_args(node: Node) -> list[tuple[str, Any]]:
     if isinstance(definition, dict):
         declared = definition.get("args")
     if not isinstance(declared, dict):
-        declared = {name: _REQUIRED for name in node.block.args}
+        declared = {name: REQUIRED for name in node.block.args}
     out = []
     for name, spec in declared.items():
-        out.append((name, _REQUIRED if _is_type(spec) else spec))
-    return [x for x in out if x[1] is _REQUIRED] + [x for x in out if x[1] is not _REQUIRED]
+        out.append((name, REQUIRED if _is_type(spec) else spec))
+    return [x for x in out if x[1] is REQUIRED] + [x for x in out if x[1] is not REQUIRED]
 
 
 def _is_type(spec: Any) -> bool:
@@ -228,7 +220,7 @@ def _arg_annotation(node: Node, arg: str, default: Any) -> str:
         return spec.__name__
     if spec in ("int", "float", "bool", "str"):
         return str(spec)
-    return _annotation(default if default is not _REQUIRED else node.block.args[arg])
+    return _annotation(default if default is not REQUIRED else node.block.args[arg])
 
 
 def _annotation(value: Any) -> str:
@@ -249,6 +241,15 @@ def validate(graph: Graph) -> None:
             for arg in node.block.args:
                 N.check_parameter_name(arg, node.pos, f"argument of block {node.block.kind!r}")
             N.check_identifier(node.block.kind, node.pos, "block kind")
+
+
+def literal(value: Any, node: Node) -> str:
+    """A default value as Python source: literals only (numbers, booleans, strings, tuples of them)."""
+    try:
+        return E.source(E.const(value))
+    except E.Unknown:
+        raise SpecError(f"the torch backend cannot write {type(value).__name__} value {value!r} as a "
+                        "constructor default", node.pos) from None
 
 
 def _check_numbers(values: Any, node: Node) -> None:

@@ -14,9 +14,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cnnspec.compile.torch import expr as E
+from cnnspec.errors import SpecError
 
 if TYPE_CHECKING:
-    from cnnspec.compile.torch.plan import Builder, Group, Sym, Val
+    from cnnspec.compile.torch.plan import Builder
+    from cnnspec.compile.torch.views import Group, Sym, Val
 
 Emitter = Callable[["Builder", "Group", "Sym"], tuple[str, "Sym"]]
 
@@ -25,9 +27,13 @@ def _rank(group: Group) -> int:
     return max(len(group[0].node.input_shape) - 1, 1)
 
 
-def _call(func: str, positional: list[Val | str], keywords: list[tuple[str, Val]]) -> str:
+def _call(func: str, positional: list[Val | str], keywords: list[tuple[str, Val | str]]) -> str:
+    """``func(positional..., key=value...)``, leaving out keywords whose value is PyTorch's default."""
     args = [p if isinstance(p, str) else str(p.src) for p in positional]
-    args += [f"{k}={v.src}" for k, v in keywords if v.src is not None]
+    for key, value in keywords:
+        src = value if isinstance(value, str) else value.src
+        if src is not None:
+            args.append(f"{key}={src}")
     return f"{func}({', '.join(args)})"
 
 
@@ -204,7 +210,8 @@ def permute(b: Builder, group: Group, sym: Sym) -> tuple[str, Sym]:
     b.helper("Permute")
     dims = group[0].node.attrs["dims"]
     if any(g.node.attrs["dims"] != dims for g in group):
-        raise ValueError("permute dims differ between block instances")
+        raise SpecError("the torch backend needs a block's permute dims to be equal in every instance",
+                        group[0].node.pos)
     new = [sym[d - 1] for d in dims[1:]]
     return f"Permute({list(dims)!r})", b.shape(group, new)
 

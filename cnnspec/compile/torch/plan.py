@@ -17,18 +17,34 @@ So the generated code never describes a network other than the analysed one.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
 from typing import Any
 
 from cnnspec.compile.torch import expr as E
 from cnnspec.compile.torch import names as N
 from cnnspec.compile.torch.ops import EMITTERS, supported
+from cnnspec.compile.torch.views import (
+    REQUIRED,
+    ClassInfo,
+    ClassView,
+    Group,
+    Item,
+    Line,
+    Sym,
+    Val,
+    shape_comment,
+)
 from cnnspec.errors import SpecError
 from cnnspec.graph import Graph, Node
 
-Sym = list[ast.expr | None]
-_REQUIRED = object()
 _CHAIN_SCOPES = ("sequential", "stage")
+# Ops that write a new tensor which their backward does not read: an in-place ReLU or ``+=`` may reuse it
+# (torchvision's ``nn.ReLU(inplace=True)`` after BatchNorm, ``out += identity``).
+IN_PLACE_SAFE = frozenset({
+    "conv", "batchnorm", "linear", "layernorm", "groupnorm", "avgpool", "sumpool", "maxpool",
+    "adaptive_avgpool", "adaptive_maxpool", "global_avgpool", "global_maxpool", "add", "concat", "layer_scale",
+})
+# Ops that may hand back their input tensor itself (at inference): they keep the producer of their input.
+PASS_THROUGH = frozenset({"identity", "dropout", "stochastic_depth"})
 # Stateless ops written as plain calls when unnamed (index-named) inside a class with a forward.
 FUNCTIONAL = {
     "flatten": "torch.flatten({}, 1)",
@@ -40,100 +56,6 @@ FUNCTIONAL = {
 }
 
 
-@dataclass
-class Item:
-    """One instance's copy of a node, with the names its values may be written in."""
-
-    node: Node
-    inst: int
-    env: dict[str, Any]
-
-
-Group = list[Item]
-
-
-@dataclass
-class Val:
-    expr: ast.expr
-    src: str | None  # None: equal to PyTorch's default, left out of the call
-
-
-@dataclass
-class Line:
-    indent: int
-    code: str
-    comment: str = ""
-
-    def render(self, base: int) -> str:
-        text = " " * (4 * (base + self.indent)) + self.code
-        return f"{text}  # {self.comment}" if self.comment else text
-
-
-@dataclass
-class Param:
-    name: str
-    annotation: str
-    default: str | None = None
-    keyword_only: bool = False
-
-    def render(self) -> str:
-        return f"{self.name}: {self.annotation}" + (f" = {self.default}" if self.default is not None else "")
-
-
-@dataclass
-class ClassView:
-    """What the class template needs; filled by :class:`Builder`."""
-
-    name: str
-    base: str
-    doc: str
-    params: list[Param] = field(default_factory=list)
-    init: list[Line] = field(default_factory=list)
-    forward: list[Line] = field(default_factory=list)
-    sequential: bool = False  # body is ``super().__init__(...)`` of an nn.Sequential
-
-    def signature(self) -> str:
-        parts = ["self"]
-        star = False
-        for p in self.params:
-            if p.keyword_only and not star:
-                parts.append("*")
-                star = True
-            parts.append(p.render())
-        one_line = f"    def __init__({', '.join(parts)}) -> None:"
-        if len(one_line) <= 110:
-            return one_line
-        inner = "".join(f"        {p},\n" for p in parts)
-        return f"    def __init__(\n{inner}    ) -> None:"
-
-
-@dataclass
-class ClassInfo:
-    """A generated class as its callers see it."""
-
-    view: ClassView
-    in_name: str
-    args: list[tuple[str, Any]]  # (name, default or _REQUIRED), in signature order
-    index: dict[int, int]  # id(instance node) -> instance number
-    flags: dict[str, dict[int, bool]] = field(default_factory=dict)
-    needs: list[str] = field(default_factory=list)
-    extras: dict[str, dict[int, Any]] = field(default_factory=dict)
-    out_sym: Sym = field(default_factory=list)
-    instances: list[Node] = field(default_factory=list)
-    envs: dict[int, dict[str, Any]] = field(default_factory=dict)
-
-
-def shape_comment(shape: tuple[int, ...]) -> str:
-    return "(" + ", ".join(["N", *map(str, shape)]) + ")"
-
-
-def _annotation(value: Any) -> str:
-    for t in (bool, int, float, str):
-        if isinstance(value, t):
-            return t.__name__
-    return "object"
-
-
 def _matches(value: Any, concrete: Any) -> bool:
     if isinstance(concrete, (tuple, list)):
         if isinstance(value, (tuple, list)):
@@ -143,6 +65,8 @@ def _matches(value: Any, concrete: Any) -> bool:
         return isinstance(concrete, bool) and isinstance(value, bool) and value == concrete
     if isinstance(concrete, str) or isinstance(value, str):
         return value == concrete
+    if isinstance(concrete, int):  # an int setting must not be written as a float expression
+        return isinstance(value, int) and value == concrete
     return isinstance(value, (int, float)) and value == concrete
 
 
@@ -182,8 +106,11 @@ class Builder:
         self.needs: set[str] = set()
         self.extras: dict[str, dict[int, Any]] = {}
         self.flags: dict[str, dict[int, bool]] = {}
-        self.registered: set[str] = set()
+        self.registered: dict[str, list[str]] = {}  # attribute -> its constructor lines
         self.hints: dict[str, ast.expr] = {}
+        self.producer: dict[str, str | None] = {}  # variable -> op that wrote it (None: may be shared)
+        self.relu_lines: dict[str, Line] = {}
+        self.relu_shared_input: set[str] = set()
         self.stride_log: list[ast.expr] = []
         self.vars: set[str] = {"x"}
         self.local = N.Allocator(own)
@@ -199,7 +126,10 @@ class Builder:
         if label is None:
             return None
         name = self.local.take(_snake(label))
-        self.extras[name] = {it.inst: c for it, c in zip(group, concretes)}
+        self.extras[name] = {it.inst: _compress(c) if compress else c for it, c in zip(group, concretes)}
+        self.own.add(name)
+        for it in group:  # later values may be written in terms of this argument
+            it.env[name] = self.extras[name][it.inst]
         return E.name(name)
 
     def _verifies(self, candidate: ast.expr, concretes: list[Any], group: Group) -> bool:
@@ -212,7 +142,7 @@ class Builder:
                 return False
         return True
 
-    def value(self, group: Group, attr: str, raw_key: str | None = None, default: Any = _REQUIRED,
+    def value(self, group: Group, attr: str, raw_key: str | None = None, default: Any = REQUIRED,
               hint: str | None = None) -> Val:
         """``attr`` of the group's nodes, written as the spec wrote ``raw_key`` where that reproduces every
         instance (or as the ``hint`` expression, for layers the front end generated: projections)."""
@@ -223,10 +153,13 @@ class Builder:
                 candidate = E.parse(node.raw[raw_key])
             except E.Unknown:
                 candidate = None
+        if isinstance(candidate, ast.Tuple) and candidate.elts and len(
+                {ast.dump(e) for e in candidate.elts}) == 1:
+            candidate = candidate.elts[0]  # [3, 3] is written 3, as PyTorch takes it
         concretes = [it.node.attrs[attr] for it in group]
         expr = self.resolve(candidate, concretes, group, f"{node.name}_{attr}")
         assert expr is not None
-        if default is not _REQUIRED and E.is_const(expr) and _matches(E.evaluate(expr, {}), default):
+        if default is not REQUIRED and E.is_const(expr) and _matches(E.evaluate(expr, {}), default):
             return Val(expr, None)
         return Val(expr, E.source(expr))
 
@@ -264,7 +197,10 @@ class Builder:
 
     # --------------------------------------------------------------- members
     def chain(self, groups: list[Group], sym: Sym, v_in: str, v_work: str) -> tuple[Sym, str]:
+        """Forward statements for ``groups`` run one after another, reading ``v_in`` and writing ``v_work``
+        (a residual switches the working variable to its body's). Returns the output shape and variable."""
         v = v_in
+        self.producer[v_in] = None  # the chain's input may be shared (a shortcut reads it too)
         for group in groups:
             op = group[0].node.op
             if op == "residual":
@@ -275,11 +211,18 @@ class Builder:
                 v = v_work
             elif op == "layer_scale":
                 sym = self.layer_scale(group, sym, v, v_work)
+                self.producer[v_work] = "layer_scale"
                 v = v_work
             else:
                 sym = self.module(group, sym, v, v_work)
                 v = v_work
         return sym, v
+
+    def finish(self) -> None:
+        """ReLU modules whose every call reads a fresh tensor nobody else needs run in place, as torchvision's."""
+        for name, line in self.relu_lines.items():
+            if name not in self.relu_shared_input:
+                line.code = line.code.replace("nn.ReLU()", "nn.ReLU(inplace=True)", 1)
 
     def _attr(self, name: str) -> str:
         return f"self.{name}" if not N.is_index(name) else f"self.get_submodule({name!r})"
@@ -288,10 +231,17 @@ class Builder:
         """Emit ``self.<name> = ...`` (first use of the name only) and return the output shape."""
         node = group[0].node
         lines, out, fixups = self.construct(group, sym, self._attr(node.name))
-        if node.name in self.registered:
+        code = [line.code for line in lines]
+        if node.name in self.registered:  # a stateless layer called again under the same name
+            if self.registered[node.name] != code:
+                raise SpecError(f"layers sharing the name `{node.name}` differ ({code[0]} vs "
+                                f"{self.registered[node.name][0]}); one module cannot be both", node.pos)
             return out
-        self.registered.add(node.name)
-        self.view.init.extend(self._assign(node.name, lines))
+        self.registered[node.name] = code
+        assigned = self._assign(node.name, lines)
+        if node.op == "relu" and len(assigned) == 1:
+            self.relu_lines[node.name] = assigned[0]
+        self.view.init.extend(assigned)
         self.view.init.extend(fixups)
         return out
 
@@ -315,8 +265,15 @@ class Builder:
             # an unnamed stateless op is a plain call, as torchvision writes torch.flatten(x, 1)
             _, out = EMITTERS[node.op](self, group, sym)
             self.view.forward.append(Line(0, f"{v_out} = {functional.format(v_in)}", comment))
+            self.producer[v_out] = node.op
             return out
+        if node.op == "relu" and self.producer.get(v_in) not in IN_PLACE_SAFE:
+            self.relu_shared_input.add(node.name)
         out = self.register(group, sym)
+        if node.op in PASS_THROUGH:
+            self.producer[v_out] = self.producer.get(v_in)
+        else:
+            self.producer[v_out] = node.op if node.is_leaf else None
         self.view.forward.append(Line(0, f"{v_out} = {self._attr(node.name)}({v_in})", comment))
         return out
 
@@ -336,17 +293,21 @@ class Builder:
         return [Line(0, src, comment)], out, []
 
     def inline_sequential(self, group: Group, sym: Sym, ref: str) -> tuple[list[Line], Sym, list[Line]]:
-        node = group[0].node
+        """``nn.Sequential(...)`` with one entry per child, each with its output shape as a comment."""
         lines = [Line(0, "nn.Sequential(")]
         fixups: list[Line] = []
+        previous: str | None = None
         for k, child_group in enumerate(parallel(group, lambda n: n.children)):
             child_lines, sym, child_fix = self.construct(child_group, sym, f"{ref}[{k}]")
+            op = child_group[0].node.op
+            if op == "relu" and previous in IN_PLACE_SAFE:
+                child_lines[0].code = "nn.ReLU(inplace=True)"
+            previous = op if child_group[0].node.is_leaf else None
             last = child_lines[-1]
             child_lines[-1] = Line(last.indent, last.code + ",", last.comment)
             lines.extend(Line(c.indent + 1, c.code, c.comment) for c in child_lines)
             fixups.extend(child_fix)
-        lines.append(Line(0, ")", shape_comment(node.output_shape)))
-        lines[-1].comment, lines[0].comment = "", ""
+        lines.append(Line(0, ")"))
         return lines, sym, fixups
 
     def residual(self, group: Group, sym: Sym, v: str) -> tuple[Sym, str]:
@@ -367,7 +328,11 @@ class Builder:
         else:
             added = self._optional_shortcut(group, shortcut, sym, v)
         self.hints = saved
-        self.view.forward.append(Line(0, f"{body_var} = {body_var} + {added}", comment))
+        if self.producer.get(body_var) in IN_PLACE_SAFE:  # a fresh tensor whose backward does not need it
+            self.view.forward.append(Line(0, f"{body_var} += {added}", comment))
+        else:
+            self.view.forward.append(Line(0, f"{body_var} = {body_var} + {added}", comment))
+        self.producer[body_var] = "add"
         return self.shape(group, body_sym), body_var
 
     def _shortcut(self, groups: list[Group], sym: Sym, v: str) -> str:
@@ -388,7 +353,8 @@ class Builder:
         flag = self.local.take(node.name)
         self.flags[flag] = {it.inst: it.inst in have for it in group}
         lines, _, fixups = self.construct(groups[0], sym, f"self.{node.name}")
-        self.registered.add(node.name)
+        lines = [Line(line.indent, line.code) for line in lines]  # other instances' shapes: no comments
+        self.registered[node.name] = [line.code for line in lines]
         self.view.init.append(Line(0, f"self.{node.name}: nn.Module | None = None"))
         self.view.init.append(Line(0, f"if {flag}:"))
         self.view.init.extend(self._assign(node.name, lines, indent=1))
@@ -401,20 +367,22 @@ class Builder:
     def concat(self, group: Group, sym: Sym, v: str, v_work: str) -> Sym:
         node = group[0].node
         parts: list[str] = []
-        channels: list[ast.expr | None] = []
+        outputs: list[Sym] = []
         for b in range(len(node.branches)):
-            if not node.branches[b]:
+            if not node.branches[b]:  # an empty branch passes the input through (DenseNet)
                 parts.append(v)
-                channels.append(sym[0])
+                outputs.append(sym)
                 continue
             var = self.fresh("branch")
             branch_sym, var = self.chain(parallel(group, lambda n, b=b: n.branches[b]), sym, v, var)
             parts.append(var)
-            channels.append(branch_sym[0])
+            outputs.append(branch_sym)
         comment = shape_comment(node.output_shape)
         self.view.forward.append(Line(0, f"{v_work} = torch.cat([{', '.join(parts)}], dim=1)", comment))
+        self.producer[v_work] = "concat"
+        channels = [out[0] for out in outputs]
         total = E.total(channels) if all(c is not None for c in channels) else None  # type: ignore[arg-type]
-        return self.shape(group, [total, *sym[1:]])
+        return self.shape(group, [total, *outputs[0][1:]])
 
     def layer_scale(self, group: Group, sym: Sym, v: str, v_work: str) -> Sym:
         node = group[0].node
@@ -423,12 +391,12 @@ class Builder:
         shape = [channels.src, *["1"] * (len(node.input_shape) - 1)]
         shape_src = f"({shape[0]},)" if len(shape) == 1 else f"({', '.join(shape)})"
         if node.name not in self.registered:
-            self.registered.add(node.name)
             param = f"nn.Parameter(torch.full({shape_src}, {init.src}))"
             if N.is_index(node.name):
                 self.view.init.append(Line(0, f"self.register_parameter({node.name!r}, {param})"))
             else:
                 self.view.init.append(Line(0, f"self.{node.name} = {param}"))
+            self.registered[node.name] = [param]
         attr = f"self.{node.name}" if not N.is_index(node.name) else f"self.get_parameter({node.name!r})"
         self.view.forward.append(Line(0, f"{v_work} = {attr} * {v}", shape_comment(node.output_shape)))
         return list(sym)
@@ -448,7 +416,7 @@ class Builder:
             val = self.resolve(candidate, concretes, group, f"{node.name}_{arg}")
             assert val is not None
             mapping[arg] = val
-            if default is _REQUIRED:
+            if default is REQUIRED:
                 positional.append(E.source(val))
             elif not (E.is_const(val) and _matches(E.evaluate(val, {}), default)):
                 keywords.append(f"{arg}={E.source(val)}")

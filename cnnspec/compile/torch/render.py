@@ -9,7 +9,7 @@ from pathlib import Path, PurePath
 import jinja2
 
 from cnnspec.compile.torch.generator import HELPERS_ORDER, Generator
-from cnnspec.compile.torch.plan import ClassView, shape_comment
+from cnnspec.compile.torch.views import ClassView, shape_comment
 from cnnspec.graph import Graph
 
 _TEMPLATES = Path(__file__).parent / "templates"
@@ -76,14 +76,16 @@ def module_doc(graph: Graph, class_name: str) -> str:
 
 
 def display_path(source: str) -> str:
-    """``source`` relative to the working directory when it lies below it (stable across checkouts)."""
+    """``source`` relative to the working directory when it lies below it, so the text does not depend on
+    where the checkout is."""
     path = PurePath(source)
     if path.is_absolute():
         try:
-            return Path(os.path.relpath(path)).as_posix() if not os.path.relpath(path).startswith("..") else (
-                path.as_posix())
-        except ValueError:
+            relative = PurePath(os.path.relpath(path))
+        except ValueError:  # another drive (Windows)
             return path.as_posix()
+        if not relative.as_posix().startswith(".."):
+            return relative.as_posix()
     return path.as_posix()
 
 

@@ -1,0 +1,80 @@
+"""The ONNX compiler: the analysed graph emitted directly as an ONNX model with the ``onnx`` package.
+
+No tracing through torch: every spec op has an emitter (``EMITTERS``), node and initializer names are the
+spec's dotted paths, every value's shape is in ``value_info``, and the same inputs give the same bytes.
+torch is imported only to read a ``.pt``/``.pth`` checkpoint or a module's state_dict.
+
+This package module imports only the standard library: ``cnnspec build`` loads ``add_build_options`` on
+every run, and onnx/numpy are imported when a function here is first called.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cnnspec.compile.onnx.options import DEFAULT_OPSET, add_build_options, model_options
+
+if TYPE_CHECKING:
+    import numpy as np
+    import onnx
+
+    from cnnspec.graph import Graph
+
+__all__ = [
+    "DEFAULT_OPSET",
+    "EMITTERS",
+    "CheckpointError",
+    "add_build_options",
+    "build",
+    "export",
+    "to_model_proto",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "EMITTERS":
+        from cnnspec.compile.onnx.registry import EMITTERS
+
+        return EMITTERS
+    if name == "CheckpointError":
+        from cnnspec.compile.onnx.weights import CheckpointError
+
+        return CheckpointError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def to_model_proto(graph: Graph, weights: dict[str, np.ndarray] | None = None, seed: int = 0,
+                   opset: int = DEFAULT_OPSET, batch: int | None = None, fp16: bool = False) -> onnx.ModelProto:
+    """The ONNX model of ``graph``: ``weights`` (a state_dict as numpy arrays, checked against the spec)
+    or a seeded initialisation; ``batch`` fixes the batch dimension, else it is symbolic."""
+    from cnnspec.compile.onnx.model import to_model_proto as _to_model_proto
+
+    return _to_model_proto(graph, weights, seed, opset, batch, fp16)
+
+
+def build(graph: Graph, output: Path, options: argparse.Namespace) -> list[Path]:
+    """``cnnspec build --target onnx``: write ``output`` (and ``output.data`` past 2 GB); nothing is
+    written when the weights do not fit the spec."""
+    from cnnspec.compile.onnx.model import to_model_proto as _to_model_proto
+    from cnnspec.compile.onnx.save import save_model
+    from cnnspec.compile.onnx.weights import read_checkpoint
+
+    path = getattr(options, "weights", None)
+    weights = read_checkpoint(path) if path else None
+    model = _to_model_proto(graph, weights, source=str(path), **model_options(options))
+    return save_model(model, output)
+
+
+def export(graph: Graph, path: str | Path, weights: str | Path | dict[str, Any] | None = None, module: Any = None,
+           external: bool | None = None, **opts: Any) -> list[Path]:
+    """``Model.to_onnx``: weights from a checkpoint path, a state_dict (numpy arrays or torch tensors), a
+    torch module's state_dict, or (none given) the seeded initialisation. ``opts``: seed, opset, batch,
+    fp16; ``external`` forces (or forbids) external data, which is otherwise used past 2 GB."""
+    from cnnspec.compile.onnx.model import to_model_proto as _to_model_proto
+    from cnnspec.compile.onnx.save import save_model
+    from cnnspec.compile.onnx.weights import weights_from
+
+    arrays, source = weights_from(weights, module)
+    return save_model(_to_model_proto(graph, arrays, source=source, **opts), path, external=external)

@@ -1,0 +1,99 @@
+"""The generated module's pieces as plain data: the planner fills them, the templates print them."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnnspec.graph import Node
+
+Sym = list[ast.expr | None]  # a symbolic shape: one expression per axis, None where none reproduces it
+REQUIRED = object()  # marks a block argument without default
+
+
+@dataclass
+class Item:
+    """One instance's copy of a node, with the names its values may be written in."""
+
+    node: Node
+    inst: int
+    env: dict[str, Any]
+
+
+Group = list[Item]
+
+
+@dataclass
+class Val:
+    expr: ast.expr
+    src: str | None  # None: equal to PyTorch's default, left out of the call
+
+
+@dataclass
+class Line:
+    indent: int
+    code: str
+    comment: str = ""
+
+    def render(self, base: int) -> str:
+        text = " " * (4 * (base + self.indent)) + self.code
+        return f"{text}  # {self.comment}" if self.comment else text
+
+
+@dataclass
+class Param:
+    name: str
+    annotation: str
+    default: str | None = None
+    keyword_only: bool = False
+
+    def render(self) -> str:
+        return f"{self.name}: {self.annotation}" + (f" = {self.default}" if self.default is not None else "")
+
+
+@dataclass
+class ClassView:
+    """What the class template needs; filled by :class:`Builder`."""
+
+    name: str
+    base: str
+    doc: str
+    params: list[Param] = field(default_factory=list)
+    init: list[Line] = field(default_factory=list)
+    forward: list[Line] = field(default_factory=list)
+    sequential: bool = False  # body is ``super().__init__(...)`` of an nn.Sequential
+
+    def signature(self) -> str:
+        parts = ["self"]
+        star = False
+        for p in self.params:
+            if p.keyword_only and not star:
+                parts.append("*")
+                star = True
+            parts.append(p.render())
+        one_line = f"    def __init__({', '.join(parts)}) -> None:"
+        if len(one_line) <= 110:
+            return one_line
+        inner = "".join(f"        {p},\n" for p in parts)
+        return f"    def __init__(\n{inner}    ) -> None:"
+
+
+@dataclass
+class ClassInfo:
+    """A generated class as its callers see it."""
+
+    view: ClassView
+    in_name: str
+    args: list[tuple[str, Any]]  # (name, default or REQUIRED), in signature order
+    index: dict[int, int]  # id(instance node) -> instance number
+    flags: dict[str, dict[int, bool]] = field(default_factory=dict)
+    needs: list[str] = field(default_factory=list)
+    extras: dict[str, dict[int, Any]] = field(default_factory=dict)
+    out_sym: Sym = field(default_factory=list)
+    instances: list[Node] = field(default_factory=list)
+    envs: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
+def shape_comment(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(["N", *map(str, shape)]) + ")"

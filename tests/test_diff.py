@@ -1,0 +1,206 @@
+"""``cnnspec diff``: exact text, Markdown and JSON for a known change, layer matching, and ``--git REV``.
+
+Figures by hand. Old: stem conv 3->16 3x3 448 params, 16*27*32*32 = 442,368 MACs; down conv 16->32 3x3/2
+4,640 params, 32*144*16*16 = 1,179,648 MACs; fc 32->10 330 params, 320 MACs. New: + batchnorm(16) 32
+params and 33 buffers; down 16->64 9,280 params, 2,359,296 MACs; fc 64->10 650 params, 640 MACs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cnnspec.cli import main
+from cnnspec.diff import _merged_order
+
+OLD = """\
+name: small
+input: [3, 32, 32]
+layers:
+  - conv: {out: 16, kernel: 3, padding: 1, name: stem}
+  - relu: {name: act}
+  - conv: {out: 32, kernel: 3, stride: 2, padding: 1, name: down}
+  - relu: {name: act}
+  - global_avgpool: {name: pool}
+  - flatten: {name: flat}
+  - linear: {out: 10, name: fc}
+"""
+NEW = (OLD.replace("  - relu: {name: act}\n  - conv: {out: 32", "  - batchnorm: {name: bn}\n  - relu: {name: act}\n"
+                   "  - conv: {out: 64")
+       .replace("  - relu: {name: act}\n  - global", "  - global"))
+
+TEXT = """\
+cnnspec diff: old.yaml (small) => new.yaml (small)
+
+                        old        new                change
+input               3x32x32    3x32x32
+output                   10         10
+params                5,418     10,410      +4,992 (+92.14%)
+trainable params      5,418     10,410      +4,992 (+92.14%)
+buffers                   0         33                   +33
+MACs              1,622,336  2,802,304  +1,179,968 (+72.73%)
+activation bytes    196,904    262,696     +65,792 (+33.41%)
+
+layers: 4 changed, 1 added, 1 removed, 2 unchanged
+   layer  op                              output                                 params                                 MACs
++  bn     batchnorm                       16x32x32                                   32                                    0
+~  down   conv 3x3/2                      32x16x16 => 64x16x16  4,640 => 9,280 (+4,640)  1,179,648 => 2,359,296 (+1,179,648)
+      out_channels: 32 => 64
+-  act#2  relu                            32x16x16                                    0                                    0
+~  pool   global_avgpool                  32x1x1 => 64x1x1                            0                                    0
+~  flat   flatten                         32 => 64                                    0                                    0
+~  fc     linear 32->10 => linear 64->10  10                          330 => 650 (+320)                    320 => 640 (+320)
+      in_features: 32 => 64
+"""
+
+MARKDOWN = """\
+#### cnnspec diff: `small`
+
+`old.yaml` → `new.yaml`
+
+| | old | new | change |
+|---|---:|---:|---:|
+| input | 3x32x32 | 3x32x32 |  |
+| output | 10 | 10 |  |
+| params | 5,418 | 10,410 | +4,992 (+92.14%) |
+| trainable params | 5,418 | 10,410 | +4,992 (+92.14%) |
+| buffers | 0 | 33 | +33 |
+| MACs | 1,622,336 | 2,802,304 | +1,179,968 (+72.73%) |
+| activation bytes | 196,904 | 262,696 | +65,792 (+33.41%) |
+
+**Layers:** 4 changed, 1 added, 1 removed, 2 unchanged
+
+| | layer | op | output | params | MACs | settings |
+|---|---|---|---|---:|---:|---|
+| added | `bn` | batchnorm | 16x32x32 | 32 | 0 |  |
+| changed | `down` | conv 3x3/2 | 32x16x16 → 64x16x16 | 4,640 → 9,280 (+4,640) | 1,179,648 → 2,359,296 (+1,179,648) | out_channels: 32 → 64 |
+| removed | `act#2` | relu | 32x16x16 | 0 | 0 |  |
+| changed | `pool` | global_avgpool | 32x1x1 → 64x1x1 | 0 | 0 |  |
+| changed | `flat` | flatten | 32 → 64 | 0 | 0 |  |
+| changed | `fc` | linear 32->10 → linear 64->10 | 10 | 330 → 650 (+320) | 320 → 640 (+320) | in_features: 32 → 64 |
+"""
+
+
+@pytest.fixture()
+def pair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    monkeypatch.chdir(tmp_path)
+    Path("old.yaml").write_text(OLD)
+    Path("new.yaml").write_text(NEW)
+    Path("lib.yaml").write_text("blocks:\n  unit:\n    layers: [relu]\n")
+    return "old.yaml", "new.yaml"
+
+
+def test_text(pair: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["diff", *pair]) == 0
+    assert capsys.readouterr().out == TEXT
+
+
+def test_markdown(pair: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["diff", *pair, "--format", "markdown"]) == 0
+    assert capsys.readouterr().out == MARKDOWN
+
+
+def test_json(pair: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["diff", *pair, "--format", "json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["change"] == {"params": 4992, "trainable_params": 4992, "buffers": 33, "macs": 1179968,
+                                "activation_bytes": 65792}
+    assert record["counts"] == {"changed": 4, "added": 1, "removed": 1, "unchanged": 2}
+    assert [(r["path"], r["status"]) for r in record["layers"]] == [
+        ("bn", "added"), ("down", "changed"), ("act#2", "removed"), ("pool", "changed"), ("flat", "changed"),
+        ("fc", "changed")]
+    assert record["layers"][1] == {
+        "path": "down", "status": "changed",
+        "old": {"op": "conv 3x3/2", "output_shape": [32, 16, 16], "params": 4640, "macs": 1179648},
+        "new": {"op": "conv 3x3/2", "output_shape": [64, 16, 16], "params": 9280, "macs": 2359296},
+        "settings": [{"name": "out_channels", "old": "32", "new": "64"}],
+    }
+    assert record["layers"][0]["old"] is None and record["layers"][2]["new"] is None
+    assert (record["old"]["params"], record["new"]["params"]) == (5418, 10410)
+
+
+def test_identical_specs(pair: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["diff", pair[0], pair[0]]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "layers: 0 changed, 0 added, 0 removed, 7 unchanged"
+    assert main(["diff", pair[0], pair[0], "--skip-unchanged"]) == 0
+    assert capsys.readouterr().out == ""
+    assert main(["diff", *pair, "--skip-unchanged"]) == 0
+    assert capsys.readouterr().out == TEXT
+
+
+def test_removed_layers_stay_where_they_were() -> None:
+    assert _merged_order(["a", "b", "c", "d"], ["a", "x", "d"]) == ["a", "x", "b", "c", "d"]
+    assert _merged_order(["a", "b"], ["c"]) == ["c", "a", "b"]
+    assert _merged_order(["b", "a"], ["a", "b"]) == ["a", "b"]
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["diff", "old.yaml"], "give OLD and NEW specs (or --git REV SPEC)"),
+    (["diff", "--git", "HEAD", "old.yaml", "new.yaml"], "give one SPEC with --git REV"),
+    (["diff", "lib.yaml", "new.yaml"], "lib.yaml is a block library; diff the specs that use it"),
+])
+def test_usage_errors(pair: tuple[str, str], capsys: pytest.CaptureFixture[str], argv: list[str],
+                      message: str) -> None:
+    assert main(argv) == 2
+    assert capsys.readouterr().err == f"cnnspec diff: error: {message}\n"
+
+
+# -- --git REV --------------------------------------------------------------------------------------------
+BLOCKS = """\
+blocks:
+  unit:
+    args: {width: int}
+    layers:
+      - conv: {out: $width, kernel: 3, padding: 1, name: conv}
+      - relu: {name: act}
+"""
+USES = "name: net\ninput: [3, 16, 16]\nuse: [lib/blocks.yaml]\nlayers:\n  - unit: {width: 8, name: u}\n  - flatten\n"
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args], cwd=repo, check=True,
+                   capture_output=True)
+
+
+@pytest.fixture()
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "specs" / "lib").mkdir(parents=True)
+    (tmp_path / "specs" / "lib" / "blocks.yaml").write_text(BLOCKS)
+    (tmp_path / "specs" / "net.yaml").write_text(USES)
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-qm", "first")
+    monkeypatch.chdir(tmp_path / "specs")
+    return tmp_path
+
+
+def test_git_revision_with_an_imported_block_changed(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (repo / "specs" / "lib" / "blocks.yaml").write_text(BLOCKS.replace("kernel: 3, padding: 1", "kernel: 5, padding: 2"))
+    assert main(["diff", "--git", "HEAD", "net.yaml", "--format", "json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert (record["old"]["file"], record["new"]["file"]) == ("HEAD:specs/net.yaml", "net.yaml")
+    # conv 3->8: 3x3: 224 params, 8*27*256 = 55,296 MACs; 5x5: 608 params, 8*75*256 = 153,600 MACs
+    assert record["layers"] == [{
+        "path": "u.conv", "status": "changed",
+        "old": {"op": "conv 3x3", "output_shape": [8, 16, 16], "params": 224, "macs": 55296},
+        "new": {"op": "conv 5x5", "output_shape": [8, 16, 16], "params": 608, "macs": 153600},
+        "settings": [{"name": "kernel", "old": "3x3", "new": "5x5"}, {"name": "padding", "old": "1x1", "new": "2x2"},
+                     {"name": "pads", "old": "1x1x1x1", "new": "2x2x2x2"}],
+    }]
+
+
+def test_git_errors_name_the_revision(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (repo / "specs" / "net.yaml").write_text(USES.replace("width: 8", "width: 0"))
+    _git(repo, "commit", "-qam", "broken")
+    (repo / "specs" / "net.yaml").write_text(USES)
+    assert main(["diff", "--git", "HEAD", "net.yaml"]) == 1
+    assert capsys.readouterr().err.startswith("HEAD:specs/lib/blocks.yaml:5:")
+    assert main(["diff", "--git", "HEAD~1", "net.yaml"]) == 0
+    capsys.readouterr()
+    assert main(["diff", "--git", "HEAD~5", "net.yaml"]) == 2
+    assert capsys.readouterr().err == "cnnspec diff: error: unknown git revision `HEAD~5`\n"
+    (repo / "specs" / "other.yaml").write_text(USES)
+    assert main(["diff", "--git", "HEAD", "other.yaml"]) == 2
+    assert capsys.readouterr().err == "cnnspec diff: error: specs/other.yaml does not exist at HEAD\n"

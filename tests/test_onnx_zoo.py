@@ -1,0 +1,57 @@
+"""Every zoo spec compiled to ONNX: a valid model whose every value has cnnspec's static shape, and every
+op of the analysis has an emitter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from cnnspec.analyse.rules import RULES
+from cnnspec.compile.onnx import EMITTERS, builder
+from cnnspec.compile.onnx.check import declared_shapes, inferred_shapes, run_model, static_shape_mismatches
+from cnnspec.compile.onnx.model import compile_graph
+from cnnspec.pipeline import analyse_file
+
+SPECS = sorted(p.stem for p in Path("specs").glob("*.yaml"))
+
+
+def test_every_analysed_op_has_an_emitter() -> None:
+    assert sorted(set(RULES) - set(EMITTERS)) == []
+
+
+def test_zoo_is_there() -> None:
+    assert {"resnet18", "resnet50", "convnext_tiny", "vgg16", "lenet5", "cnn1d_example"} <= set(SPECS)
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_zoo_model_is_valid_and_shapes_match(spec: str) -> None:
+    graph = analyse_file(f"specs/{spec}.yaml")
+    compiled = compile_graph(graph)
+    model = compiled.model
+    onnx.checker.check_model(model, full_check=True)
+    assert static_shape_mismatches(compiled) == []
+    assert inferred_shapes(model) == declared_shapes(model)
+    assert declared_shapes(model)["output"] == ("N", *graph.output_shape)
+    used = {i.name for i in model.graph.initializer if not i.name.startswith(tuple("/#"))}
+    state = {k for k, _, _ in graph.state_dict_keys() if not k.endswith("num_batches_tracked")}
+    assert used & state == state  # every state_dict tensor is an initializer, under its own name
+
+
+def test_convnext_mlp_runs_channel_first() -> None:
+    """The permutes around ConvNeXt's channels-last MLP are not emitted (its linears become 1x1 Convs; the
+    only Transposes left are the pair around each LayerNormalization), and the output is unchanged."""
+    graph = analyse_file("specs/convnext_tiny.yaml", input_shape=(3, 64, 64))
+    deferred = compile_graph(graph).model
+    ops = [n.op_type for n in deferred.graph.node]
+    assert (ops.count("Transpose"), ops.count("LayerNormalization"), ops.count("MatMul")) == (46, 23, 0)
+    x = np.random.default_rng(0).standard_normal((2, 3, 64, 64)).astype(np.float32)
+    builder.DEFER_PERMUTES = False
+    try:
+        literal = compile_graph(graph).model
+    finally:
+        builder.DEFER_PERMUTES = True
+    assert [n.op_type for n in literal.graph.node].count("MatMul") == 36
+    np.testing.assert_allclose(run_model(deferred, x), run_model(literal, x), rtol=1e-4, atol=1e-5)

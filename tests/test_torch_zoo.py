@@ -1,0 +1,135 @@
+"""The generated PyTorch module of every zoo spec runs exactly the analysed network.
+
+Per spec, at the spec's own input size: parameter / trainable / buffer counts, the output shape of a batch
+of 2, the output shape of every leaf module call (forward hooks), FlopCounterMode FLOPs = 2 x the static
+MACs, and for the torchvision mirrors the state_dict against torchvision's (from the reference data).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from cnnspec.compile.torch import build_module, render_source
+from cnnspec.compile.torch.plan import FUNCTIONAL
+from cnnspec.graph import Graph
+from cnnspec.pipeline import analyse_file
+
+ROOT = Path(__file__).parents[1]
+SPECS = sorted(p.stem for p in (ROOT / "specs").glob("*.yaml"))
+MIRRORS = ("alexnet", "vgg16", "resnet18", "resnet34", "resnet50", "convnext_tiny",
+           "lenet5", "cnn1d_example", "cnn3d_example")
+
+torch.set_num_threads(2)
+
+
+@functools.cache
+def _graph(name: str) -> Graph:
+    return analyse_file(ROOT / "specs" / f"{name}.yaml")
+
+
+@functools.cache
+def _reference() -> dict[str, dict[str, Any]]:
+    beside = ROOT.parent / "shared" / "reference"
+    env = os.environ.get("CNNSPEC_REFERENCE")
+    for folder in (beside, Path(env) if env else None):
+        if folder is not None and (folder / "torchvision_models.json").is_file():
+            data = json.loads((folder / "torchvision_models.json").read_text())
+            return {entry["model"]: entry for entry in data["models"]}
+    pytest.fail(f"reference figures not found in {beside} nor in $CNNSPEC_REFERENCE ({env!r})")
+
+
+def _leaf_calls(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, list[tuple[int, ...]]]]:
+    """The model's output and the output shape of every call of every leaf module, by module path."""
+    calls: dict[str, list[tuple[int, ...]]] = {}
+    handles = []
+    for name, module in model.named_modules():
+        if name and not any(True for _ in module.children()):
+            def hook(_m: Any, _i: Any, out: torch.Tensor, name: str = name) -> None:
+                calls.setdefault(name, []).append(tuple(out.shape[1:]))
+            handles.append(module.register_forward_hook(hook))
+    with torch.no_grad():
+        out = model(x)
+    for h in handles:
+        h.remove()
+    return out, calls
+
+
+def test_zoo_is_covered() -> None:
+    assert set(MIRRORS) <= set(SPECS) and len(SPECS) >= 10
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_counts_shapes_flops_and_every_leaf(name: str) -> None:
+    check_model(_graph(name))
+
+
+def check_model(graph: Graph) -> torch.nn.Module:
+    """The generated module of ``graph`` against the analysis: counts, output, FLOPs, every leaf call."""
+    torch.manual_seed(0)
+    model = build_module(graph).eval()
+    assert sum(p.numel() for p in model.parameters()) == graph.root.total_params
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == graph.root.total_trainable
+    assert sum(b.numel() for b in model.buffers()) == graph.root.total_buffers
+    keys = [(k, tuple(v.shape), str(v.dtype).removeprefix("torch.")) for k, v in model.state_dict().items()]
+    assert keys == graph.state_dict_keys()
+
+    with FlopCounterMode(display=False) as counter:
+        out, actual = _leaf_calls(model, torch.randn(2, *graph.input_shape))
+    assert tuple(out.shape) == (2, *graph.output_shape)
+    assert counter.get_total_flops() == 2 * 2 * graph.root.total_macs  # batch 2, FLOPs = 2 x MACs
+
+    modules = dict(model.named_modules())
+    expected: dict[str, list[tuple[int, ...]]] = {}
+    for leaf in graph.leaves():
+        if leaf.path in modules:
+            expected.setdefault(leaf.path, []).append(leaf.output_shape)
+        else:  # a parameter (layer_scale) or an unnamed stateless op written as a plain call
+            assert leaf.op == "layer_scale" or (leaf.op in FUNCTIONAL and leaf.name.isdigit()), leaf.path
+    assert actual == expected  # every module call, in order, shared modules once per call
+    assert sum(len(v) for v in actual.values()) >= len(graph.leaves()) // 2
+    return model
+
+
+@pytest.mark.parametrize("name", MIRRORS)
+def test_state_dict_equals_reference(name: str) -> None:
+    ref = _reference()[name]
+    graph = _graph(name)
+    model = build_module(graph)
+    ours = [(k, list(v.shape), str(v.dtype).removeprefix("torch.")) for k, v in model.state_dict().items()]
+    theirs = [(e["key"], e["shape"], e["dtype"]) for e in ref["state_dict"]]
+    assert ours == theirs
+    checkpoint = {e["key"]: torch.zeros(e["shape"], dtype=getattr(torch, e["dtype"])) for e in ref["state_dict"]}
+    result = model.load_state_dict(checkpoint, strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    assert sum(p.numel() for p in model.parameters()) == ref["params_total"]
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_generated_file_is_current_and_deterministic(name: str) -> None:
+    first, second = render_source(_relative_graph(name)), render_source(_relative_graph(name))
+    assert first == second
+    assert (ROOT / "generated" / f"{name}.py").read_text() == first
+
+
+def _relative_graph(name: str) -> Graph:
+    graph = analyse_file(ROOT / "specs" / f"{name}.yaml")
+    graph.source = f"specs/{name}.yaml"
+    return graph
+
+
+def test_parameters_reach_the_generated_constructor() -> None:
+    """Model(num_classes=7, in_channels=1) equals the spec analysed with those params."""
+    default = analyse_file(ROOT / "specs" / "resnet18.yaml", input_shape=(3, 64, 64))
+    changed = analyse_file(ROOT / "specs" / "resnet18.yaml", {"num_classes": 7, "in_channels": 1}, (1, 64, 64))
+    model = build_module(default, num_classes=7, in_channels=1).eval()
+    assert sum(p.numel() for p in model.parameters()) == changed.root.total_params
+    with torch.no_grad():
+        assert tuple(model(torch.randn(2, 1, 64, 64)).shape) == (2, 7)
