@@ -85,7 +85,6 @@ def test_check_error_in_an_imported_file_is_located_there(cli) -> None:
 
 @pytest.mark.parametrize(("args", "message"), [
     (("check", "nothere.yaml"), "cnnspec check: error: no such file or directory: nothere.yaml"),
-    (("check", "docs"), "cnnspec check: error: no spec files (*.yaml, *.yml) under docs"),
     (("check", "specs/lenet5.yaml", "--input", "1,x"),
      "cnnspec check: error: --input takes sizes like 3,224,224 (or 3x224x224), got `1,x`"),
     (("check", "specs/lenet5.yaml", "--input", "1,2,3,4,5"),
@@ -104,6 +103,11 @@ def test_usage_errors_exit_2_with_one_line(cli, args: tuple[str, ...], message: 
     assert cli(*args) == (2, "", message + "\n")
 
 
+def test_directory_without_specs_is_a_usage_error(cli, tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("no specs here\n")
+    assert cli("check", str(tmp_path)) == (2, "", f"cnnspec check: error: no spec files (*.yaml, *.yml) under {tmp_path}\n")
+
+
 def test_unknown_format_is_an_argparse_usage_error(cli, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["check", "specs/lenet5.yaml", "--format", "xml"])
@@ -117,8 +121,11 @@ def test_check_set_and_input(cli) -> None:
 
 
 def test_check_set_of_unknown_param_is_a_spec_error(cli) -> None:
+    """Located at the spec's `params` key (wherever the zoo file has it)."""
+    line = next(i for i, text in enumerate((ROOT / "specs/lenet5.yaml").read_text().splitlines(), 1)
+                if text.startswith("params:"))
     assert cli("check", "specs/lenet5.yaml", "--set", "classes=5") == (
-        1, "", ("specs/lenet5.yaml:3:1: error: --set classes: the spec has no parameter `classes`; did you mean "
+        1, "", (f"specs/lenet5.yaml:{line}:1: error: --set classes: the spec has no parameter `classes`; did you mean "
         "`num_classes`?\n"))
 
 
