@@ -123,9 +123,10 @@ def _scalar_value(event: Any) -> Any:
         return int(text, 10)
     if _HEX_OCT.fullmatch(text):
         return int(text[2:], 16 if text[1] == "x" else 8)
-    if _FLOAT.fullmatch(text) and math.isfinite(float(text)):
-        return float(text)
-    if _FLOAT.fullmatch(text) or _SPECIAL_FLOAT.fullmatch(text):
+    number = float(text) if _FLOAT.fullmatch(text) else None
+    if number is not None and math.isfinite(number):
+        return number
+    if number is not None or _SPECIAL_FLOAT.fullmatch(text):  # 1e400, .inf, .nan
         raise ValueError(f"`{text}` is not a finite number; specs take finite numbers only")
     return text
 
@@ -206,8 +207,10 @@ class _Builder:
         if not isinstance(key, str):
             written = text or "null"
             read = "null" if key is None else str(key).lower()
-            as_what = "null" if key is None else f"the {_kind(key)} {read}" if read != written.lower() else (
-                f"a {_kind(key)}")
+            if key is None:
+                as_what = "null"
+            else:
+                as_what = f"the {_kind(key)} {read}" if read != written.lower() else f"a {_kind(key)}"
             raise self.error(f"mapping keys must be strings, but YAML reads `{written}` as {as_what}: quote it "
                              f"(`\"{written}\"`)", where)
         if key in parent:
