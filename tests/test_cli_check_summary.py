@@ -91,6 +91,8 @@ def test_check_error_in_an_imported_file_is_located_there(cli) -> None:
      "cnnspec check: error: --input takes 1 to 4 positive sizes (C[,L|H,W|D,H,W]), got `1,2,3,4,5`"),
     (("check", "specs/lenet5.yaml", "--input", "1,0,28"),
      "cnnspec check: error: --input takes 1 to 4 positive sizes (C[,L|H,W|D,H,W]), got `1,0,28`"),
+    (("check", "specs/lenet5.yaml", "--input", "1,\u00b28,28"),
+     "cnnspec check: error: --input takes sizes like 3,224,224 (or 3x224x224), got `1,\u00b28,28`"),
     (("check", "specs/lenet5.yaml", "--set", "num_classes"),
      "cnnspec check: error: --set takes NAME=VALUE, got `num_classes`"),
     (("summary", "nothere.yaml"), "cnnspec summary: error: no such file: nothere.yaml"),
@@ -118,6 +120,19 @@ def test_unknown_format_is_an_argparse_usage_error(cli, capsys: pytest.CaptureFi
 def test_check_set_and_input(cli) -> None:
     assert cli("check", "specs/lenet5.yaml", "--set", "num_classes=5", "--input", "1x32x32") == (
         0, "specs/lenet5.yaml: ok (82,401 params, 578,820 MACs)\n", "")
+
+
+@pytest.mark.parametrize(("value", "classes"), [("010", 10), ("7", 7), ("+3", 3)])
+def test_set_values_are_read_as_yaml_1_2_scalars(cli, value: str, classes: int) -> None:
+    code, out, _ = cli("summary", "specs/lenet5.yaml", "--set", f"num_classes={value}", "--format", "json")
+    assert (code, json.loads(out)["output_shape"]) == (0, [classes])
+
+
+def test_set_value_of_the_wrong_type(cli) -> None:
+    code, out, err = cli("check", "specs/lenet5.yaml", "--set", "num_classes=1e1")
+    assert (code, out) == (1, "")
+    assert err.endswith("error: --set num_classes=10.0: `num_classes` is a whole number (10 in the spec), got a "
+                        "number\n")
 
 
 def test_check_set_of_unknown_param_is_a_spec_error(cli) -> None:
