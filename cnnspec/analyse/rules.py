@@ -122,8 +122,9 @@ def _fixed_weights(a: dict[str, Any], cin: int, n: int, label: str) -> tuple[Any
         raise RuleError(f"{label}: `weights` has shape {fmt(shape)}; give one {n}D kernel or the full "
                         f"[out, in/groups, {', '.join('k' * n)}] array", "weights")
     if shape[1] * groups != cin:
-        raise RuleError(f"{label}: `weights` has shape {fmt(shape)}, so it expects {shape[1] * groups} input "
-                        f"channels, but its input has {cin}", "weights")
+        expects = shape[1] * groups
+        raise RuleError(f"{label}: `weights` has shape {fmt(shape)}, so it expects {expects} input "
+                        f"channel{'s' if expects != 1 else ''}, but its input has {cin}", "weights")
     if a["out"] is not None and a["out"] != shape[0]:
         raise RuleError(f"{label}: `out` is {a['out']} but `weights` holds {shape[0]} kernels", "out")
     return values, shape[0], shape[2:]
