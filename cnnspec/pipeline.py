@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from cnnspec.analyse.analyser import analyse
 from cnnspec.errors import SpecError
 from cnnspec.graph import Graph, Node, Shape, SourcePos
-from cnnspec.load.yaml_loader import Doc, load_file
+from cnnspec.loader.yaml_loader import Doc, load_file
 from cnnspec.resolve.imports import Src, gather_blocks, validated
 from cnnspec.resolve.resolver import Resolver, Scope, substitute
 from cnnspec.validate.messages import suggest

@@ -20,7 +20,7 @@ import pytest
 
 from cnnspec.cli import main
 from cnnspec.errors import SpecError
-from cnnspec.load import yaml_loader
+from cnnspec.loader import yaml_loader
 from cnnspec.pipeline import analyse_file
 
 ROOT = Path(__file__).parents[1]

@@ -9,8 +9,8 @@ import pytest
 
 from cnnspec.errors import SpecError
 from cnnspec.graph import SourcePos
-from cnnspec.load import yaml_loader
-from cnnspec.load.yaml_loader import load_file, load_text
+from cnnspec.loader import yaml_loader
+from cnnspec.loader.yaml_loader import load_file, load_text
 
 PARSERS = {"libyaml": yaml_loader._CSafeLoader, "python": None}  # libyaml: None when PyYAML lacks it
 

@@ -232,9 +232,8 @@ def pool(a: dict[str, Any], shape: Shape, label: str, op: str) -> LeafResult:
     stride = expand(a["stride"] if a["stride"] is not None else list(kernel), n, "stride", label, 1)
     padding = expand(a["padding"], n, "padding", label, 0)
     dilation = expand(a.get("dilation", 1), n, "dilation", label, 1)
-    for i in range(n):
-        effective = dilation[i] * (kernel[i] - 1) + 1 if op == "maxpool" else kernel[i]
-        if padding[i] > effective // 2:
+    for i in range(n):  # PyTorch: "pad should be smaller than or equal to half of kernel size", dilation aside
+        if padding[i] > kernel[i] // 2:
             raise RuleError(f"{label}: padding {padding[i]} is more than half the {kernel[i]}-wide window "
                             "(PyTorch allows at most half)", "padding")
     out_size = tuple(pool_length(size[i], kernel[i], stride[i], padding[i], dilation[i], a["ceil_mode"])

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnspec.errors import SpecError, UsageError
-from cnnspec.load.yaml_loader import load_text
+from cnnspec.loader.yaml_loader import load_text
 
 
 def add_spec_options(parser: argparse.ArgumentParser) -> None:

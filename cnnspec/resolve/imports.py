@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from cnnspec.errors import SpecError
 from cnnspec.graph import SourcePos
-from cnnspec.load.yaml_loader import DataPath, Doc, load_file
+from cnnspec.loader.yaml_loader import DataPath, Doc, load_file
 from cnnspec.validate.messages import raise_validation
 from cnnspec.validate.ops import OPS
 from cnnspec.validate.spec import STRUCTURES, BlockDef, BlocksFile

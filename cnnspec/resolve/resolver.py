@@ -198,8 +198,9 @@ class Resolver:
             raise SpecError(f"`repeat` of `stage` is {model.repeat:,}; a network has at most {MAX_NODES:,} layers",
                             src.at("repeat").pos())
         entry = self.find_block(model.block, src.at("block"))
-        node = Node(op="stage", name="", path="", pos=pos)
+        node = Node(op="stage", name="", path="", pos=pos, raw=dict(settings))
         self.place(node, model.name, src, scope)
+        written_args, written_first = settings.get("args") or {}, settings.get("first") or {}
         inner = Scope(node.path)
         args = substitute(model.args, src.at("args"), env)
         first = substitute(model.first, src.at("first"), env)
@@ -207,6 +208,7 @@ class Resolver:
             given = {**args, **first} if index == 0 else args
             arg_src = src.at("first") if index == 0 and first else src.at("args")
             instance = self.instantiate(entry, given, arg_src, pos, stack)
+            instance.raw = {**written_args, **written_first} if index == 0 else dict(written_args)
             self.place(instance, None, src, inner)
             self.expand(instance, entry, inner_env(self.params, instance.block.args), stack)  # type: ignore[union-attr]
             node.children.append(instance)
@@ -217,6 +219,7 @@ class Resolver:
         given = self.settings(settings, src, env, f"block `{kind}`")
         name = given.pop("name", None)
         node = self.instantiate(self.blocks[kind], given, src, pos, stack, missing_at=pos)
+        node.raw = {k: v for k, v in (settings or {}).items() if k != "name"}
         self.place(node, name, src, scope)
         self.expand(node, self.blocks[kind], inner_env(self.params, node.block.args), stack)  # type: ignore[union-attr]
         return node
