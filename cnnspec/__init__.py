@@ -8,10 +8,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from cnnspec.api import Model
 
-# The `cnnspec.load` subpackage (YAML loading) would replace the `load` function below as an attribute of
-# this package the first time it is imported; importing it here, before `def load`, keeps the function.
-import cnnspec.load as _yaml_loading  # noqa: F401
-
 __version__ = "0.1.0"
 __all__ = ["__version__", "load"]
 

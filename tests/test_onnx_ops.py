@@ -280,7 +280,7 @@ def test_sumpool_is_a_window_sum() -> None:
 
 
 def test_every_op_has_an_emitter() -> None:
-    """The ops of the spec language (docs/spec-language.md); the front-end registry check lives in
+    """The ops of the spec language (README, "The spec language"); the front-end registry check lives in
     test_onnx_zoo.py once the analysis exposes its op set."""
     ops = {"conv", "maxpool", "avgpool", "sumpool", "adaptive_avgpool", "adaptive_maxpool", "global_avgpool",
            "global_maxpool", "batchnorm", "layernorm", "groupnorm", "relu", "silu", "sigmoid", "tanh",

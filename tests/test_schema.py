@@ -15,7 +15,7 @@ import pytest
 from cnnspec.cli import main
 from cnnspec.commands.check import check_file
 from cnnspec.errors import SpecError
-from cnnspec.load.yaml_loader import load_file, load_text
+from cnnspec.loader.yaml_loader import load_file, load_text
 from cnnspec.validate.ops import OPS
 from cnnspec.validate.schema import LAYER_EXAMPLES, schema_text, spec_schema
 from cnnspec.validate.spec import STRUCTURES

@@ -32,8 +32,7 @@ def _run(node: Node, shape: Shape, rf: RF) -> tuple[Shape, RF]:
         for child in node.children:
             shape, rf = _run(child, shape, rf)
     node.output_shape = shape
-    node.rf_size = tuple(size for size, _ in rf)
-    node.rf_stride = tuple(jump for _, jump in rf)
+    node.rf_size, node.rf_stride = (tuple(axis) for axis in zip(*rf)) if rf else ((), ())
     _totals(node)
     return shape, rf
 
@@ -120,16 +119,20 @@ def _concat(node: Node, shape: Shape, rf: RF) -> tuple[Shape, RF]:
 
 def _totals(node: Node) -> None:
     if node.is_leaf:
-        node.total_params = sum(t.numel for t in node.params)
-        node.total_trainable = sum(t.numel for t in node.params if t.trainable)
+        numels = [(t.numel, t.trainable) for t in node.params]
+        node.total_params = sum(n for n, _ in numels)
+        node.total_trainable = sum(n for n, trainable in numels if trainable)
         node.total_buffers = sum(t.numel for t in node.buffers)
         node.total_macs = node.macs
         node.activation_elems = prod(node.output_shape)
         return
-    children = list(node.child_nodes())
-    node.total_params = sum(c.total_params for c in children)
-    node.total_trainable = sum(c.total_trainable for c in children)
-    node.total_buffers = sum(c.total_buffers for c in children)
-    node.total_macs = sum(c.total_macs for c in children)
+    params = trainable = buffers = macs = elems = 0
+    for child in node.child_nodes():
+        params += child.total_params
+        trainable += child.total_trainable
+        buffers += child.total_buffers
+        macs += child.total_macs
+        elems += child.activation_elems
+    node.total_params, node.total_trainable, node.total_buffers, node.total_macs = params, trainable, buffers, macs
     own = node.activation_elems if node.op in ("residual", "concat") else 0
-    node.activation_elems = own + sum(c.activation_elems for c in children)
+    node.activation_elems = own + elems

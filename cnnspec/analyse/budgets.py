@@ -12,7 +12,7 @@ from collections.abc import Callable
 from cnnspec.analyse.rules import fmt
 from cnnspec.errors import SpecError
 from cnnspec.graph import Graph, Shape
-from cnnspec.load.yaml_loader import load_file
+from cnnspec.loader.yaml_loader import load_file
 from cnnspec.report.json_report import BYTES_PER_ELEMENT
 
 Analyse = Callable[[str | os.PathLike[str], Shape], Graph]

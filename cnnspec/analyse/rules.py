@@ -9,6 +9,8 @@ MACs count conv and linear multiply-accumulates, bias excluded.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,13 +62,18 @@ def expand(value: int | list[int], n: int, name: str, label: str, minimum: int) 
 def spatial_input(shape: Shape, label: str, op: str) -> int:
     """Number of spatial axes of a channel-first input; refuses flat vectors and over-deep tensors."""
     if len(shape) < 2:
-        raise RuleError(f"{label}: {op} needs a [C, L], [C, H, W] or [C, D, H, W] input, got {fmt(shape)} "
-                        "(a flat vector: did a `flatten` come too early?)")
+        raise RuleError(f"{label} needs a [C, L], [C, H, W] or [C, D, H, W] input, but gets the flat vector "
+                        f"{fmt(shape)}: did a `flatten` come too early?")
     if len(shape) > 4:
-        raise RuleError(f"{label}: {op} works on 1D, 2D or 3D inputs, got {fmt(shape)}")
+        raise RuleError(f"{label} works on 1D, 2D or 3D inputs, but gets {fmt(shape)}")
     return len(shape) - 1
 
 
+ZEROS = Init("constant", value=0.0)  # Init is frozen: one shared instance each
+ONES = Init("constant", value=1.0)
+
+
+@functools.lru_cache(maxsize=1024)
 def _uniform(fan_in: int) -> Init:
     return Init("uniform", bound=1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0)
 
@@ -115,8 +122,9 @@ def _fixed_weights(a: dict[str, Any], cin: int, n: int, label: str) -> tuple[Any
         raise RuleError(f"{label}: `weights` has shape {fmt(shape)}; give one {n}D kernel or the full "
                         f"[out, in/groups, {', '.join('k' * n)}] array", "weights")
     if shape[1] * groups != cin:
-        raise RuleError(f"{label}: `weights` has shape {fmt(shape)}, so it expects {shape[1] * groups} input "
-                        f"channels, but its input has {cin}", "weights")
+        expects = shape[1] * groups
+        raise RuleError(f"{label}: `weights` has shape {fmt(shape)}, so it expects {expects} input "
+                        f"channel{'s' if expects != 1 else ''}, but its input has {cin}", "weights")
     if a["out"] is not None and a["out"] != shape[0]:
         raise RuleError(f"{label}: `out` is {a['out']} but `weights` holds {shape[0]} kernels", "out")
     return values, shape[0], shape[2:]
@@ -151,17 +159,19 @@ def conv(a: dict[str, Any], shape: Shape, label: str) -> LeafResult:
     out_size = tuple(conv_length(size[i], kernel[i], stride[i], pads[i] + pads[n + i], dilation[i])
                      for i in range(n))
     if min(out_size) < 1:
-        span = fmt(tuple(dilation[i] * (kernel[i] - 1) + 1 for i in range(n)))
-        padded = fmt(tuple(size[i] + pads[i] + pads[n + i] for i in range(n)))
-        raise RuleError(f"{label}: kernel {fmt(kernel)} (spanning {span}) is larger than its input {fmt(size)} "
-                        f"(padded: {padded}); the output would be empty", "kernel")
+        span = tuple(dilation[i] * (kernel[i] - 1) + 1 for i in range(n))
+        padded = tuple(size[i] + pads[i] + pads[n + i] for i in range(n))
+        spanning = f" (spanning {fmt(span)} with dilation)" if span != kernel else ""
+        with_pad = f" ({fmt(padded)} with padding)" if padded != size else ""
+        raise RuleError(f"{label}: kernel {fmt(kernel)}{spanning} is larger than its {fmt(size)} input"
+                        f"{with_pad}; the output would be empty", "kernel")
     bias = a["bias"] if a["bias"] is not None else weights is None
     trainable = a["trainable"]
     fan_in = cin // groups * prod(kernel)
     w_init = Init("fixed", values=weights) if weights is not None else _uniform(fan_in)
     params = [TensorSpec("weight", (out, cin // groups, *kernel), w_init, trainable)]
     if bias:
-        b_init = Init("constant", value=0.0) if weights is not None else _uniform(fan_in)
+        b_init = ZEROS if weights is not None else _uniform(fan_in)
         params.append(TensorSpec("bias", (out,), b_init, trainable))
     attrs = {"in_channels": cin, "out_channels": out, "kernel": kernel, "stride": stride, "padding": padding,
              "pads": pads, "dilation": dilation, "groups": groups, "bias": bias,
@@ -191,9 +201,15 @@ def _check_padding_mode(mode: str, pads: tuple[int, ...], size: Shape, label: st
     n = len(size)
     for i in range(n):
         limit = size[i] - 1 if mode == "reflect" else size[i]
-        if mode in ("reflect", "circular") and max(pads[i], pads[n + i]) > limit:
-            raise RuleError(f"{label}: {mode} padding of {max(pads[i], pads[n + i])} needs an input larger than "
-                            f"that, but the input is {size[i]} along axis {i + 1}", "padding")
+        pad = max(pads[i], pads[n + i])
+        if mode in ("reflect", "circular") and pad > limit:
+            need = "smaller than" if mode == "reflect" else "at most"
+            raise RuleError(f"{label}: {mode} padding {pad} must be {need} the input's size along "
+                            f"{_axis_name(i, n)}, which is {size[i]} ({fmt(size)} input)", "padding")
+
+
+def _axis_name(index: int, n: int) -> str:
+    return ("L",)[index] if n == 1 else ("H", "W")[index] if n == 2 else ("D", "H", "W")[index]
 
 
 # --- pooling --------------------------------------------------------------------------------------
@@ -216,15 +232,14 @@ def pool(a: dict[str, Any], shape: Shape, label: str, op: str) -> LeafResult:
     stride = expand(a["stride"] if a["stride"] is not None else list(kernel), n, "stride", label, 1)
     padding = expand(a["padding"], n, "padding", label, 0)
     dilation = expand(a.get("dilation", 1), n, "dilation", label, 1)
-    for i in range(n):
-        effective = dilation[i] * (kernel[i] - 1) + 1 if op == "maxpool" else kernel[i]
-        if padding[i] > effective // 2:
+    for i in range(n):  # PyTorch: "pad should be smaller than or equal to half of kernel size", dilation aside
+        if padding[i] > kernel[i] // 2:
             raise RuleError(f"{label}: padding {padding[i]} is more than half the {kernel[i]}-wide window "
                             "(PyTorch allows at most half)", "padding")
     out_size = tuple(pool_length(size[i], kernel[i], stride[i], padding[i], dilation[i], a["ceil_mode"])
                      for i in range(n))
     if min(out_size) < 1:
-        raise RuleError(f"{label}: window {fmt(kernel)} is larger than its input {fmt(size)}; the output would "
+        raise RuleError(f"{label}: window {fmt(kernel)} is larger than its {fmt(size)} input; the output would "
                         "be empty", "kernel")
     attrs = {"kernel": kernel, "stride": stride, "padding": padding, "ceil_mode": a["ceil_mode"]}
     if op == "maxpool":
@@ -237,19 +252,43 @@ def pool(a: dict[str, Any], shape: Shape, label: str, op: str) -> LeafResult:
 
 def adaptive_pool(a: dict[str, Any], shape: Shape, label: str, op: str) -> LeafResult:
     n = spatial_input(shape, label, op)
-    out = (1,) * n if op.startswith("global") else expand(a["out"], n, "out", label, 1)
-    return LeafResult({"out": out}, (shape[0], *out), whole=True)
+    if op.startswith("global"):
+        return LeafResult({"out": (1,) * n}, (shape[0], *(1,) * n), whole=True)
+    out = expand(a["out"], n, "out", label, 1)
+    window = tuple(adaptive_window(length, size) for length, size in zip(shape[1:], out))
+    return LeafResult({"out": out}, (shape[0], *out), window=window)
+
+
+def adaptive_window(length: int, out: int) -> tuple[int, int]:
+    """(widest window, largest step) of PyTorch's adaptive pooling from ``length`` to ``out``: window i
+    spans [floor(i L / out), ceil((i + 1) L / out)). Equal to (L/out, L/out) when out divides L; (1, 1) when
+    out == L (the pooling is then the identity)."""
+    starts = [i * length // out for i in range(out)]
+    ends = [-(-(i + 1) * length // out) for i in range(out)]
+    widest = max(end - start for start, end in zip(starts, ends))
+    step = max((b - a for a, b in itertools.pairwise(starts)), default=length)
+    return widest, max(step, 1)
 
 
 # --- normalisation --------------------------------------------------------------------------------
 
 def _affine(channels: int, affine: bool, bias: bool = True) -> list[TensorSpec]:
+    return list(_affine_specs(channels, affine, bias))
+
+
+@functools.lru_cache(maxsize=1024)  # TensorSpec is frozen: equal ones are shared between layers
+def _affine_specs(channels: int, affine: bool, bias: bool) -> tuple[TensorSpec, ...]:
     if not affine:
-        return []
-    out = [TensorSpec("weight", (channels,), Init("constant", value=1.0))]
-    if bias:
-        out.append(TensorSpec("bias", (channels,), Init("constant", value=0.0)))
-    return out
+        return ()
+    weight = TensorSpec("weight", (channels,), ONES)
+    return (weight, TensorSpec("bias", (channels,), ZEROS)) if bias else (weight,)
+
+
+@functools.lru_cache(maxsize=1024)
+def _bn_buffers(channels: int) -> tuple[TensorSpec, ...]:
+    return (TensorSpec("running_mean", (channels,), ZEROS, False),
+            TensorSpec("running_var", (channels,), ONES, False),
+            TensorSpec("num_batches_tracked", (), Init("constant", value=0), False, "int64"))
 
 
 def _check_eps(eps: float, label: str) -> None:
@@ -262,11 +301,7 @@ def batchnorm(a: dict[str, Any], shape: Shape, label: str) -> LeafResult:
         raise RuleError(f"{label}: batchnorm works on 1D, 2D or 3D inputs, got {fmt(shape)}")
     _check_eps(a["eps"], label)
     c = shape[0]
-    buffers = []
-    if a["track_running_stats"]:
-        buffers = [TensorSpec("running_mean", (c,), Init("constant", value=0.0), False),
-                   TensorSpec("running_var", (c,), Init("constant", value=1.0), False),
-                   TensorSpec("num_batches_tracked", (), Init("constant", value=0), False, "int64")]
+    buffers = list(_bn_buffers(c)) if a["track_running_stats"] else []
     attrs = {"num_features": c, "eps": a["eps"], "momentum": a["momentum"], "affine": a["affine"],
              "track_running_stats": a["track_running_stats"]}
     return LeafResult(attrs, shape, _affine(c, a["affine"]), buffers)
@@ -313,8 +348,8 @@ def linear(a: dict[str, Any], shape: Shape, label: str) -> LeafResult:
     if out < 1:
         raise RuleError(f"{label}: `out` must be at least 1, got {out}", "out")
     if over == "features" and len(shape) != 1:
-        raise RuleError(f"{label} gets a {fmt(shape)} tensor; add `- flatten` before it, or set "
-                        "`over: channels` to apply it at every position", "over")
+        raise RuleError(f"{label} needs a flat feature vector but gets a {fmt(shape)} tensor; add `- flatten` "
+                        "before it, or set `over: channels` to apply it at every position", "over")
     axis = len(shape) - 1 if over == "last" else 0
     cin = shape[axis]
     out_shape = shape[:axis] + (out,) + shape[axis + 1:]

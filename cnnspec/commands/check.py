@@ -41,7 +41,7 @@ def spec_files(paths: list[str]) -> list[Path]:
         path = Path(text)
         if path.is_dir():
             files.extend(sorted(p for p in path.rglob("*") if p.suffix in SPEC_SUFFIXES and p.is_file()))
-        elif path.exists() or path.suffix in SPEC_SUFFIXES:
+        elif path.is_file():
             files.append(path)
         else:
             raise UsageError(f"no such file or directory: {text}")

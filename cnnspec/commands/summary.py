@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cnnspec.commands.common import add_spec_options, spec_kwargs
+from cnnspec.commands.common import add_spec_options, require_file, spec_kwargs
 from cnnspec.errors import UsageError
 
 
@@ -20,11 +20,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnspec.pipeline import analyse_file, smallest_input
+    from cnnspec.pipeline import analyse_file, is_blocks_file, smallest_input
     from cnnspec.report import render
 
     if args.depth is not None and args.depth < 1:
         raise UsageError("--depth must be at least 1")
+    require_file(args.spec)
+    if is_blocks_file(args.spec):
+        raise UsageError(f"{args.spec} holds only `blocks` (a block library); summarise a spec that uses them")
     kwargs = spec_kwargs(args)
     graph = analyse_file(args.spec, **kwargs)
     smallest = smallest_input(graph) if args.format != "json" else None

@@ -13,6 +13,8 @@ AST that the PyTorch backend can print as Python; ``evaluate`` computes it.
 
 from __future__ import annotations
 
+import difflib
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -80,6 +82,10 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
     return tokens
 
 
+def _shown(token: tuple[str, str]) -> str:
+    return f"${token[1]}" if token[0] == "name" else token[1]
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
@@ -92,7 +98,7 @@ class _Parser:
     def take(self, value: str | None = None) -> tuple[str, str]:
         token = self.peek()
         if token is None or (value is not None and token[1] != value):
-            found = "the end" if token is None else f"`{token[1]}`"
+            found = "the end" if token is None else f"`{_shown(token)}`"
             want = f"`{value}`" if value else "a value"
             raise ExprError(f"expected {want} but found {found} in expression `{self.text}`")
         self.i += 1
@@ -101,7 +107,7 @@ class _Parser:
     def parse(self) -> Expr:
         node = self.expr()
         if self.peek() is not None:
-            raise ExprError(f"unexpected `{self.peek()[1]}` in expression `{self.text}`")  # type: ignore[index]
+            raise ExprError(f"unexpected `{_shown(self.peek())}` in expression `{self.text}`")  # type: ignore[arg-type]
         return node
 
     def expr(self) -> Expr:
@@ -138,9 +144,10 @@ class _Parser:
             node = self.expr()
             self.take(")")
             return node
-        raise ExprError(f"unexpected `{value}` in expression `{self.text}`")
+        raise ExprError(f"unexpected `{_shown((kind, value))}` in expression `{self.text}`")
 
 
+@functools.lru_cache(maxsize=4096)  # the tree is immutable; a block's expressions recur in every instance
 def parse(text: str) -> Expr:
     """Parse an expression string (``"$width * 4"``)."""
     if len(text) > MAX_LENGTH:
@@ -171,8 +178,10 @@ def evaluate(text: str, scope: Mapping[str, Any]) -> Any:
 
 def _lookup(name: str, scope: Mapping[str, Any]) -> Any:
     if name not in scope:
+        close = difflib.get_close_matches(name, list(scope), n=1, cutoff=0.6)
         known = ", ".join(f"${n}" for n in sorted(scope)) or "none"
-        raise ExprError(f"`${name}` is not defined (defined here: {known})")
+        hint = f"; did you mean `${close[0]}`?" if close else f" (defined here: {known})"
+        raise ExprError(f"`${name}` is not defined{hint}")
     return scope[name]
 
 

@@ -6,21 +6,24 @@ that was asked for (symlinks are followed before that check). Cycles are reporte
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from pydantic import ValidationError
 
 from cnnspec.errors import SpecError
-from cnnspec.load.yaml_loader import DataPath, Doc, load_file
+from cnnspec.graph import SourcePos
+from cnnspec.loader.yaml_loader import DataPath, Doc, load_file
 from cnnspec.validate.messages import raise_validation
 from cnnspec.validate.ops import OPS
 from cnnspec.validate.spec import STRUCTURES, BlockDef, BlocksFile
 
 
-@dataclass(frozen=True)
-class Src:
-    """A place in a loaded file: the document and a data path inside it."""
+class Src(NamedTuple):
+    """A place in a loaded file: the document and a data path inside it. (A NamedTuple: one is made for
+    every setting the resolver reads, and a frozen dataclass is several times slower to build.)"""
 
     doc: Doc
     path: DataPath
@@ -30,6 +33,15 @@ class Src:
 
     def pos(self, key: bool = False):
         return self.doc.pos(self.path, key=key)
+
+    def positions(self, keys: Iterable[str]) -> dict[str, SourcePos]:
+        """Where each of the mapping's ``keys`` had its value written (the mapping itself when not written)."""
+        values, doc = self.doc.values, self.doc
+        out: dict[str, SourcePos] = {}
+        for key in keys:
+            where = values.get((*self.path, key))
+            out[key] = doc.at(where) if where is not None else self.pos()
+        return out
 
     def value(self) -> object:
         data: object = self.doc.data
@@ -98,10 +110,8 @@ def _collect(
         target = Path(doc.file).parent / rel
         real = _real(str(target))
         if Path(real) != root_dir and root_dir not in Path(real).parents:
-            raise SpecError(
-                f"import `{rel}` leaves the spec's directory `{root_dir}`; imports must stay inside it",
-                where.pos(),
-            )
+            raise SpecError(f"import `{rel}` is outside the directory of the spec being checked; imports "
+                            "must stay inside it (copy the file next to the spec)", where.pos())
         if real in chain:
             names = " -> ".join(os.path.relpath(p, root_dir) for p in (*chain, real))
             raise SpecError(f"import cycle: {names}", where.pos())

@@ -3,8 +3,10 @@ plain ASCII identifiers (or non-negative indices) that collide with nothing are 
 
 from __future__ import annotations
 
+import functools
 import keyword
 import re
+import unicodedata
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
@@ -22,7 +24,16 @@ def check_name(name: object) -> str | None:
         return None if name >= 0 else f"a layer index must be non-negative, got {name}"
     if not isinstance(name, str):
         return "a layer name is an identifier or a non-negative index"
+    return _check_text(name)
+
+
+@functools.lru_cache(maxsize=4096)  # a network repeats few names many times (conv1, bn1, relu)
+def _check_text(name: str) -> str | None:
     shown = name.encode("unicode_escape").decode("ascii")
+    foreign = next((c for c in name if not c.isascii()), None)
+    if foreign is not None:
+        return (f"layer name `{shown}` contains the non-ASCII character U+{ord(foreign):04X} "
+                f"({unicodedata.name(foreign, 'unnamed')}); use ASCII letters, digits and _")
     if not _IDENT.fullmatch(name):
         return (
             f"layer name `{shown}` is not a plain identifier: use ASCII letters, digits and _ "

@@ -26,6 +26,7 @@ from cnnspec.validate.spec import (
 
 MAX_NODES = 50_000  # about 2 s of analysis on a slow machine
 TYPE_NAMES = {"int": int, "float": float, "bool": bool, "str": str}
+_TYPE_WORDS = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}
 STATELESS_OPS = frozenset(
     {"relu", "leaky_relu", "gelu", "silu", "sigmoid", "tanh", "softmax", "identity", "dropout", "flatten",
      "stochastic_depth", "maxpool", "avgpool", "sumpool", "adaptive_avgpool", "adaptive_maxpool",
@@ -48,15 +49,19 @@ class Scope:
 def substitute(value: Any, src: Src, env: dict[str, Any]) -> Any:
     """Replace every ``$expression`` in ``value`` (written at ``src``) by its value in ``env``."""
     if isinstance(value, dict):
-        return {k: substitute(v, src.at(k), env) for k, v in value.items()}
+        return {k: substitute(v, src.at(k), env) if _may_hold_expression(v) else v for k, v in value.items()}
     if isinstance(value, list):
-        return [substitute(v, src.at(i), env) for i, v in enumerate(value)]
+        return [substitute(v, src.at(i), env) if _may_hold_expression(v) else v for i, v in enumerate(value)]
     if is_expression(value):
         try:
             return evaluate(value, env)
         except ExprError as exc:
             raise SpecError(str(exc), src.pos()) from None
     return value
+
+
+def _may_hold_expression(value: Any) -> bool:
+    return isinstance(value, (dict, list)) or is_expression(value)
 
 
 class Resolver:
@@ -83,11 +88,7 @@ class Resolver:
             settings_src = src.at(op)
             settings = {} if settings is None else settings
         else:
-            raise SpecError(
-                "a layer is an op name (`- relu`) or a mapping with one op (`- conv: {out: 16, kernel: 3}`)"
-                + (f"; this one has {len(item)} keys: {', '.join(map(str, item))}" if isinstance(item, dict) else ""),
-                src.pos(),
-            )
+            raise SpecError(_layer_shape_message(item), src.pos())
         pos = src.pos(key=False) if isinstance(item, str) else settings_src.pos(key=True)
         if op in OPS:
             return self.op_node(op, settings, settings_src, pos, scope, env)
@@ -101,7 +102,9 @@ class Resolver:
 
     def settings(self, settings: Any, src: Src, env: dict[str, Any], what: str) -> dict[str, Any]:
         if not isinstance(settings, dict):
-            raise SpecError(f"the settings of {what} should be a mapping like {{name: x}}", src.pos())
+            shown = "a list" if isinstance(settings, list) else f"`{settings}`"
+            raise SpecError(f"the settings of {what} should be a mapping such as `{{name: x}}`, got {shown}",
+                            src.pos())
         return substitute(settings, src, env)
 
     # -- ops -------------------------------------------------------------------------------------
@@ -110,17 +113,17 @@ class Resolver:
         concrete = self.settings(settings, src, env, f"`{op}`")
         model = validated(OPS[op], concrete, src, f"`{op}`")
         node = Node(op=op, name="", path="", pos=pos, settings=model.model_dump(exclude={"name"}), raw=dict(settings),
-                    field_pos={k: src.at(k).pos() for k in settings})
+                    field_pos=src.positions(settings))
         self.place(node, model.name, src, scope)
         return node
 
     def place(self, node: Node, name: str | int | None, src: Src, scope: Scope) -> None:
         """Name ``node`` in ``scope``: its own name, or its position."""
-        where = src.at("name").pos() if name is not None else node.pos
+        explicit = name is not None
         if name is None:
             name = scope.slot
         elif (problem := check_name(name)) is not None:
-            raise SpecError(problem, where)
+            raise SpecError(problem, src.at("name").pos())
         scope.slot += 1
         text = str(name)
         node.name, node.path = text, scope.child_path(text)
@@ -130,9 +133,11 @@ class Resolver:
             return
         shareable = node.op in STATELESS_OPS and other.op == node.op and other.settings == node.settings
         if not shareable:
+            where = src.at("name").pos() if explicit else node.pos
             what = "layer" if node.is_leaf else node.op
+            first = f"line {other.pos.line}" if other.pos.file == where.file else str(other.pos)
             raise SpecError(
-                f"{what} name `{text}` is already used in this scope (at {other.pos}); only layers without "
+                f"{what} name `{text}` is already used in this scope (at {first}); only layers without "
                 "parameters and with the same settings may share a name",
                 where,
             )
@@ -193,8 +198,9 @@ class Resolver:
             raise SpecError(f"`repeat` of `stage` is {model.repeat:,}; a network has at most {MAX_NODES:,} layers",
                             src.at("repeat").pos())
         entry = self.find_block(model.block, src.at("block"))
-        node = Node(op="stage", name="", path="", pos=pos)
+        node = Node(op="stage", name="", path="", pos=pos, raw=dict(settings))
         self.place(node, model.name, src, scope)
+        written_args, written_first = settings.get("args") or {}, settings.get("first") or {}
         inner = Scope(node.path)
         args = substitute(model.args, src.at("args"), env)
         first = substitute(model.first, src.at("first"), env)
@@ -202,6 +208,7 @@ class Resolver:
             given = {**args, **first} if index == 0 else args
             arg_src = src.at("first") if index == 0 and first else src.at("args")
             instance = self.instantiate(entry, given, arg_src, pos, stack)
+            instance.raw = {**written_args, **written_first} if index == 0 else dict(written_args)
             self.place(instance, None, src, inner)
             self.expand(instance, entry, inner_env(self.params, instance.block.args), stack)  # type: ignore[union-attr]
             node.children.append(instance)
@@ -211,7 +218,8 @@ class Resolver:
                    stack: tuple[str, ...]) -> Node:
         given = self.settings(settings, src, env, f"block `{kind}`")
         name = given.pop("name", None)
-        node = self.instantiate(self.blocks[kind], given, src, pos, stack)
+        node = self.instantiate(self.blocks[kind], given, src, pos, stack, missing_at=pos)
+        node.raw = {k: v for k, v in (settings or {}).items() if k != "name"}
         self.place(node, name, src, scope)
         self.expand(node, self.blocks[kind], inner_env(self.params, node.block.args), stack)  # type: ignore[union-attr]
         return node
@@ -224,11 +232,11 @@ class Resolver:
         return self.blocks[name]
 
     def instantiate(self, entry: BlockEntry, given: dict[str, Any], src: Src, pos: SourcePos,
-                    stack: tuple[str, ...]) -> Node:
+                    stack: tuple[str, ...], missing_at: SourcePos | None = None) -> Node:
         if entry.name in stack:
             chain = " -> ".join((*stack[stack.index(entry.name):], entry.name))
             raise SpecError(f"block `{entry.name}` uses itself: {chain}", pos)
-        args = bind_args(entry, given, src)
+        args = bind_args(entry, given, src, missing_at)
         return Node(op="block", name="", path="", pos=pos, block=BlockCall(entry.name, args, entry.definition))
 
     def expand(self, node: Node, entry: BlockEntry, env: dict[str, Any], stack: tuple[str, ...]) -> None:
@@ -237,13 +245,26 @@ class Resolver:
                                     (*stack, entry.name))
 
 
+def _layer_shape_message(item: Any) -> str:
+    text = "a layer is an op name (`- relu`) or a mapping with one op (`- conv: {out: 16, kernel: 3}`)"
+    if not isinstance(item, dict):
+        return f"{text}, not {'a list' if isinstance(item, list) else f'`{item}`'}"
+    keys = list(item)
+    text += f"; this one has {len(keys)} keys: {', '.join(map(str, keys))}" if keys else "; this one is empty"
+    if len(keys) > 1 and item[keys[0]] is None:
+        text += f" (indent {', '.join(f'`{k}`' for k in keys[1:])} below `{keys[0]}`?)"
+    return text
+
+
 def inner_env(params: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
     """Names visible inside a block: its arguments, then the spec's params."""
     return {**params, **args}
 
 
-def bind_args(entry: BlockEntry, given: dict[str, Any], src: Src) -> dict[str, Any]:
-    """Bind a block call's arguments to the block's declared ones, filling defaults and checking types."""
+def bind_args(entry: BlockEntry, given: dict[str, Any], src: Src, missing_at: SourcePos | None = None
+              ) -> dict[str, Any]:
+    """Bind a block call's arguments (written at ``src``) to the block's declared ones, filling defaults and
+    checking types; a missing argument is reported at ``missing_at`` (the call), else at ``src``."""
     declared = entry.definition.args
     for key in given:
         if key not in declared:
@@ -258,7 +279,7 @@ def bind_args(entry: BlockEntry, given: dict[str, Any], src: Src) -> dict[str, A
         want = TYPE_NAMES[spec] if required else type(spec)
         if key not in given:
             if required:
-                raise SpecError(f"block `{entry.name}` needs argument `{key}` ({spec})", src.pos())
+                raise SpecError(f"block `{entry.name}` needs argument `{key}` ({spec})", missing_at or src.pos())
             bound[key] = spec
             continue
         value = given[key]
@@ -266,8 +287,7 @@ def bind_args(entry: BlockEntry, given: dict[str, Any], src: Src) -> dict[str, A
         if want is float and isinstance(value, int) and not isinstance(value, bool):
             ok = True
         if not ok:
-            raise SpecError(
-                f"argument `{key}` of block `{entry.name}` should be {want.__name__}, got {value!r}", src.at(key).pos()
-            )
+            raise SpecError(f"argument `{key}` of block `{entry.name}` should be {_TYPE_WORDS[want]} "
+                            f"({want.__name__}), got {value!r}", src.at(key).pos())
         bound[key] = value
     return bound

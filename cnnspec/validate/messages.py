@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -24,6 +24,9 @@ _EXPECTED = {
 }
 
 
+_INPUT_SIZES = frozenset({"in", "in_channels", "in_features", "input", "inputs", "cin", "c_in", "channels"})
+
+
 def suggest(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean `x`?)`` when a close match exists, else an empty string."""
     match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
@@ -35,6 +38,10 @@ def _show(value: Any) -> str:
         return f"`{value}`" if len(value) < 40 else f"`{value[:37]}...`"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
     if value is None:
         return "nothing"
     text = repr(value)
@@ -71,23 +78,33 @@ def raise_validation(
     first = (extra or missing or errors)[0]
     loc = _data_loc(first["loc"], model)
     field = str(loc[-1]) if loc else ""
+    if len(loc) >= 3 and loc[0] == "blocks":
+        what = f"block `{loc[1]}`"
     if first["type"] == "extra_forbidden":
         known = sorted(_fields(model, loc[:-1]))
-        message = f"unknown option `{field}` for {what}{suggest(field, known)}"
-        if not suggest(field, known):
-            message += f" (options: {', '.join(known)})"
+        word, prep = ("option", "for") if what.startswith("`") else ("key", "in")
+        message = f"unknown {word} `{field}` {prep} {what}"
+        key, colon, rest = field.partition(":")
+        if colon and key in known:
+            message += f": write a space after the colon (`{key}: {rest.strip()}`)"
+        elif field in _INPUT_SIZES and what.startswith("`"):
+            message += ": the input size is never written, each layer takes it from the layer before"
+        else:
+            message += suggest(field, known) or f" ({word}s: {', '.join(known)})"
         raise SpecError(message, pos_of(loc, True))
     if first["type"] == "missing":
         raise SpecError(f"{what} needs `{field}`", pos_of(loc[:-1], True))
     value = value_of(loc)
     if not loc:
-        raise SpecError(f"{what} should be a mapping, got {_show(value)}", pos_of(loc, False))
+        raise SpecError(f"the settings of {what} should be a mapping such as `{{name: x}}`, got {_show(value)}",
+                        pos_of(loc, False))
     if first["type"] == "literal_error":
         allowed = first.get("ctx", {}).get("expected", "")
         raise SpecError(f"`{field}` of {what} must be one of {allowed}; got {_show(value)}", pos_of(loc, False))
     expected = _expected_for(errors, first)
     label = f"`{field}`" if isinstance(loc[-1], str) else f"item {loc[-1]} of `{_last_field(loc)}`"
-    raise SpecError(f"{label} of {what} should be {expected}, got {_show(value)}", pos_of(loc, False))
+    hint = " (one item per `- ` line)" if expected == "a list" and isinstance(value, dict) else ""
+    raise SpecError(f"{label} of {what} should be {expected}, got {_show(value)}{hint}", pos_of(loc, False))
 
 
 def _last_field(loc: tuple[Any, ...]) -> str:
@@ -109,26 +126,37 @@ def _expected_for(errors: list[Any], first: Any) -> str:
             word = err["msg"].removeprefix("Input should be ").lower()
         if word not in words:
             words.append(word)
-    return " or ".join(words)
+    text = " or ".join(words)
+    return text.replace("a whole number or a string", "a whole number or a `$expression`")
 
 
 def _fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The field names of the model found at data path ``loc`` under ``model`` (through optional fields, dicts
+    of models such as ``blocks`` and lists), or [] when there is none."""
     current: Any = model
     for part in loc:
-        if not (isinstance(current, type) and issubclass(current, BaseModel)) or not isinstance(part, str):
+        current = _unwrap(current)
+        if _is_model(current):
+            if not isinstance(part, str) or part not in current.model_fields:
+                return []
+            current = current.model_fields[part].annotation
+        elif get_origin(current) in (dict, list):
+            current = get_args(current)[-1]
+        else:
             return []
-        annotation = current.model_fields[part].annotation
-        current = _model_in(annotation)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
-    return []
+    current = _unwrap(current)
+    return list(current.model_fields) if _is_model(current) else []
 
 
-def _model_in(annotation: Any) -> Any:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _unwrap(annotation: Any) -> Any:
+    """From a union (``Constraints | None``), the member that holds a model or a container."""
+    if _is_model(annotation) or get_origin(annotation) in (dict, list):
         return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
+    for arg in get_args(annotation):
+        if _is_model(arg) or get_origin(arg) in (dict, list):
+            return arg
+    return annotation

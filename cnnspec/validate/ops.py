@@ -27,7 +27,7 @@ _NAME = Field(
 class OpSettings(BaseModel):
     """Settings shared by every op."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
     op: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     name: Name | None = _NAME

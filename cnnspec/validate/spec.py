@@ -16,7 +16,7 @@ LAYERS_EXAMPLE = [{"conv": {"out": 64, "kernel": 3, "padding": 1}}, "relu"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
 
 class BlockDef(_Strict):

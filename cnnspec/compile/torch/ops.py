@@ -62,47 +62,32 @@ def conv(b: Builder, group: Group, sym: Sym) -> tuple[str, Sym]:
     return _call(f"nn.Conv{_rank(group)}d", [in_ch, out], kw), _spatial(b, group, sym, out.expr)
 
 
-def maxpool(b: Builder, group: Group, sym: Sym) -> tuple[str, Sym]:
+def _pool_window(b: Builder, group: Group, names: tuple[str, ...]) -> tuple[Val, list[tuple[str, Val | str]]]:
+    """A pool's kernel and keyword arguments: the stride (left out where it equals the kernel, PyTorch's
+    default), then the settings ``names`` in PyTorch's order."""
     kernel = b.value(group, "kernel", "kernel")
     stride = b.value(group, "stride", "stride")
     b.log_stride(stride)
     if all(it.node.attrs["stride"] == it.node.attrs["kernel"] for it in group):
         stride.src = None  # PyTorch's default: stride = kernel
-    kw = [
-        ("stride", stride),
-        ("padding", b.value(group, "padding", "padding", default=0)),
-        ("dilation", b.value(group, "dilation", "dilation", default=1)),
-        ("ceil_mode", b.value(group, "ceil_mode", "ceil_mode", default=False)),
-    ]
+    defaults = {"padding": 0, "dilation": 1, "ceil_mode": False, "count_include_pad": True}
+    kw: list[tuple[str, Val | str]] = [("stride", stride)]
+    kw += [(name, b.value(group, name, name, default=defaults[name])) for name in names]
+    return kernel, kw
+
+
+def maxpool(b: Builder, group: Group, sym: Sym) -> tuple[str, Sym]:
+    kernel, kw = _pool_window(b, group, ("padding", "dilation", "ceil_mode"))
     return _call(f"nn.MaxPool{_rank(group)}d", [kernel], kw), _spatial(b, group, sym, sym[0])
 
 
 def avgpool(b: Builder, group: Group, sym: Sym) -> tuple[str, Sym]:
-    kernel = b.value(group, "kernel", "kernel")
-    stride = b.value(group, "stride", "stride")
-    b.log_stride(stride)
-    if all(it.node.attrs["stride"] == it.node.attrs["kernel"] for it in group):
-        stride.src = None  # PyTorch's default: stride = kernel
-    kw = [
-        ("stride", stride),
-        ("padding", b.value(group, "padding", "padding", default=0)),
-        ("ceil_mode", b.value(group, "ceil_mode", "ceil_mode", default=False)),
-        ("count_include_pad", b.value(group, "count_include_pad", "count_include_pad", default=True)),
-    ]
+    kernel, kw = _pool_window(b, group, ("padding", "ceil_mode", "count_include_pad"))
     return _call(f"nn.AvgPool{_rank(group)}d", [kernel], kw), _spatial(b, group, sym, sym[0])
 
 
 def sumpool(b: Builder, group: Group, sym: Sym) -> tuple[str, Sym]:
-    kernel = b.value(group, "kernel", "kernel")
-    stride = b.value(group, "stride", "stride")
-    b.log_stride(stride)
-    if all(it.node.attrs["stride"] == it.node.attrs["kernel"] for it in group):
-        stride.src = None  # PyTorch's default: stride = kernel
-    kw = [
-        ("stride", stride),
-        ("padding", b.value(group, "padding", "padding", default=0)),
-        ("ceil_mode", b.value(group, "ceil_mode", "ceil_mode", default=False)),
-    ]
+    kernel, kw = _pool_window(b, group, ("padding", "ceil_mode"))
     if _rank(group) == 1:
         b.helper("SumPool1d")
         return _call("SumPool1d", [kernel], kw), _spatial(b, group, sym, sym[0])

@@ -1,0 +1,31 @@
+"""``cnnspec check`` and ``cnnspec summary`` must stay light: they never import the backends' heavy
+dependencies. Checked on real processes with ``python -X importtime`` (every imported module is listed)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+HEAVY = ("torch", "onnx", "onnxruntime", "onnxscript", "graphviz", "jinja2", "numpy", "safetensors")
+
+
+def imported_modules(*args: str) -> set[str]:
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "cnnspec", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    modules = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines()
+               if line.startswith("import time:") and line.count("|") == 2}
+    assert "cnnspec.pipeline" in modules  # the listing works and the front end really ran
+    return modules
+
+
+@pytest.mark.parametrize("args", [("check", "specs"), ("summary", "specs/resnet50.yaml", "--format", "json"),
+                                  ("summary", "specs/convnext_tiny.yaml", "--depth", "2")])
+def test_no_heavy_imports(args: tuple[str, ...]) -> None:
+    modules = imported_modules(*args)
+    heavy = sorted(m for m in modules if m.split(".")[0] in HEAVY)
+    assert heavy == []
