@@ -100,7 +100,8 @@ def _params(spec: SpecFile, doc: Doc, overrides: dict[str, Any]) -> dict[str, An
                             f"{suggest(key, params) or f' (parameters: {known})'}", doc.pos(("params",), key=True))
         current = params[key]
         if type(value) is not type(current) and not (isinstance(current, float) and type(value) is int):
-            raise SpecError(f"--set {key}={value}: `{key}` is {_TYPE_WORDS[type(current)]} ({current!r} in the "
+            shown = str(value) if len(str(value)) <= 40 else f"{str(value)[:30]}..."
+            raise SpecError(f"--set {key}={shown}: `{key}` is {_TYPE_WORDS[type(current)]} ({current!r} in the "
                             f"spec), got {_TYPE_WORDS.get(type(value), 'a value')}", doc.pos(("params", key)))
         params[key] = value
     return params

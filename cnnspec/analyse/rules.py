@@ -10,7 +10,6 @@ MACs count conv and linear multiply-accumulates, bias excluded.
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -262,12 +261,19 @@ def adaptive_pool(a: dict[str, Any], shape: Shape, label: str, op: str) -> LeafR
 def adaptive_window(length: int, out: int) -> tuple[int, int]:
     """(widest window, largest step) of PyTorch's adaptive pooling from ``length`` to ``out``: window i
     spans [floor(i L / out), ceil((i + 1) L / out)). Equal to (L/out, L/out) when out divides L; (1, 1) when
-    out == L (the pooling is then the identity)."""
-    starts = [i * length // out for i in range(out)]
-    ends = [-(-(i + 1) * length // out) for i in range(out)]
-    widest = max(end - start for start, end in zip(starts, ends))
-    step = max((b - a for a, b in itertools.pairwise(starts)), default=length)
-    return widest, max(step, 1)
+    out == L (the pooling is then the identity).
+
+    Closed form, constant time for any ``out`` (a loop over 2^31 windows hung ``check``): with
+    r_i = i L mod out, window i is ceil((r_i + L) / out) wide and the step after it is
+    floor((r_i + L) / out). The r_i are the multiples of g = gcd(L, out) below out, each taken g times
+    over i < out; the steps skip i = out - 1, which removes the largest (out - 1) only when g = 1 and
+    L mod out = 1."""
+    g = math.gcd(length, out)
+    widest = -(-(out - g + length) // out)
+    if out == 1:
+        return widest, max(length, 1)
+    top = out - 2 if g == 1 and length % out == 1 else out - g
+    return widest, max((top + length) // out, 1)
 
 
 # --- normalisation --------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnspec.errors import SpecError, UsageError
-from cnnspec.loader.yaml_loader import load_text
+from cnnspec.loader.yaml_loader import MAX_INT, load_text
 
 
 def add_spec_options(parser: argparse.ArgumentParser) -> None:
@@ -46,7 +46,9 @@ def parse_shape(text: str | None) -> tuple[int, ...] | None:
     parts = [part.strip() for part in re.split(r"[,x]", text.strip())]
     if not all(re.fullmatch(r"[0-9]+", part) for part in parts):
         raise UsageError(f"--input takes sizes like 3,224,224 (or 3x224x224), got `{text}`")
-    shape = tuple(int(part) for part in parts)
+    shape = tuple(int(part) if len(part) <= 19 else MAX_INT + 1 for part in parts)
+    if max(shape) > MAX_INT:
+        raise UsageError(f"--input sizes are at most 2^63 - 1, got `{text[:60]}`")
     if not 1 <= len(shape) <= 4 or min(shape) < 1:
         raise UsageError(f"--input takes 1 to 4 positive sizes (C[,L|H,W|D,H,W]), got `{text}`")
     return shape

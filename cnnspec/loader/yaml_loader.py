@@ -25,6 +25,7 @@ from cnnspec.graph import SourcePos
 
 MAX_DEPTH = 64
 MAX_BYTES = 4 * 1024 * 1024
+MAX_INT = 2**63 - 1  # int64, the size type of PyTorch and ONNX
 
 DataPath = tuple[str | int, ...]
 
@@ -120,15 +121,26 @@ def _scalar_value(event: Any) -> Any:
     if tag.endswith((":null", ":bool")):
         return _constructor.yaml_constructors[tag](_constructor, ScalarNode(tag, text))
     if _INT.fullmatch(text):
-        return int(text, 10)
+        return _whole(text, text, 10)
     if _HEX_OCT.fullmatch(text):
-        return int(text[2:], 16 if text[1] == "x" else 8)
+        return _whole(text[2:], text, 16 if text[1] == "x" else 8)
     number = float(text) if _FLOAT.fullmatch(text) else None
     if number is not None and math.isfinite(number):
         return number
     if number is not None or _SPECIAL_FLOAT.fullmatch(text):  # 1e400, .inf, .nan
         raise ValueError(f"`{text}` is not a finite number; specs take finite numbers only")
     return text
+
+
+def _whole(digits: str, text: str, base: int) -> int:
+    """An integer scalar, at most :data:`MAX_INT` in size: every size becomes a PyTorch/ONNX int64, and the
+    summary's figures must stay within a float (10^400 channels overflowed it)."""
+    value = int(digits, base) if len(digits.lstrip("+-0")) <= 64 else MAX_INT + 1  # no 4,300-digit parse
+    if abs(value) > MAX_INT:
+        shown = text if len(text) <= 24 else f"{text[:20]}... ({len(text)} characters)"
+        raise ValueError(f"`{shown}` is too large: whole numbers in a spec are at most 2^63 - 1 "
+                         f"({MAX_INT:,})")
+    return value
 
 
 class _Builder:
