@@ -107,6 +107,8 @@ def _collect(
         table[name] = BlockEntry(name, definition, where)
     for index, rel in enumerate(use):
         where = src.at("use", index)
+        if "\0" in rel:  # os.path refuses it with a ValueError
+            raise SpecError(f"import `{rel}` contains a NUL character; write a relative file path", where.pos())
         target = Path(doc.file).parent / rel
         real = _real(str(target))
         if Path(real) != root_dir and root_dir not in Path(real).parents:
