@@ -135,11 +135,18 @@ def _hash(doc: Doc, params: dict[str, Any], shape: Shape, blocks: dict[str, Any]
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+SMALLEST_INPUT_BUDGET = 200_000  # layer analyses (~1 s): summary stays fast on 50,000-layer specs
+
+
 def smallest_input(graph: Graph) -> Shape | None:
     """The smallest input (per spatial axis, others kept) for which every layer has a positive output,
-    found by bisection (larger inputs are assumed to stay valid). None when the input has no spatial axes.
-    Re-analyses the graph's tree at each probe and restores it at the end."""
+    found by bisection (larger inputs are assumed to stay valid). None when the input has no spatial axes,
+    or when the bisection would analyse more than :data:`SMALLEST_INPUT_BUDGET` layers (a 40,000-layer
+    spec took 4 s). Re-analyses the graph's tree at each probe and restores it at the end."""
     if graph.rank < 1:
+        return None
+    probes = sum(size.bit_length() for size in graph.input_shape[1:])
+    if probes * sum(1 for _ in graph.root.walk()) > SMALLEST_INPUT_BUDGET:
         return None
     best = list(graph.input_shape)
     try:

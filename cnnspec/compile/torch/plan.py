@@ -430,7 +430,10 @@ class Builder:
             mapping[need] = val  # type: ignore[assignment]
             keywords.append(f"{need}={E.source(val)}")  # type: ignore[arg-type]
         for extra, per_inst in info.extras.items():
-            val = self.resolve(None, [per_inst[info.index[id(it.node)]] for it in group], group, extra)
+            # an extra of an optional shortcut is known only for the instances that have it; the others
+            # never read it, so any instance's value serves (a KeyError here before)
+            some = next(iter(per_inst.values()))
+            val = self.resolve(None, [per_inst.get(info.index[id(it.node)], some) for it in group], group, extra)
             keywords.append(f"{extra}={E.source(val)}")  # type: ignore[arg-type]
         out = [E.substitute(e, mapping) if e is not None else None for e in info.out_sym]
         return f"{info.view.name}({', '.join(positional + keywords)})", self.shape(group, out)
