@@ -4,7 +4,7 @@ JSON, markdown) and, for specs that pass, ``build --target torch`` (the source c
 Every outcome is a success, or exit 1 with one ``path:line:col: error: ...`` line (exit 2 with one
 ``cnnspec CMD: error: ...`` line for a usage error such as summarising a block library); never a
 traceback, never 2 s for one case, and at most 64 MB allocated by one case (tracemalloc's peak).
-Deterministic (``derandomize``, no example database) and about 20 s; ``tools/fuzz_long.py`` runs
+Deterministic (``derandomize``, no example database) and about 25 s; ``tools/fuzz_long.py`` runs
 100,000 cases of the same generator."""
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def _run(data: bytes, tree: Path, rng: random.Random, backends: bool) -> list[Ou
     return outcomes
 
 
-@settings(FUZZ, max_examples=500)
+@settings(FUZZ, max_examples=1500)
 @given(rng=st.randoms(use_true_random=False), backends=st.integers(0, 3))
 def test_mutated_zoo_specs(tree: Path, rng: random.Random, backends: int) -> None:
     data = make_case(rng)
@@ -74,7 +74,7 @@ DATA = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=5) | st.dict
                     max_leaves=40)
 
 
-@settings(FUZZ, max_examples=250)
+@settings(FUZZ, max_examples=500)
 @given(data=DATA, command=st.sampled_from([["check"], ["summary"], ["summary", "--format", "json"]]))
 def test_random_yaml(tree: Path, data: object, command: list[str]) -> None:
     text = yaml.safe_dump(data, allow_unicode=True).encode()
@@ -83,7 +83,7 @@ def test_random_yaml(tree: Path, data: object, command: list[str]) -> None:
     _assert_clean([invoke([*command, str(spec)])], text)
 
 
-@settings(FUZZ, max_examples=250)
+@settings(FUZZ, max_examples=500)
 @given(text=st.text(alphabet=st.characters(codec="utf-8") | st.sampled_from(list("{}[]:-&*!|>'\"#\n\t ")),
                     max_size=300) | st.binary(max_size=300).map(lambda b: b.decode("latin-1")))
 def test_random_text(tree: Path, text: str) -> None:
