@@ -26,7 +26,9 @@ from cnnspec.validate.spec import SpecFile
 T = TypeVar("T")
 
 
-_CONTROL = {c: f"\\x{c:02x}" for c in (*range(32), 127)} | {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"}
+# C0 and C1 controls and the Unicode line/paragraph separators: each ends a line for str.splitlines or a terminal
+_CONTROL = ({c: f"\\x{c:02x}" for c in (*range(32), *range(127, 160))} | {0x2028: "\\u2028", 0x2029: "\\u2029"}
+            | {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
 
 
 def one_line(function: Callable[..., T]) -> Callable[..., T]:
