@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from cnnspec.graph import SourcePos
 
+# C0 and C1 controls and the Unicode line/paragraph separators: each ends a line for str.splitlines or a terminal
+_CONTROL = ({c: f"\\x{c:02x}" for c in (*range(32), *range(127, 160))} | {0x2028: "\\u2028", 0x2029: "\\u2029"}
+            | {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+
+
+def one_line(text: str) -> str:
+    """``text`` with every character that could break a line (or drive a terminal) escaped."""
+    return text.translate(_CONTROL)
+
 
 class SpecError(Exception):
     """A problem in a spec (or its command-line overrides), located where it was written."""
@@ -15,7 +24,7 @@ class SpecError(Exception):
 
     def __str__(self) -> str:
         where = f"{self.pos}: " if self.pos else ""
-        return f"{where}error: {self.message}"
+        return one_line(f"{where}error: {self.message}")  # a file name or a setting may hold a newline
 
 
 class UsageError(Exception):

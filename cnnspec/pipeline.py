@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from cnnspec.analyse.analyser import analyse
 from cnnspec.errors import SpecError
+from cnnspec.errors import one_line as escape_controls
 from cnnspec.graph import Graph, Node, Shape, SourcePos
 from cnnspec.loader.yaml_loader import Doc, load_file
 from cnnspec.resolve.imports import Src, gather_blocks, validated
@@ -24,11 +25,6 @@ from cnnspec.validate.messages import suggest
 from cnnspec.validate.spec import SpecFile
 
 T = TypeVar("T")
-
-
-# C0 and C1 controls and the Unicode line/paragraph separators: each ends a line for str.splitlines or a terminal
-_CONTROL = ({c: f"\\x{c:02x}" for c in (*range(32), *range(127, 160))} | {0x2028: "\\u2028", 0x2029: "\\u2029"}
-            | {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
 
 
 def one_line(function: Callable[..., T]) -> Callable[..., T]:
@@ -40,7 +36,7 @@ def one_line(function: Callable[..., T]) -> Callable[..., T]:
         try:
             return function(*args, **kwargs)
         except SpecError as exc:
-            exc.message = exc.message.translate(_CONTROL)
+            exc.message = escape_controls(exc.message)
             raise
 
     return wrapper

@@ -307,3 +307,9 @@ def test_unicode_line_breaks_in_a_message_are_escaped(tmp_path, monkeypatch, cap
     assert check(tmp_path, monkeypatch, capsys, SPEC.format(out=4, name='"a\\Lb"')) == (
         "spec.yaml:5:37: error: layer name `a\\u2028b` contains the non-ASCII character U+2028 (LINE SEPARATOR); "
         "use ASCII letters, digits and _")
+
+
+def test_a_file_name_with_a_newline_stays_one_line(tmp_path, monkeypatch, capsys) -> None:
+    (tmp_path / "we\nird").mkdir()
+    line = check(tmp_path, monkeypatch, capsys, SPEC.format(out="$nope", name="c"), name="we\nird/spec.yaml")
+    assert line == "we\\nird/spec.yaml:5:17: error: `$nope` is not defined (defined here: $w)"
