@@ -75,6 +75,15 @@ def test_a_file_over_4_mib_is_not_parsed(tmp_path, monkeypatch, capsys) -> None:
         "spec.yaml:1:1: error: the file is 5,400,035 bytes; specs are limited to 4,194,304 bytes")
 
 
+def test_python_tags_are_refused_and_nothing_runs(tmp_path, monkeypatch, capsys) -> None:
+    marker = tmp_path / "PWNED"
+    text = f'name: !!python/object/apply:os.system ["touch {marker}"]\ninput: [1, 8, 8]\nlayers: [relu]\n'
+    assert check(tmp_path, monkeypatch, capsys, text) == (
+        "spec.yaml:1:7: error: YAML tags such as `!!python/object/apply:os.system` are not supported: write plain "
+        "values")
+    assert not marker.exists()
+
+
 # --- 10^12 channels: analysed, not built ----------------------------------------------------------------
 
 HUGE = "name: huge\ninput: [3, 8, 8]\nlayers:\n  - conv: {out: 1000000000000, kernel: 3}\n  - relu\n"
