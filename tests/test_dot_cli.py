@@ -57,3 +57,12 @@ def test_generated_diagram_is_fresh(entry: str, monkeypatch: pytest.MonkeyPatch,
     """The .svg and its .dot equal what the spec draws now (the manifest's own --check, per entry)."""
     monkeypatch.chdir(ROOT)
     assert main(["build", *shlex.split(entry), "--check"]) == 0, capsys.readouterr().err
+
+
+def test_model_to_dot_is_the_built_dot_file() -> None:
+    """``cnnspec.load(...).to_dot()`` gives the same text ``build --target svg`` keeps beside the SVG."""
+    import cnnspec
+
+    root = Path(__file__).resolve().parents[1]
+    model = cnnspec.load(root / "specs" / "lenet5.yaml")
+    assert model.to_dot() == (root / "generated" / "lenet5.dot").read_text()
