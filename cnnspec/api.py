@@ -54,6 +54,12 @@ class Model:
 
         return export(self.graph, path, weights=weights, module=module, **opts)
 
+    def to_dot(self, depth: int | None = None, rankdir: str = "TB") -> str:
+        """The architecture diagram as Graphviz DOT text (render it with ``dot -Tsvg``)."""
+        from cnnspec.compile.dot import render_dot
+
+        return render_dot(self.graph, depth, rankdir)
+
 
 def load(path: str | Path, input_shape: Shape | None = None, **params: Any) -> Model:
     """Load, validate, resolve and analyse the spec at ``path``; keyword arguments override ``params``."""

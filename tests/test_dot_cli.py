@@ -22,7 +22,9 @@ def test_build_svg_with_depth_and_rankdir(tmp_path: Path, capsys: pytest.Capture
     out = tmp_path / "r18.svg"
     spec = str(ROOT / "specs" / "resnet18.yaml")
     assert main(["build", spec, "--target", "svg", "-o", str(out), "--depth", "1", "--rankdir", "LR"]) == 0
-    assert capsys.readouterr().err.splitlines() == [f"wrote {out}", f"wrote {tmp_path / 'r18.dot'}"]
+    dot_file = tmp_path / "r18.dot"
+    sizes = [f"{p.stat().st_size / 1000:.1f} kB" for p in (out, dot_file)]
+    assert capsys.readouterr().err.splitlines() == [f"wrote {out} ({sizes[0]})", f"wrote {dot_file} ({sizes[1]})"]
     dot_text = (tmp_path / "r18.dot").read_text()
     assert 'rankdir="LR"' in dot_text and '"layer3" [shape="box3d"' in dot_text
     assert out.read_text().count('class="node"') == 13 + 1  # 12 drawn layers/stages + input/output, legend
@@ -57,3 +59,12 @@ def test_generated_diagram_is_fresh(entry: str, monkeypatch: pytest.MonkeyPatch,
     """The .svg and its .dot equal what the spec draws now (the manifest's own --check, per entry)."""
     monkeypatch.chdir(ROOT)
     assert main(["build", *shlex.split(entry), "--check"]) == 0, capsys.readouterr().err
+
+
+def test_model_to_dot_is_the_built_dot_file() -> None:
+    """``cnnspec.load(...).to_dot()`` gives the same text ``build --target svg`` keeps beside the SVG."""
+    import cnnspec
+
+    root = Path(__file__).resolve().parents[1]
+    model = cnnspec.load(root / "specs" / "lenet5.yaml")
+    assert model.to_dot() == (root / "generated" / "lenet5.dot").read_text()
