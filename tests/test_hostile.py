@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 
 import cnnspec
+from cnnspec.analyse.analyser import projection_stride
+from cnnspec.analyse.rules import conv_length
 from cnnspec.cli import main
 from cnnspec.compile.limits import human, parse_size, weight_bytes
 from cnnspec.errors import SpecError
@@ -322,3 +324,23 @@ def test_a_file_name_with_a_newline_stays_one_line(tmp_path, monkeypatch, capsys
     (tmp_path / "we\nird").mkdir()
     line = check(tmp_path, monkeypatch, capsys, SPEC.format(out="$nope", name="c"), name="we\nird/spec.yaml")
     assert line == "we\\nird/spec.yaml:5:17: error: `$nope` is not defined (defined here: $w)"
+
+
+def test_a_projection_on_a_10_to_the_12_input_is_found_at_once(tmp_path: Path) -> None:
+    """The projection's stride was searched up to the input length: a 10^12-long axis hung `check`."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("name: p\ninput: [1, 1000000000000, 6]\nlayers:\n  - residual:\n      body: [conv: {out: 4, "
+                    "kernel: 3, stride: 1000000000000, padding: 1}]\n      shortcut: {projection: auto}\n")
+    start = time.perf_counter()
+    graph = analyse_file(spec)
+    assert time.perf_counter() - start < QUICK
+    downsample = next(n for n in graph.root.walk() if n.path == "downsample.0")
+    assert downsample.attrs["stride"] == (10**12, 6)  # the smallest strides giving the body's 1 x 1
+    assert graph.output_shape == (4, 1, 1)
+
+
+def test_projection_stride_is_the_smallest_that_fits() -> None:
+    for length in range(1, 120):
+        for target in range(-1, 125):
+            want = next((s for s in range(1, length + 1) if conv_length(length, 1, s, 0, 1) == target), None)
+            assert projection_stride(length, target) == want, (length, target)

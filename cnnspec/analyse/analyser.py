@@ -6,7 +6,7 @@ point at the setting at fault where there is one, else at the layer."""
 
 from __future__ import annotations
 
-from cnnspec.analyse.rules import RULES, RuleError, conv_length, fmt, prod
+from cnnspec.analyse.rules import RULES, RuleError, fmt, prod
 from cnnspec.errors import SpecError
 from cnnspec.graph import Node, Shape
 from cnnspec.validate.ops import OPS
@@ -88,7 +88,7 @@ def _projection(node: Node, projection: dict, shape: Shape, body_shape: Shape) -
                         "output with a 1x1 conv", projection["pos"])
     strides = []
     for length, target in zip(shape[1:], body_shape[1:]):
-        stride = next((s for s in range(1, length + 1) if conv_length(length, 1, s, 0, 1) == target), None)
+        stride = projection_stride(length, target)
         if stride is None:
             raise SpecError(f"residual add: no 1x1 conv stride turns the input {fmt(shape)} into the body's "
                             f"{fmt(body_shape)}", projection["pos"])
@@ -100,6 +100,18 @@ def _projection(node: Node, projection: dict, shape: Shape, body_shape: Shape) -
         bn_settings = OPS["batchnorm"]().model_dump(exclude={"name"})
         children.append(Node(op="batchnorm", name="1", path=f"{path}.1", pos=pos, settings=bn_settings))
     return [Node(op="sequential", name=projection["name"], path=path, pos=pos, children=children)]
+
+
+def projection_stride(length: int, target: int) -> int | None:
+    """The smallest stride s of a 1x1 conv taking ``length`` to ``target`` (conv_length(length, 1, s, 0, 1),
+    i.e. (L - 1) // s + 1 == target), or None. Closed form: a search up to L hung on a 10^12 input."""
+    m, t = length - 1, target - 1
+    if t < 0 or length < 1:
+        return None
+    if t == 0:
+        return length
+    stride = m // (t + 1) + 1  # the smallest s with m // s <= t
+    return stride if m // stride == t else None
 
 
 def _concat(node: Node, shape: Shape, rf: RF) -> tuple[Shape, RF]:
