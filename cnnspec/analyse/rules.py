@@ -107,6 +107,9 @@ def _check_weights(values: Any, shape: Shape, label: str) -> None:
     walk(values, 0)
 
 
+MAX_FIXED_WEIGHTS = 10_000_000  # a repeated fixed kernel is expanded to [out, in/groups, *k] nested lists
+
+
 def _fixed_weights(a: dict[str, Any], cin: int, n: int, label: str) -> tuple[Any, int, tuple[int, ...]]:
     """Fixed kernel values as a full [out, in/groups, *k] array, with the out channels and kernel."""
     values = a["weights"]
@@ -115,6 +118,10 @@ def _fixed_weights(a: dict[str, Any], cin: int, n: int, label: str) -> tuple[Any
     groups = a["groups"]
     if len(shape) == n:  # one kernel, used for every (out, in) pair
         out = a["out"] or 1
+        copies = out * (cin // groups if cin % groups == 0 else 1)
+        if copies * prod(shape) > MAX_FIXED_WEIGHTS:  # the array is built in memory for the backends
+            raise RuleError(f"{label}: one fixed kernel for {copies:,} (out, in) channel pairs is "
+                            f"{copies * prod(shape):,} fixed weights; at most {MAX_FIXED_WEIGHTS:,}", "out")
         full = [[values for _ in range(cin // groups if cin % groups == 0 else 1)] for _ in range(out)]
         return full, out, shape
     if len(shape) != n + 2:
