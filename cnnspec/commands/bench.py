@@ -13,6 +13,8 @@ from cnnspec.errors import UsageError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from cnnspec.compile import limits
+
     p = sub.add_parser("bench", help="measure onnxruntime inference speed of an ONNX model or a spec",
                        description="Time onnxruntime inference: warm-up runs, then timed runs; prints the "
                        "median latency and images/s and the execution provider that actually ran.")
@@ -26,6 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="onnxruntime intra-op threads (default: onnxruntime's choice, one per core)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                    help="override a spec parameter (specs only)")
+    limits.add_option(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch < 1 or args.runs < 1 or args.warmup < 0 or (args.threads is not None and args.threads < 1):
         raise UsageError("--batch, --runs and --threads must be at least 1, --warmup at least 0")
-    model = load_model(args.model, parse_overrides(args.overrides))
+    model = load_model(args.model, parse_overrides(args.overrides), max_bytes=args.max_bytes)
     s = open_session(model, args.provider, args.threads)
     if s.note:
         print(s.note, file=sys.stderr)

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from cnnspec.compile import limits
+
     p = sub.add_parser("run", help="run an ONNX model (or a spec, with random weights) in onnxruntime",
                        description="Run one inference in onnxruntime and print the output's shape and top "
                        "values. A spec is compiled in memory with seeded random weights.")
@@ -30,6 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the noise input and of a spec's weights")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                    help="override a spec parameter (specs only)")
+    limits.add_option(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch < 1 or args.top < 0:
         raise UsageError("--batch must be at least 1 and --top at least 0")
-    model = load_model(args.model, parse_overrides(args.overrides), args.seed)
+    model = load_model(args.model, parse_overrides(args.overrides), args.seed, args.max_bytes)
     s = open_session(model, args.provider)
     if s.note:
         print(s.note, file=sys.stderr)

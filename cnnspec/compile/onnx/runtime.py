@@ -25,8 +25,10 @@ class Loaded:
     label: str
 
 
-def load_model(path: str, overrides: dict[str, Any] | None = None, seed: int = 0) -> Loaded:
-    """An ``.onnx`` file as is, or a spec compiled with a dynamic batch and seeded weights."""
+def load_model(path: str, overrides: dict[str, Any] | None = None, seed: int = 0,
+               max_bytes: int | None = None) -> Loaded:
+    """An ``.onnx`` file as is, or a spec compiled with a dynamic batch and seeded weights (refused past
+    ``max_bytes``, see ``cnnspec.compile.limits``)."""
     p = Path(path)
     if p.suffix.lower() in SPEC_SUFFIXES:
         from cnnspec.compile.limits import check_size
@@ -34,7 +36,7 @@ def load_model(path: str, overrides: dict[str, Any] | None = None, seed: int = 0
         from cnnspec.pipeline import analyse_file
 
         graph = analyse_file(p, overrides)
-        check_size(graph, "onnx")
+        check_size(graph, "onnx", max_bytes)
         return Loaded(to_model_proto(graph, seed=seed).SerializeToString(), f"{graph.name} ({path}, random weights)")
     if overrides:
         raise UsageError("--set applies to a spec, not to an .onnx file")
