@@ -284,8 +284,17 @@ def load_text(text: str, file: str = "<string>") -> Doc:
     """Load YAML ``text``; ``file`` names it in error messages."""
     builder = _Builder(file)
     try:
-        for event in yaml.parse(text, Loader=_CSafeLoader or yaml.SafeLoader):
-            builder.feed(event)
+        try:
+            for event in yaml.parse(text, Loader=_CSafeLoader or yaml.SafeLoader):
+                builder.feed(event)
+        except yaml.MarkedYAMLError as exc:
+            if "maximum nesting depth" not in str(exc.problem):
+                raise
+            # libyaml >= 0.2.6 scans ahead and stops at 1,000 levels before MAX_DEPTH is reached; the
+            # pure-Python parser reads lazily, so the same file gets the same message with either build.
+            builder = _Builder(file)
+            for event in yaml.parse(text, Loader=yaml.SafeLoader):
+                builder.feed(event)
     except yaml.MarkedYAMLError as exc:
         message, mark = _syntax_message(exc, text)
         where = (mark.line + 1, mark.column + 1) if mark else (1, 1)
