@@ -63,14 +63,20 @@ def gc_paused(function: Callable[..., T]) -> Callable[..., T]:
 
 
 @one_line
-@gc_paused
 def analyse_file(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None,
                  input_shape: Shape | None = None) -> Graph:
     """Load, validate, resolve and analyse the spec at ``path``.
 
     ``overrides`` replace the spec's ``params`` (``--set``); ``input_shape`` replaces its ``input``
     (``--input``). Raises :class:`SpecError` with the location of the first problem."""
-    doc = load_file(path)
+    return analyse_doc(load_file(path), path, overrides, input_shape)
+
+
+@one_line
+@gc_paused
+def analyse_doc(doc: Doc, path: str | os.PathLike[str], overrides: dict[str, Any] | None = None,
+                input_shape: Shape | None = None) -> Graph:
+    """:func:`analyse_file` for a spec already loaded from ``path`` (imports are relative to it)."""
     spec = validated(SpecFile, doc.data, Src(doc, ()), "the spec")
     params = _params(spec, doc, overrides or {})
     shape = input_shape or _input(spec, doc, params)
@@ -171,17 +177,15 @@ def _valid(root: Node, shape: Shape) -> bool:
 
 
 @one_line
-def is_blocks_file(path: str | os.PathLike[str]) -> bool:
+def is_blocks_file(doc: Doc) -> bool:
     """A file holding only ``blocks`` (and ``use``): a block library, imported by specs."""
-    doc = load_file(path)
     return "layers" not in doc.data and "blocks" in doc.data and "input" not in doc.data
 
 
 @one_line
-def check_blocks_file(path: str | os.PathLike[str]) -> None:
+def check_blocks_file(doc: Doc, path: str | os.PathLike[str]) -> None:
     """Validate a block library: its structure and its imports (blocks are checked where they are used)."""
     from cnnspec.validate.spec import BlocksFile
 
-    doc = load_file(path)
     lib = validated(BlocksFile, doc.data, Src(doc, ()), "the block library")
     gather_blocks(doc, lib.blocks, lib.use, Path(os.path.realpath(path)).parent)

@@ -51,9 +51,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _not_a_library(path: str) -> None:
+    from cnnspec.loader.yaml_loader import load_file
     from cnnspec.pipeline import is_blocks_file
 
-    if Path(path).is_file() and is_blocks_file(path):
+    if Path(path).is_file() and is_blocks_file(load_file(path)):
         raise UsageError(f"{path} is a block library; diff the specs that use it")
 
 

@@ -20,16 +20,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnspec.pipeline import analyse_file, is_blocks_file, smallest_input
+    from cnnspec.loader.yaml_loader import load_file
+    from cnnspec.pipeline import analyse_doc, is_blocks_file, smallest_input
     from cnnspec.report import render
 
     if args.depth is not None and args.depth < 1:
         raise UsageError("--depth must be at least 1")
     require_file(args.spec)
-    if is_blocks_file(args.spec):
-        raise UsageError(f"{args.spec} holds only `blocks` (a block library); summarise a spec that uses them")
     kwargs = spec_kwargs(args)
-    graph = analyse_file(args.spec, **kwargs)
+    doc = load_file(args.spec)
+    if is_blocks_file(doc):
+        raise UsageError(f"{args.spec} holds only `blocks` (a block library); summarise a spec that uses them")
+    graph = analyse_doc(doc, args.spec, **kwargs)
     smallest = smallest_input(graph) if args.format != "json" else None
     print(render(graph, args.format, args.depth, smallest), end="")
     return 0
