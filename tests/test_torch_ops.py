@@ -185,6 +185,30 @@ def test_mixed_names_keep_their_state_dict_keys(tmp_path: Path) -> None:
     assert "x = torch.relu(x)" in source  # unnamed stateless op: a plain call
 
 
+SINGLE_ARG_MIN_MAX = """\
+name: single_arg_min_max
+params: {width: 8}
+input: [3, 8, 8]
+blocks:
+  unit:
+    args: {w: int}
+    layers:
+      - conv: {out: "max($w)", kernel: 3, padding: "min($w // $w)", name: conv}
+layers:
+  - unit: {w: "max($width)", name: a}
+  - unit: {w: 4, name: b}
+"""
+
+
+def test_single_argument_min_max_is_its_argument(tmp_path: Path) -> None:
+    """``max($w)`` is ``$w`` in the spec language; Python's ``max`` needs two arguments (found by the fuzzer:
+    a TypeError while verifying a block's symbolic arguments)."""
+    graph = _graph(tmp_path, SINGLE_ARG_MIN_MAX)
+    source = render_source(graph)
+    assert "max(" not in source and "min(" not in source
+    check_model(graph)
+
+
 def test_projection_flag_and_symbolic_stride_in_3d(tmp_path: Path) -> None:
     source = render_source(_graph(tmp_path, THREE_D))
     assert "nn.Conv3d(in_channels, w, kernel_size=1, stride=stride, bias=False)" in source

@@ -48,8 +48,16 @@ def parse(raw: Any) -> ast.expr:
         except SyntaxError as exc:
             raise Unknown(f"not an expression: {raw!r}") from exc
         _check(tree)
-        return tree
+        return _SingleArgCalls().visit(tree)
     return const(raw)
+
+
+class _SingleArgCalls(ast.NodeTransformer):
+    """``min(a)`` / ``max(a)`` are ``a`` in the spec language; Python's ``min`` needs two arguments."""
+
+    def visit_Call(self, node: ast.Call) -> ast.expr:
+        self.generic_visit(node)
+        return node.args[0] if len(node.args) == 1 else node
 
 
 def _check(node: ast.AST) -> None:
