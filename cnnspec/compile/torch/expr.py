@@ -1,21 +1,20 @@
 """Symbolic values for generated code: the spec's ``$expressions`` as a whitelisted Python AST.
 
 A value written in a spec (``"$width * 4"``, ``3``, ``[1, 2]``, ``"same"``) becomes a small ``ast.expr``
-built only from constants, names, ``+ - * // %``, unary minus, tuples and ``min``/``max`` calls. Anything
-else is refused (``None``), so nothing a spec contains can turn into other code: the generator then writes
-the concrete value instead. Every symbolic value is checked by evaluating it (``evaluate``) against the
+built only from constants, names, ``+ - * // %``, unary minus, tuples and ``min``/``max`` calls, read by
+the spec language's own parser. Anything else is refused (``Unknown``), so nothing a spec contains can turn
+into other code: the generator then writes the concrete value instead. Every symbolic value is checked by evaluating it (``evaluate``) against the
 analysed, concrete value before it is used.
 """
 
 from __future__ import annotations
 
 import ast
-import re
 from collections.abc import Mapping
 from typing import Any
 
-_DOLLAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
-_BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv, ast.Mod)
+from cnnspec.resolve import expr as spec_expr
+
 _FUNCS = {"min": min, "max": max}
 
 
@@ -39,50 +38,39 @@ def name(identifier: str) -> ast.expr:
 
 
 def parse(raw: Any) -> ast.expr:
-    """The spec value ``raw`` as a whitelisted expression; raises ``Unknown`` for anything else."""
+    """The spec value ``raw`` as a Python expression; raises ``Unknown`` for anything else.
+
+    ``$expressions`` are read by the spec language's own parser (``cnnspec.resolve.expr``), so the
+    generated code can only hold what that grammar allows, with its meaning."""
     if isinstance(raw, (list, tuple)):
         return ast.Tuple(elts=[parse(v) for v in raw], ctx=ast.Load())
-    if isinstance(raw, str) and "$" in raw:
+    if spec_expr.is_expression(raw):
         try:
-            tree = ast.parse(_DOLLAR.sub(r"\1", raw).strip(), mode="eval").body
-        except SyntaxError as exc:
+            return _python(spec_expr.parse(raw))
+        except spec_expr.ExprError as exc:
             raise Unknown(f"not an expression: {raw!r}") from exc
-        _check(tree)
-        return _SingleArgCalls().visit(tree)
     return const(raw)
 
 
-class _SingleArgCalls(ast.NodeTransformer):
-    """``min(a)`` / ``max(a)`` are ``a`` in the spec language; Python's ``min`` needs two arguments."""
-
-    def visit_Call(self, node: ast.Call) -> ast.expr:
-        self.generic_visit(node)
-        return node.args[0] if len(node.args) == 1 else node
+_OPERATORS: dict[str, type[ast.operator]] = {
+    "+": ast.Add, "-": ast.Sub, "*": ast.Mult, "//": ast.FloorDiv, "%": ast.Mod,
+}
 
 
-def _check(node: ast.AST) -> None:
-    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        return
-    if isinstance(node, ast.Name):
-        return
-    if isinstance(node, ast.BinOp) and isinstance(node.op, _BINOPS):
-        _check(node.left)
-        _check(node.right)
-        return
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        _check(node.operand)
-        return
-    if (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Name)
-        and node.func.id in _FUNCS
-        and node.args
-        and not node.keywords
-    ):
-        for arg in node.args:
-            _check(arg)
-        return
-    raise Unknown(f"unsupported expression element {type(node).__name__}")
+def _python(node: spec_expr.Expr) -> ast.expr:
+    """A spec-language expression tree as a Python AST (a one-argument ``min``/``max`` is its argument:
+    Python's ``min`` needs two)."""
+    if isinstance(node, spec_expr.Num):
+        return ast.Constant(node.value)
+    if isinstance(node, spec_expr.Ref):
+        return name(node.name)
+    if isinstance(node, spec_expr.Unary):
+        op = ast.USub() if node.op == "-" else ast.UAdd()
+        return ast.UnaryOp(op=op, operand=_python(node.operand))
+    if isinstance(node, spec_expr.BinOp):
+        return ast.BinOp(left=_python(node.left), op=_OPERATORS[node.op](), right=_python(node.right))
+    args = [_python(arg) for arg in node.args]
+    return args[0] if len(args) == 1 else ast.Call(func=name(node.fn), args=args, keywords=[])
 
 
 def names(expr: ast.expr) -> set[str]:
