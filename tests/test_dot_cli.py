@@ -23,7 +23,7 @@ def test_build_svg_with_depth_and_rankdir(tmp_path: Path, capsys: pytest.Capture
     spec = str(ROOT / "specs" / "resnet18.yaml")
     assert main(["build", spec, "--target", "svg", "-o", str(out), "--depth", "1", "--rankdir", "LR"]) == 0
     dot_file = tmp_path / "r18.dot"
-    sizes = [f"{p.stat().st_size / 1000:.1f} kB" for p in (out, dot_file)]
+    sizes = [f"{p.stat().st_size / 1000:.2f} kB" for p in (out, dot_file)]
     assert capsys.readouterr().err.splitlines() == [f"wrote {out} ({sizes[0]})", f"wrote {dot_file} ({sizes[1]})"]
     dot_text = (tmp_path / "r18.dot").read_text()
     assert 'rankdir="LR"' in dot_text and '"layer3" [shape="box3d"' in dot_text

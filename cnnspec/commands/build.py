@@ -17,6 +17,7 @@ from pathlib import Path
 from cnnspec.commands.common import add_spec_options, spec_kwargs
 from cnnspec.compile.manifest import Entry
 from cnnspec.errors import SpecError, UsageError
+from cnnspec.report.table import human
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -65,7 +66,7 @@ def build_one(args: argparse.Namespace, spec: Path, source: str | None, check: b
     build = targets.builder(args.target)
     if not check:
         for path in build(graph, output, args):
-            print(f"wrote {path} ({_size(path)})", file=sys.stderr)
+            print(f"wrote {path} ({human(path.stat().st_size, 'B')})", file=sys.stderr)
         return []
     with tempfile.TemporaryDirectory(prefix="cnnspec-check-") as tmp:
         fresh = build(graph, Path(tmp) / output.name, args)
@@ -121,11 +122,3 @@ def report(stale: list[str], total: int) -> int:
     print(f"{total} generated file(s) up to date")
     return 0
 
-
-def _size(path: Path) -> str:
-    size = float(path.stat().st_size)
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return ""
