@@ -18,13 +18,14 @@ class SpecError(Exception):
     """A problem in a spec (or its command-line overrides), located where it was written."""
 
     def __init__(self, message: str, pos: SourcePos | None = None) -> None:
+        message = one_line(message)  # a key or value written with a newline must not split the error
         super().__init__(message)
         self.message = message
         self.pos = pos
 
     def __str__(self) -> str:
-        where = f"{self.pos}: " if self.pos else ""
-        return one_line(f"{where}error: {self.message}")  # a file name or a setting may hold a newline
+        where = one_line(f"{self.pos}: ") if self.pos else ""  # so may a file name
+        return f"{where}error: {self.message}"
 
 
 class UsageError(Exception):

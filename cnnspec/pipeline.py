@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 
 from cnnspec.analyse.analyser import analyse
 from cnnspec.errors import SpecError
-from cnnspec.errors import one_line as escape_controls
 from cnnspec.graph import Graph, Node, Shape, SourcePos
 from cnnspec.loader.yaml_loader import Doc, load_file
 from cnnspec.resolve.imports import Src, gather_blocks, validated
@@ -25,21 +24,6 @@ from cnnspec.validate.messages import suggest
 from cnnspec.validate.spec import SpecFile
 
 T = TypeVar("T")
-
-
-def one_line(function: Callable[..., T]) -> Callable[..., T]:
-    """Escape control characters (a key or value written with a newline) in the messages of the SpecErrors
-    that ``function`` raises: an error is always one line."""
-
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> T:
-        try:
-            return function(*args, **kwargs)
-        except SpecError as exc:
-            exc.message = escape_controls(exc.message)
-            raise
-
-    return wrapper
 
 
 def gc_paused(function: Callable[..., T]) -> Callable[..., T]:
@@ -62,7 +46,6 @@ def gc_paused(function: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
-@one_line
 def analyse_file(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None,
                  input_shape: Shape | None = None) -> Graph:
     """Load, validate, resolve and analyse the spec at ``path``.
@@ -72,7 +55,6 @@ def analyse_file(path: str | os.PathLike[str], overrides: dict[str, Any] | None 
     return analyse_doc(load_file(path), path, overrides, input_shape)
 
 
-@one_line
 @gc_paused
 def analyse_doc(doc: Doc, path: str | os.PathLike[str], overrides: dict[str, Any] | None = None,
                 input_shape: Shape | None = None) -> Graph:
@@ -176,13 +158,11 @@ def _valid(root: Node, shape: Shape) -> bool:
     return True
 
 
-@one_line
 def is_blocks_file(doc: Doc) -> bool:
     """A file holding only ``blocks`` (and ``use``): a block library, imported by specs."""
     return "layers" not in doc.data and "blocks" in doc.data and "input" not in doc.data
 
 
-@one_line
 def check_blocks_file(doc: Doc, path: str | os.PathLike[str]) -> None:
     """Validate a block library: its structure and its imports (blocks are checked where they are used)."""
     from cnnspec.validate.spec import BlocksFile
