@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnnspec.graph import Graph, Node, Shape
-from cnnspec.report.json_report import BYTES_PER_ELEMENT
 from cnnspec.report.rows import describe
 
 _LONG = 40  # longer settings values are cut
@@ -137,7 +136,7 @@ def _totals(graph: Graph, label: str) -> Totals:
     root = graph.root
     return Totals(label, graph.name, graph.input_shape, graph.output_shape, root.total_params,
                   root.total_trainable, root.total_buffers, root.total_macs,
-                  root.activation_elems * BYTES_PER_ELEMENT)
+                  graph.activation_bytes)
 
 
 def _figures(t: Totals) -> tuple[Any, ...]:

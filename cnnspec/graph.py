@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 Shape = tuple[int, ...]
+BYTES_PER_ELEMENT = 4  # activations and weights are counted as float32
 
 SCOPE_OPS = frozenset({"model", "sequential", "block", "stage"})
 BRANCH_OPS = frozenset({"residual", "concat"})
@@ -168,6 +169,11 @@ class Graph:
     @property
     def output_shape(self) -> Shape:
         return self.root.output_shape
+
+    @property
+    def activation_bytes(self) -> int:
+        """Forward activation memory at batch 1 (every leaf output and merge output, float32)."""
+        return self.root.activation_elems * BYTES_PER_ELEMENT
 
     @property
     def rank(self) -> int:

@@ -13,7 +13,6 @@ from cnnspec.analyse.rules import fmt
 from cnnspec.errors import SpecError
 from cnnspec.graph import Graph, Shape
 from cnnspec.loader.yaml_loader import load_file
-from cnnspec.report.json_report import BYTES_PER_ELEMENT
 
 Analyse = Callable[[str | os.PathLike[str], Shape], Graph]
 
@@ -26,7 +25,7 @@ def check_budgets(path: str | os.PathLike[str], graph: Graph, analyse: Analyse) 
     measured = {
         "max_params": (root.total_params, "parameters"),
         "max_macs": (root.total_macs, "MACs"),
-        "max_activation_bytes": (root.activation_elems * BYTES_PER_ELEMENT, "activation bytes (batch 1)"),
+        "max_activation_bytes": (graph.activation_bytes, "activation bytes (batch 1)"),
     }
     for key, (value, what) in measured.items():
         if key in graph.constraints:

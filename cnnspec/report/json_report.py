@@ -8,8 +8,6 @@ from typing import Any
 
 from cnnspec.graph import Graph, Node
 
-BYTES_PER_ELEMENT = 4  # float32
-
 
 def layer_record(node: Node) -> dict[str, Any]:
     return {
@@ -33,7 +31,7 @@ def summary_record(graph: Graph) -> dict[str, Any]:
         "buffers": root.total_buffers,
         "macs": root.total_macs,
         "flops": 2 * root.total_macs,
-        "activation_bytes": root.activation_elems * BYTES_PER_ELEMENT,
+        "activation_bytes": graph.activation_bytes,
         "layers": [layer_record(n) for n in graph.leaves()],
     }
 

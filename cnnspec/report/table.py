@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from cnnspec.analyse.rules import fmt
-from cnnspec.graph import Graph, Shape
-from cnnspec.report.json_report import BYTES_PER_ELEMENT
+from cnnspec.graph import BYTES_PER_ELEMENT, Graph, Shape
 from cnnspec.report.rows import Row, rows
 
 HEADERS = ("Layer", "Op", "Output", "Params", "MACs", "RF")
@@ -31,7 +30,7 @@ def _totals(graph: Graph, min_input: Shape | None) -> list[str]:
         (f"Params: {root.total_params:,} (trainable {root.total_trainable:,}, frozen {frozen:,}); "
          f"buffers: {root.total_buffers:,}"),
         f"MACs: {root.total_macs:,} ({human(root.total_macs)}); FLOPs = 2 x MACs: {human(2 * root.total_macs)}",
-        (f"Activation memory (forward, batch 1, float32): {human(root.activation_elems * BYTES_PER_ELEMENT, 'B')}; "
+        (f"Activation memory (forward, batch 1, float32): {human(graph.activation_bytes, 'B')}; "
          f"weights: {human(root.total_params * BYTES_PER_ELEMENT, 'B')}"),
     ]
     if root.rf_size:
