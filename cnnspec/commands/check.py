@@ -51,7 +51,7 @@ def spec_files(paths: list[str]) -> list[Path]:
 def check_file(path: Path, kwargs: dict) -> Result:
     from cnnspec.analyse.budgets import check_budgets
     from cnnspec.loader.yaml_loader import load_file
-    from cnnspec.pipeline import analyse_doc, analyse_file, check_blocks_file, is_blocks_file
+    from cnnspec.pipeline import analyse_doc, check_blocks_file, is_blocks_file
 
     try:
         doc = load_file(path)
@@ -59,7 +59,7 @@ def check_file(path: Path, kwargs: dict) -> Result:
             check_blocks_file(doc, path)
             return Result(str(path), [], kind="blocks")
         graph = analyse_doc(doc, path, **kwargs)
-        errors = check_budgets(path, graph, lambda p, shape: analyse_file(p, kwargs["overrides"], shape))
+        errors = check_budgets(path, graph, lambda p, shape: analyse_doc(doc, p, kwargs["overrides"], shape))
         return Result(str(path), errors, graph.root.total_params, graph.root.total_macs)
     except SpecError as exc:
         return Result(str(path), [exc])
