@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+import reference_data
 import torch
 from safetensors.torch import save_file
 
@@ -107,20 +106,10 @@ def test_onnxruntime_matches_torch(spec: str, tmp_path: Path) -> None:
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
-def _reference_dir() -> Path:
-    """The reference figures, as test_zoo.py finds them: ``../shared/reference`` beside the clone, or
-    ``$CNNSPEC_REFERENCE``."""
-    for candidate in (ROOT.parent / "shared" / "reference", os.environ.get("CNNSPEC_REFERENCE")):
-        if candidate and (Path(candidate) / "torchvision_models.json").is_file():
-            return Path(candidate)
-    pytest.fail("reference figures not found in ../shared/reference nor in $CNNSPEC_REFERENCE")
-
-
 def torchvision_resnet18_state() -> dict[str, torch.Tensor]:
     """A state_dict in torchvision's resnet18 layout (keys, shapes, order from the reference figures),
     filled with seeded random values."""
-    models = json.loads((_reference_dir() / "torchvision_models.json").read_text())["models"]
-    (entry,) = [m for m in models if m["model"] == "resnet18"]
+    entry = reference_data.model("resnet18")
     gen = torch.Generator().manual_seed(3)
     state = {}
     for t in entry["state_dict"]:

@@ -8,12 +8,11 @@ MACs, and for the torchvision mirrors the state_dict against torchvision's (from
 from __future__ import annotations
 
 import functools
-import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+import reference_data
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -35,15 +34,8 @@ def _graph(name: str) -> Graph:
     return analyse_file(ROOT / "specs" / f"{name}.yaml")
 
 
-@functools.cache
 def _reference() -> dict[str, dict[str, Any]]:
-    beside = ROOT.parent / "shared" / "reference"
-    env = os.environ.get("CNNSPEC_REFERENCE")
-    for folder in (beside, Path(env) if env else None):
-        if folder is not None and (folder / "torchvision_models.json").is_file():
-            data = json.loads((folder / "torchvision_models.json").read_text())
-            return {entry["model"]: entry for entry in data["models"]}
-    pytest.fail(f"reference figures not found in {beside} nor in $CNNSPEC_REFERENCE ({env!r})")
+    return reference_data.models()
 
 
 def _leaf_calls(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, list[tuple[int, ...]]]]:

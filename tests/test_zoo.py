@@ -3,18 +3,17 @@
 Every spec in ``specs/`` that mirrors a reference model must reproduce it exactly: parameter, trainable and
 buffer counts, output shape, MACs (= torch FlopCounterMode FLOPs / 2), the ``state_dict`` (keys, shapes,
 dtypes, order) and the output shape of every leaf module call. The reference data lives in
-``../shared/reference`` beside the clone, or in the directory named by ``$CNNSPEC_REFERENCE``.
+``tests/reference/`` (see ``tests/reference_data.py``).
 """
 
 from __future__ import annotations
 
 import functools
-import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+import reference_data
 
 from cnnspec.graph import Graph, Node
 from cnnspec.pipeline import analyse_file
@@ -36,20 +35,8 @@ NOT_MIRRORED = ("sobel_edges",)
 EXTRA_LEAF_OPS = {"flatten", "layer_scale"}
 
 
-def _reference_dir() -> Path:
-    beside = ROOT.parent / "shared" / "reference"
-    if (beside / "torchvision_models.json").is_file():
-        return beside
-    env = os.environ.get("CNNSPEC_REFERENCE")
-    if env and (Path(env) / "torchvision_models.json").is_file():
-        return Path(env)
-    pytest.fail(f"reference figures not found in {beside} nor in $CNNSPEC_REFERENCE ({env!r})")
-
-
-@functools.cache
 def _reference() -> dict[str, dict[str, Any]]:
-    data = json.loads((_reference_dir() / "torchvision_models.json").read_text())
-    return {entry["model"]: entry for entry in data["models"]}
+    return reference_data.models()
 
 
 @functools.cache
