@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from cnnspec.graph import SourcePos
+from dataclasses import dataclass
 
 # C0 and C1 controls and the Unicode line/paragraph separators: each ends a line for str.splitlines or a terminal
 _CONTROL = ({c: f"\\x{c:02x}" for c in (*range(32), *range(127, 160))} | {0x2028: "\\u2028", 0x2029: "\\u2029"}
             | {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+
+
+@dataclass(frozen=True)
+class SourcePos:
+    """Where a spec element was written: 1-based line and column."""
+
+    file: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
 
 
 def one_line(text: str) -> str:

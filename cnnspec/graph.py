@@ -33,23 +33,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from cnnspec.errors import SourcePos
+
 Shape = tuple[int, ...]
 BYTES_PER_ELEMENT = 4  # activations and weights are counted as float32
 
 SCOPE_OPS = frozenset({"model", "sequential", "block", "stage"})
 BRANCH_OPS = frozenset({"residual", "concat"})
-
-
-@dataclass(frozen=True)
-class SourcePos:
-    """Where a spec element was written: 1-based line and column."""
-
-    file: str
-    line: int
-    col: int
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}"
 
 
 @dataclass(frozen=True)
