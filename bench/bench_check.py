@@ -4,7 +4,7 @@ Three measurements, each interleaved round by round (so a change in machine load
 alike), reported as medians:
 
   1. whole process    ``python -m cnnspec check specs/`` over the zoo (the budget: <= 0.3 s), beside the
-                      floors every command pays: ``python -c pass`` and ``python -c "import cnnspec.pipeline"``.
+                      floors every command pays: ``python -c pass`` and ``python -c "import cnnspec.frontend"``.
   2. resnet50         in-process ``analyse_file("specs/resnet50.yaml")`` (load, validate, resolve, analyse)
                       against ``torchinfo.summary`` of the same ResNet-50 as a torch module (the one the torch
                       backend generates from the spec: torchvision's layout and state_dict), one torch thread,
@@ -37,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cnnspec.pipeline import analyse_file
+from cnnspec.frontend import analyse_file
 
 CHECK_BUDGET_S = 0.3
 RATIO_GOAL = 20.0
@@ -103,7 +103,7 @@ def bench_process(runs: int) -> list[str]:
     py = sys.executable
     cmds = {
         "python -c pass": [py, "-c", "pass"],
-        "python -c 'import cnnspec.pipeline'": [py, "-c", "import cnnspec.pipeline"],
+        "python -c 'import cnnspec.frontend'": [py, "-c", "import cnnspec.frontend"],
         "cnnspec check specs/": [py, "-m", "cnnspec", "check", "specs/"],
     }
     result = interleaved({name: (lambda c=cmd: run_process(c)) for name, cmd in cmds.items()}, runs)

@@ -6,7 +6,7 @@ interleaved round by round so a change in machine load hits every variant alike,
   svg      cnnspec build SPEC --target svg   (the budget: <= 2 s for resnet50 at full depth)
   dot      cnnspec build SPEC --target dot   (the same without rendering)
   render   dot -Tsvg on the written DOT      (Graphviz alone)
-  startup  python -c "import cnnspec.pipeline"  (the floor every command pays)
+  startup  python -c "import cnnspec.frontend"  (the floor every command pays)
 
 Other processes' load is recorded from /proc/loadavg and /proc/stat (busy share of all CPUs over the
 run, this benchmark included). Run: ``python bench/bench_dot.py [--spec specs/resnet50.yaml] [--runs 9]``.
@@ -31,7 +31,7 @@ def build_command(spec: str, target: str, out: Path) -> list[str]:
     """``cnnspec build`` when the command exists; otherwise the same work through the Python API."""
     if (ROOT / "cnnspec" / "commands" / "build.py").exists():
         return [sys.executable, "-m", "cnnspec", "build", spec, "--target", target, "-o", str(out)]
-    code = ("import argparse, pathlib, sys; from cnnspec.pipeline import analyse_file; "
+    code = ("import argparse, pathlib, sys; from cnnspec.frontend import analyse_file; "
             "from cnnspec.compile.dot import build; "
             "build(analyse_file(sys.argv[1]), pathlib.Path(sys.argv[2]), "
             "argparse.Namespace(target=sys.argv[3], depth=None, rankdir='TB'))")
@@ -66,7 +66,7 @@ def main() -> int:
             "svg": build_command(args.spec, "svg", out / "d.svg"),
             "dot": build_command(args.spec, "dot", out / "d.dot"),
             "render": ["dot", "-Tsvg", "-o", str(out / "r.svg"), str(out / "d.dot")],
-            "startup": [sys.executable, "-c", "import cnnspec.pipeline"],
+            "startup": [sys.executable, "-c", "import cnnspec.frontend"],
         }
         for cmd in variants.values():  # warm the page cache; also creates d.dot for `render`
             timed(cmd, env)

@@ -20,7 +20,7 @@ from pathlib import Path
 CNNSPEC = """
 import sys
 from cnnspec.compile.onnx import export
-from cnnspec.pipeline import analyse_file
+from cnnspec.frontend import analyse_file
 export(analyse_file(sys.argv[1]), sys.argv[2])
 """
 
@@ -28,7 +28,7 @@ TORCH = """
 import sys, warnings
 import torch
 from cnnspec.compile.torch import build_module
-from cnnspec.pipeline import analyse_file
+from cnnspec.frontend import analyse_file
 warnings.simplefilter("ignore")
 graph = analyse_file(sys.argv[1])
 module = build_module(graph).eval()

@@ -26,7 +26,7 @@ import torch
 from cnnspec.compile.onnx import to_model_proto
 from cnnspec.compile.onnx.weights import state_dict_to_numpy
 from cnnspec.compile.torch import build_module
-from cnnspec.pipeline import analyse_file
+from cnnspec.frontend import analyse_file
 
 
 def loadavg() -> float:

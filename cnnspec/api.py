@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cnnspec.graph import Graph, Shape
-from cnnspec.pipeline import analyse_file
+from cnnspec.frontend import analyse_file
+from cnnspec.ir import Graph, Shape
 
 if TYPE_CHECKING:
     import torch

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cnnspec.graph import Graph, Node, Shape
-from cnnspec.report.rows import describe
+from cnnspec.ir import Graph, Node, Shape
+from cnnspec.report.rows import caption, label
 
 _LONG = 40  # longer settings values are cut
 
@@ -88,14 +88,16 @@ def _keyed(graph: Graph) -> dict[str, Layer]:
     seen: dict[str, int] = {}
     out: dict[str, Layer] = {}
     for leaf in graph.leaves():
-        seen[leaf.path] = seen.get(leaf.path, 0) + 1
-        key = leaf.path if seen[leaf.path] == 1 else f"{leaf.path}#{seen[leaf.path]}"
+        name = label(leaf)
+        seen[name] = seen.get(name, 0) + 1
+        key = name if seen[name] == 1 else f"{name}#{seen[name]}"
         out[key] = _layer(leaf)
     return out
 
 
 def _layer(node: Node) -> Layer:
-    return Layer(node.op, describe(node), node.output_shape, node.total_params, node.total_macs, dict(node.attrs))
+    attrs = node.attrs.__dict__ if hasattr(node.attrs, "__dict__") else {}
+    return Layer(node.op, caption(node), node.output_shape, node.total_params, node.total_macs, dict(attrs))
 
 
 def _merged_order(before: list[str], after: list[str]) -> list[str]:

@@ -97,13 +97,13 @@ class TensorSpec:
     init: Init
     trainable: bool = True
     dtype: str = "float32"
+    numel: int = field(init=False, repr=False, compare=False)
 
-    @property
-    def numel(self) -> int:
+    def __post_init__(self) -> None:
         n = 1
         for d in self.shape:
             n *= d
-        return n
+        object.__setattr__(self, "numel", n)
 
 
 # --- nodes and scopes ---------------------------------------------------------------------------------
@@ -153,6 +153,8 @@ class Node:
     written: Mapping[str, Written] = field(default_factory=dict)
     field_pos: Mapping[str, SourcePos] = field(default_factory=dict)
     lane: str = ""
+    label: str = ""  # how messages name it: ``conv `layer1.0.conv1```, ``residual add``
+    shortcut: bool = False  # part of a residual's shortcut branch (diagrams draw it so)
     training_only: bool = False
     # filled by infer
     attrs: Any = None
@@ -192,6 +194,14 @@ class Node:
     def tensor_key(self, t: TensorSpec) -> str:
         return f"{self.path}.{t.key}" if t.key else self.path
 
+    def evolve(self, **changes: Any) -> Node:
+        """A copy with ``changes``: ``dataclasses.replace`` without its per-call field introspection (the
+        front end makes one per node per analysis)."""
+        new = object.__new__(Node)
+        new.__dict__.update(self.__dict__)
+        new.__dict__.update(changes)
+        return new
+
 
 @dataclass
 class Scope:
@@ -206,6 +216,7 @@ class Scope:
     members: list[Node | Scope] = field(default_factory=list)
     block: BlockCall | None = None
     projection: Projection | None = None
+    lane: str = ""  # the variable chain its call writes to in the parent's generated forward
     inputs: tuple[int, ...] = ()  # values read inside and made outside, in order of first use
     outputs: tuple[int, ...] = ()  # values made inside and read outside (or graph outputs)
     # filled by infer
@@ -217,6 +228,8 @@ class Scope:
     total_buffers: int = 0
     total_macs: int = 0
     activation_elems: int = 0
+    rf_size: tuple[int, ...] = ()  # the receptive field of its output
+    rf_stride: tuple[int, ...] = ()
 
     @property
     def op(self) -> str:  # a scope is drawn and listed by its kind
@@ -258,6 +271,7 @@ class Graph:
     constraints: dict[str, tuple[Any, SourcePos]] = field(default_factory=dict)
     # per input_sizes item, where it was written
     constraint_items: dict[tuple[str, int], SourcePos] = field(default_factory=dict)
+    elaborated: Graph | None = None  # the graph before shapes, which infer can run on again
 
     @property
     def output_shape(self) -> Shape:

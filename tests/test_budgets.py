@@ -14,7 +14,7 @@ import pytest
 
 from cnnspec.cli import main
 from cnnspec.errors import SpecError
-from cnnspec.pipeline import analyse_file
+from cnnspec.frontend import analyse_file
 
 SPEC = """\
 name: tiny

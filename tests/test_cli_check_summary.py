@@ -183,7 +183,7 @@ def test_summary_text(cli) -> None:
     assert (code, err) == (0, "")
     assert lines[0] == "lenet5  (specs/lenet5.yaml)  input 1x28x28 -> output 10"
     assert lines[2].split() == ["Layer", "Op", "Output", "Params", "MACs", "RF"]
-    assert lines[11].split() == ["7", "linear", "400->120", "120", "48,120", "48,000", "32x32"]
+    assert lines[11].split() == ["7", "linear", "400", "->", "120", "120", "48,120", "48,000", "32x32"]
     assert lines[-5:] == [
         "Params: 61,706 (trainable 61,706, frozen 0); buffers: 0",
         "MACs: 416,520 (416.52 k); FLOPs = 2 x MACs: 833.04 k",
@@ -203,7 +203,7 @@ def _number(cell: str) -> int:
     return 0 if cell == "-" else int(cell.replace(",", ""))
 
 
-@pytest.mark.parametrize(("depth", "count"), [("1", 11), ("2", 19), ("4", 78)])
+@pytest.mark.parametrize(("depth", "count"), [("1", 11), ("2", 19), ("4", 84)])
 def test_summary_depth_collapses_rows_but_keeps_totals(cli, depth: str, count: int) -> None:
     code, out, _ = cli("summary", "specs/resnet18.yaml", "--depth", depth)
     rows = _table_rows(out)
@@ -227,7 +227,7 @@ def test_summary_markdown(cli) -> None:
     assert (code, err) == (0, "")
     assert lines[:4] == ["### lenet5: input 1x28x28 -> output 10", "", "| Layer | Op | Output | Params | MACs | RF |",
                          "|---|---|---|---:|---:|---|"]
-    assert lines[4] == "| `0` | conv 5x5 | 6x28x28 | 156 | 117,600 | 5x5 |"
+    assert lines[4] == "| `0` | conv 5x5, 6 | 6x28x28 | 156 | 117,600 | 5x5 |"
     assert len([line for line in lines if line.startswith("| `")]) == 12
     assert lines[-5:] == [
         "- Params: 61,706 (trainable 61,706, frozen 0); buffers: 0",

@@ -15,7 +15,7 @@ import pytest
 
 from cnnspec.compile.dot import build, render, render_dot
 from cnnspec.compile.dot.render import RenderError
-from cnnspec.pipeline import analyse_file
+from cnnspec.frontend import analyse_file
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cnnspec.resolve.expr import (
+from cnnspec.frontend.expr import (
     MAX_LENGTH,
     BinOp,
     Call,

@@ -19,7 +19,7 @@ def imported_modules(*args: str) -> set[str]:
     assert proc.returncode == 0, proc.stderr[-2000:]
     modules = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines()
                if line.startswith("import time:") and line.count("|") == 2}
-    assert "cnnspec.pipeline" in modules  # the listing works and the front end really ran
+    assert "cnnspec.frontend.infer" in modules  # the listing works and the front end really ran
     return modules
 
 

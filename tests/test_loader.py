@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from cnnspec.errors import SpecError
-from cnnspec.graph import SourcePos
-from cnnspec.loader import yaml_loader
-from cnnspec.loader.yaml_loader import load_file, load_text
+from cnnspec.errors import SourcePos, SpecError
+from cnnspec.frontend import read as yaml_loader
+from cnnspec.frontend.read import load_file, load_text
 
 PARSERS = {"libyaml": yaml_loader._CSafeLoader, "python": None}  # libyaml: None when PyYAML lacks it
 

@@ -17,7 +17,7 @@ from cnnspec.cli import main
 from cnnspec.compile.onnx import CheckpointError, add_build_options, build, export, save, to_model_proto
 from cnnspec.compile.onnx.check import declared_shapes, run_model
 from cnnspec.compile.onnx.weights import init_weights
-from cnnspec.pipeline import analyse_file
+from cnnspec.frontend import analyse_file
 
 LENET = "specs/lenet5.yaml"
 
@@ -92,7 +92,7 @@ def test_fixed_kernel_weights() -> None:
     graph = analyse_file("specs/sobel_edges.yaml")
     leaf = next(n for n in graph.leaves() if n.op == "conv")
     w = init_weights(graph)[leaf.tensor_key(leaf.params[0])]
-    assert np.array_equal(w, np.asarray(leaf.attrs["weights"], np.float32).reshape(w.shape))
+    assert np.array_equal(w, np.asarray(leaf.attrs.weights, np.float32).reshape(w.shape))
 
 
 def test_external_data(tmp_path: Path) -> None:

@@ -12,15 +12,15 @@ import torch
 from safetensors.torch import save_file
 
 import cnnspec
-from cnnspec.analyse.rules import RULES
 from cnnspec.compile.onnx import build, export
 from cnnspec.compile.onnx.check import run_model, static_shape_mismatches
 from cnnspec.compile.onnx.model import compile_graph
 from cnnspec.compile.onnx.weights import state_dict_to_numpy
 from cnnspec.compile.torch import build_module
 from cnnspec.errors import SpecError
-from cnnspec.graph import Graph
-from cnnspec.pipeline import analyse_file
+from cnnspec.frontend import analyse_file
+from cnnspec.ir import Graph
+from cnnspec.ops import REGISTRY
 
 EVERY_OP = """\
 name: every_op
@@ -55,6 +55,10 @@ layers:
   - stochastic_depth: {p: 0.1}
   - linear: {out: 10, over: channels}
   - tanh
+  - hardswish
+  - relu6
+  - hardsigmoid
+  - hardtanh: {min: -0.5, max: 0.5}
   - adaptive_maxpool: {out: [3, 4]}
   - adaptive_avgpool: {out: [2, 3]}
   - softmax: {over: channels}
@@ -156,7 +160,7 @@ def test_every_op_through_the_front_end(tmp_path: Path) -> None:
     spec = tmp_path / "every_op.yaml"
     spec.write_text(EVERY_OP)
     graph = analyse_file(spec)
-    assert {leaf.op for leaf in graph.leaves()} == set(RULES)
+    assert {leaf.op for leaf in graph.leaves()} == set(REGISTRY)
     compiled = compile_graph(graph, state_dict_to_numpy(randomised_module(graph).state_dict()))
     assert static_shape_mismatches(compiled) == []
     module = randomised_module(graph)

@@ -7,15 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from cnnspec.analyse.rules import adaptive_window
-from cnnspec.pipeline import analyse_file
+from cnnspec.frontend import analyse_file
+from cnnspec.ops.shape import adaptive_window
 
 SPECS = Path(__file__).parents[1] / "specs"
 
 
 def rf_of(spec: str, path: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
     graph = analyse_file(SPECS / f"{spec}.yaml")
-    node = next(n for n in graph.root.walk() if n.path == path and n.op not in ("residual", "concat"))
+    members = [*graph.root.scopes(), *graph.nodes]
+    node = next(n for n in members if n.path == path and (not hasattr(n, "name") or n.name))
     return node.rf_size, node.rf_stride
 
 

@@ -15,10 +15,9 @@ import pytest
 from cnnspec.cli import main
 from cnnspec.commands.check import check_file
 from cnnspec.errors import SpecError
-from cnnspec.loader.yaml_loader import load_file, load_text
-from cnnspec.validate.ops import OPS
-from cnnspec.validate.schema import LAYER_EXAMPLES, schema_text, spec_schema
-from cnnspec.validate.spec import STRUCTURES
+from cnnspec.frontend.read import load_file, load_text
+from cnnspec.frontend.schema import OPS, schema_text, spec_schema
+from cnnspec.frontend.spec import STRUCTURES
 
 ROOT = Path(__file__).parents[1]
 COMMITTED = ROOT / "schema" / "cnnspec.schema.json"
@@ -66,7 +65,7 @@ def test_every_op_and_structure_has_an_entry_with_summary_and_example() -> None:
         example = entry["examples"][0]
         assert schema_errors({"name": "x", "input": [3, 32, 32], "layers": [example]}) == [], name
         if name in OPS:
-            settings = {k: 10 if str(v).startswith("$") else v for k, v in LAYER_EXAMPLES[name].items()}
+            settings = {k: 10 if str(v).startswith("$") else v for k, v in OPS[name].example.items()}
             OPS[name].model_validate(settings)  # the example is valid for the op's model
 
 

@@ -13,8 +13,8 @@ from torch import nn
 from cnnspec.cli import main
 from cnnspec.compile.torch import build_module, names, render_source
 from cnnspec.errors import SpecError
-from cnnspec.graph import Graph
-from cnnspec.pipeline import analyse_file
+from cnnspec.frontend import analyse_file
+from cnnspec.ir import Graph
 
 ROOT = Path(__file__).parents[1]
 HOSTILE = 'x"""; import os; os.system("rm -rf /") #\\\n\'\'\'\x00 \u2028 end"'
@@ -77,9 +77,9 @@ def test_generated_module_holds_only_template_statements() -> None:
                                  "$[c for c in ()]", "$width; import os"])
 def test_hostile_expressions_are_never_emitted(raw: str) -> None:
     graph = _graph()
-    for node in graph.root.walk():
-        if node.name == "conv1":  # the stem's conv and every block's first conv
-            node.raw = {**node.raw, "out": raw, "stride": raw}
+    for node in graph.nodes:
+        if node.name == "conv1":  # the stem's conv and every block's first conv: as if the spec wrote `raw`
+            object.__setattr__(node, "written", {**node.written, "out": raw, "stride": raw})
     text = render_source(graph)
     assert "__import__" not in text and "__class__" not in text and "import os" not in text
     # values fall back to numbers (or to extra constructor arguments) checked against the analysis
@@ -126,8 +126,8 @@ def test_hostile_param_names_are_refused(tmp_path: Path, param: str) -> None:
 @pytest.mark.parametrize("arg", ["import", "self", "x", "len", "a b"])
 def test_hostile_block_arguments_are_refused(arg: str) -> None:
     graph = _graph()
-    block = next(n for n in graph.root.walk() if n.op == "block")
+    block = next(s for s in graph.root.scopes() if s.kind == "block")
     assert block.block is not None
-    block.block.args = {**block.block.args, arg: 1}
+    object.__setattr__(block.block, "args", {**block.block.args, arg: 1})
     with pytest.raises(SpecError, match=r"argument of block 'basic'"):
         render_source(graph)

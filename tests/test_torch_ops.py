@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cnnspec.compile.torch import render_source
-from cnnspec.pipeline import analyse_file
+from cnnspec.frontend import analyse_file
 from tests.test_torch_zoo import check_model
 
 ROOT = Path(__file__).parents[1]

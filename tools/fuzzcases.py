@@ -101,7 +101,7 @@ TOKENS = ["&a ", "*a", "!!python/object/apply:os.system ['true'] ", "!!binary ",
 
 
 def _ops() -> list[str]:
-    from cnnspec.validate.ops import OPS
+    from cnnspec.frontend.syntax import LAYER_OPS as OPS
 
     return sorted(OPS)
 
@@ -395,7 +395,7 @@ def classify(code: int, stdout: str, stderr: str, seconds: float, argv: list[str
             except ValueError as exc:
                 return Outcome("bad-error", seconds, argv, f"summary --format json is not JSON: {exc}")
         return Outcome("ok", seconds, argv)
-    if code == 1 and len(lines) == 1 and ERROR_LINE.match(lines[0]):
+    if code == 1 and lines and all(ERROR_LINE.match(line) for line in lines):  # check: every error, a line each
         return Outcome("error", seconds, argv, lines[0])
     if code == 2 and len(lines) == 1 and USAGE_LINE.match(lines[0]):
         return Outcome("usage", seconds, argv, lines[0])

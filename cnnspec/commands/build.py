@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
 def build_one(args: argparse.Namespace, spec: Path, source: str | None, check: bool) -> list[str]:
     """Build (or, with ``check``, compare) one spec; returns the stale outputs' descriptions."""
     from cnnspec.compile import targets
-    from cnnspec.pipeline import analyse_file
+    from cnnspec.frontend import analyse_file
 
     entry = targets.target(args.target)
     graph = analyse_file(spec, **spec_kwargs(args))

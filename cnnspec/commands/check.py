@@ -15,6 +15,7 @@ from cnnspec.commands.common import add_spec_options, spec_kwargs
 from cnnspec.errors import SpecError, UsageError
 
 SPEC_SUFFIXES = (".yaml", ".yml")
+MAX_SHOWN = 50  # errors printed per file; the rest are counted
 
 
 @dataclass
@@ -49,20 +50,23 @@ def spec_files(paths: list[str]) -> list[Path]:
 
 
 def check_file(path: Path, kwargs: dict) -> Result:
-    from cnnspec.analyse.budgets import check_budgets
-    from cnnspec.loader.yaml_loader import load_file
-    from cnnspec.pipeline import analyse_doc, check_blocks_file, is_blocks_file
+    """Every problem of one file: its structure and settings, imports, names, then the first shape error of
+    each independent branch, then its budgets."""
+    from cnnspec.frontend import analyse, load_file
+    from cnnspec.frontend.budgets import check_budgets
 
     try:
         doc = load_file(path)
-        if is_blocks_file(doc):
-            check_blocks_file(doc, path)
-            return Result(str(path), [], kind="blocks")
-        graph = analyse_doc(doc, path, **kwargs)
-        errors = check_budgets(path, graph, lambda p, shape: analyse_doc(doc, p, kwargs["overrides"], shape))
-        return Result(str(path), errors, graph.root.total_params, graph.root.total_macs)
     except SpecError as exc:
         return Result(str(path), [exc])
+    result = analyse(doc, path, kwargs["overrides"], kwargs["input_shape"])
+    if result.kind == "blocks":
+        return Result(str(path), result.errors, kind="blocks")
+    graph = result.graph
+    if graph is None or result.errors:
+        assert result.errors, "the front end made no graph and gave no reason"
+        return Result(str(path), result.errors)
+    return Result(str(path), check_budgets(graph), graph.root.total_params, graph.root.total_macs)
 
 
 def _github(text: str) -> str:
@@ -84,12 +88,16 @@ def report(results: list[Result], fmt: str) -> None:
         print(json.dumps(records, indent=2))
         return
     for r in results:
-        for e in r.errors:
+        for e in r.errors[:MAX_SHOWN]:
             if fmt == "github":
                 file, line, col = (e.pos.file, e.pos.line, e.pos.col) if e.pos else (r.file, 1, 1)
                 print(f"::error file={_github_property(file)},line={line},col={col}::{_github(e.message)}")
             else:
                 print(e, file=sys.stderr)
+        if len(r.errors) > MAX_SHOWN:
+            more = f"{r.file}: {len(r.errors) - MAX_SHOWN} more error(s) not shown (the first {MAX_SHOWN} are above)"
+            print(f"::error file={_github_property(r.file)}::{_github(more)}" if fmt == "github" else more,
+                  file=sys.stdout if fmt == "github" else sys.stderr)
         if not r.errors and fmt == "text":
             detail = "blocks" if r.kind == "blocks" else f"{r.params:,} params, {r.macs:,} MACs"
             print(f"{r.file}: ok ({detail})")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnspec.errors import SpecError, UsageError
-from cnnspec.loader.yaml_loader import MAX_INT, load_text
+from cnnspec.frontend.read import MAX_INT, load_text
 
 
 def add_spec_options(parser: argparse.ArgumentParser) -> None:
@@ -61,5 +61,5 @@ def require_file(path: str) -> None:
 
 
 def spec_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """``overrides`` and ``input_shape`` for :func:`cnnspec.pipeline.analyse_file`."""
+    """``overrides`` and ``input_shape`` for :func:`cnnspec.frontend.analyse_file`."""
     return {"overrides": parse_overrides(args.overrides) or None, "input_shape": parse_shape(args.input_shape)}

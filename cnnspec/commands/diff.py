@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from cnnspec.commands.common import add_spec_options, spec_kwargs
-from cnnspec.errors import SpecError, UsageError
-from cnnspec.graph import Graph, SourcePos
+from cnnspec.errors import SourcePos, SpecError, UsageError
+from cnnspec.ir import Graph
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cnnspec.diff import diff_graphs
-    from cnnspec.pipeline import analyse_file
+    from cnnspec.frontend import analyse_file
     from cnnspec.report.diff_format import render_diff
 
     want = 1 if args.git else 2
@@ -51,17 +51,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _not_a_library(path: str) -> None:
-    from cnnspec.loader.yaml_loader import load_file
-    from cnnspec.pipeline import is_blocks_file
+    from cnnspec.frontend import is_library, load_file
 
-    if Path(path).is_file() and is_blocks_file(load_file(path)):
+    if Path(path).is_file() and is_library(load_file(path).data):
         raise UsageError(f"{path} is a block library; diff the specs that use it")
 
 
 def _at_revision(rev: str, spec: str, kwargs: dict[str, Any]) -> tuple[Graph, str]:
     """Analyse ``spec`` as it was at ``rev``; errors are located as ``REV:path:line:col``."""
+    from cnnspec.frontend import analyse_file
     from cnnspec.gitrev import checkout_spec_dir, repo_path
-    from cnnspec.pipeline import analyse_file
 
     top, rel = repo_path(spec)
     with tempfile.TemporaryDirectory(prefix="cnnspec-diff-") as tmp:

@@ -14,7 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnspec.validate.schema import schema_text
+    from cnnspec.frontend.schema import schema_text
 
     text = schema_text()
     if args.output:

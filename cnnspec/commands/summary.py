@@ -20,8 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnspec.loader.yaml_loader import load_file
-    from cnnspec.pipeline import analyse_doc, is_blocks_file, smallest_input
+    from cnnspec.frontend import analyse_doc, is_library, load_file, smallest_input
     from cnnspec.report import render
 
     if args.depth is not None and args.depth < 1:
@@ -29,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     require_file(args.spec)
     kwargs = spec_kwargs(args)
     doc = load_file(args.spec)
-    if is_blocks_file(doc):
+    if is_library(doc.data):
         raise UsageError(f"{args.spec} holds only `blocks` (a block library); summarise a spec that uses them")
     graph = analyse_doc(doc, args.spec, **kwargs)
     smallest = smallest_input(graph) if args.format != "json" else None

@@ -18,7 +18,7 @@ import os
 import re
 
 from cnnspec.errors import SpecError, UsageError
-from cnnspec.graph import Graph, Node, TensorSpec
+from cnnspec.ir import Graph, Node, TensorSpec
 
 ENV = "CNNSPEC_MAX_BYTES"
 GiB = 2**30
@@ -70,7 +70,7 @@ def weight_bytes(graph: Graph) -> tuple[int, int, Node | None]:
     """``(bytes, elements, largest leaf)`` of every parameter and buffer of ``graph``."""
     total = elements = 0
     largest: tuple[int, Node | None] = (0, None)
-    for leaf in graph.root.leaves():
+    for leaf in graph.leaves():
         own = sum(_bytes(t) for t in (*leaf.params, *leaf.buffers))
         elements += sum(t.numel for t in (*leaf.params, *leaf.buffers))
         total += own

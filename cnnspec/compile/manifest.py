@@ -16,8 +16,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnnspec.errors import SpecError
-from cnnspec.graph import SourcePos
+from cnnspec.errors import SourcePos, SpecError
 
 DEFAULT = Path("generated") / "manifest"
 

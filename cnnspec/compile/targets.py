@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from cnnspec.errors import UsageError
 
 if TYPE_CHECKING:
-    from cnnspec.graph import Graph
+    from cnnspec.ir import Graph
 
 BuildFn = Callable[["Graph", Path, argparse.Namespace], list[Path]]
 

@@ -73,7 +73,9 @@ class Traits:
     ``layout_aware``: its ONNX lowering takes a channels-last value (see the ONNX backend);
     ``inputs``: how many inputs it takes (0: two or more, a merge);
     ``dynamic_spatial``: its output does not fix the input's spatial sizes (an ONNX graph may keep them
-    symbolic; ``False`` for ops whose weights or settings follow the spatial size, such as flatten)."""
+    symbolic; ``False`` for ops whose weights or settings follow the spatial size, such as flatten);
+    ``torch_module``: its PyTorch lowering is a module (``False``: an expression in ``forward``, such as
+    ``out += identity``)."""
 
     stateless: bool = False
     elementwise: bool = False
@@ -83,6 +85,7 @@ class Traits:
     layout_aware: bool = False
     inputs: int = 1
     dynamic_spatial: bool = True
+    torch_module: bool = True
 
 
 @dataclass(frozen=True)
@@ -247,6 +250,11 @@ class Op:
 
     def onnx(self, a: Any, ctx: OnnxContext) -> OnnxValue:
         raise NotImplementedError(f"op {self.name} has no ONNX lowering")
+
+    def takes_channels_last(self, a: Any) -> bool:
+        """Whether the ONNX lowering reads a logically channels-last input as it is (elementwise ops, and
+        layout-aware ones where the attributes say so); otherwise the backend transposes it back first."""
+        return self.traits.elementwise or self.traits.layout_aware
 
     def reference(self, a: Any, inputs: tuple[Shape, ...]) -> str:
         """A PyTorch expression for a module (or a function) computing the op on a batch, written

@@ -98,6 +98,9 @@ class Linear(Op):
         shape[axis] = out.expr
         return TorchModule(ctx.call(cls, [in_f, out], [("bias", bias)]), ctx.shape(shape))
 
+    def takes_channels_last(self, a: LinearAttrs) -> bool:
+        return a.over == "last"
+
     def onnx(self, a: LinearAttrs, ctx: OnnxContext) -> OnnxValue:
         x = ctx.inputs[0]
         if len(x.shape) == 2:
@@ -152,7 +155,7 @@ class LayerScale(Op):
     name = "layer_scale"
     family = "scale"
     Settings = LayerScaleSettings
-    traits = Traits(fresh_output=True)
+    traits = Traits(fresh_output=True, torch_module=False)
 
     def infer(self, s: LayerScaleSettings, inputs: tuple[Shape, ...], label: str) -> Inferred:
         """Same shape; one parameter ``(C, 1, ...)``, owned by the enclosing module (its key is the layer's

@@ -52,7 +52,7 @@ class Add(Op):
     name = "add"
     family = "merge"
     Settings = AddSettings
-    traits = Traits(stateless=True, fresh_output=True, inputs=0)
+    traits = Traits(stateless=True, fresh_output=True, inputs=0, torch_module=False)
 
     def infer(self, s: AddSettings, inputs: tuple[Shape, ...], label: str) -> Inferred:
         """The common shape of the inputs.
@@ -98,7 +98,7 @@ class Concat(Op):
     name = "concat"
     family = "merge"
     Settings = ConcatSettings
-    traits = Traits(stateless=True, fresh_output=True, inputs=0)
+    traits = Traits(stateless=True, fresh_output=True, inputs=0, torch_module=False)
 
     def infer(self, s: ConcatSettings, inputs: tuple[Shape, ...], label: str) -> Inferred:
         """Channels summed; every other axis equal.

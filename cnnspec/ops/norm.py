@@ -202,6 +202,9 @@ class LayerNorm(Op):
         return TorchModule(ctx.call("nn.LayerNorm", [ctx.derived("normalized", ctx.input[-1])], keywords),
                            list(ctx.input))
 
+    def takes_channels_last(self, a: LayerNormAttrs) -> bool:
+        return a.over == "last"
+
     def onnx(self, a: LayerNormAttrs, ctx: OnnxContext) -> OnnxValue:
         x = ctx.inputs[0]
         if x.channels_last:  # the logical last axis is the physical channel axis

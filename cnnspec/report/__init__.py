@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cnnspec.graph import Graph, Shape
+from cnnspec.ir import Graph, Shape
 
 
 def render(graph: Graph, fmt: str = "text", depth: int | None = None, min_input: Shape | None = None) -> str:

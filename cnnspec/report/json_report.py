@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from cnnspec.graph import Graph, Node
+from cnnspec.ir import Graph, Node
 
 
 def layer_record(node: Node) -> dict[str, Any]:

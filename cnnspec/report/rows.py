@@ -1,11 +1,13 @@
-"""The rows of a summary: one per displayed node, with depth collapsing, shared by text and markdown."""
+"""The rows of a summary: one per displayed node or scope, with depth collapsing, shared by text and
+markdown."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cnnspec.analyse.rules import fmt
-from cnnspec.graph import Node
+from cnnspec.ir import Node, Scope
+from cnnspec.ops import REGISTRY
+from cnnspec.ops.shape import fmt
 
 
 @dataclass(frozen=True)
@@ -20,49 +22,37 @@ class Row:
     collapsed: bool
 
 
-def _compact(values: tuple[int, ...]) -> str:
-    return str(values[0]) if len(set(values)) == 1 else fmt(values)
+def caption(member: Node | Scope) -> str:
+    """What a row's op column says: the op's caption, or the kind of a scope (``block basic``)."""
+    if isinstance(member, Node):
+        return REGISTRY[member.op].caption(member.attrs)
+    if member.block is not None:
+        return f"block {member.block.kind}"
+    return member.kind
 
 
-def describe(node: Node) -> str:
-    """A short description of a node's op in the lecture's words (``conv 3x3/2``, ``linear 512->10``)."""
-    a = node.attrs
-    if node.op == "conv":
-        text = f"conv {fmt(a['kernel'])}"
-        text += f"/{_compact(a['stride'])}" if set(a["stride"]) != {1} else ""
-        text += f" g{a['groups']}" if a["groups"] > 1 else ""
-        return text + (" fixed" if a["weights"] is not None else "")
-    if node.op in ("maxpool", "avgpool", "sumpool"):
-        return f"{node.op} {fmt(a['kernel'])}" + (f"/{_compact(a['stride'])}" if a["stride"] != a["kernel"] else "")
-    if node.op == "linear":
-        return f"linear {a['in_features']}->{a['out_features']}" + ("" if a["over"] == "features" else f" ({a['over']})")
-    if node.op == "block" and node.block is not None:
-        return f"block {node.block.kind}"
-    if node.op == "residual":
-        return "residual add"
-    if node.op == "layernorm" and a.get("over") == "channels":
-        return "layernorm (channels)"
-    return node.op
+def label(member: Node | Scope) -> str:
+    """A row's name: the path, or for a merge the spec did not name, its scope's path and the caption."""
+    if isinstance(member, Node) and not member.name:
+        return f"{member.path} {caption(member)}".strip()
+    return member.path or member.op
 
 
-def _rf(node: Node) -> str:
-    return fmt(node.rf_size) if node.rf_size else ""
-
-
-def rows(root: Node, depth: int | None = None) -> list[Row]:
-    """Display rows in execution order; nodes deeper than ``depth`` fold into their ancestor's row."""
+def rows(root: Scope, depth: int | None = None) -> list[Row]:
+    """Display rows in execution order; members deeper than ``depth`` fold into their scope's row."""
     out: list[Row] = []
-    for child in root.child_nodes():
-        _collect(child, 1, depth, out)
+    for member in root.members:
+        _collect(member, 1, depth, out)
     return out
 
 
-def _collect(node: Node, level: int, depth: int | None, out: list[Row]) -> None:
-    collapsed = not node.is_leaf and depth is not None and level >= depth
-    label = node.path if node.op not in ("residual", "concat") else (node.path + " +" if node.path else "+")
-    out.append(Row(level, label or node.op, describe(node), fmt(node.output_shape), node.total_params,
-                   node.total_macs, _rf(node), collapsed))
-    if node.is_leaf or collapsed:
+def _collect(member: Node | Scope, level: int, depth: int | None, out: list[Row]) -> None:
+    if not member.active:
         return
-    for child in node.child_nodes():
-        _collect(child, level + 1, depth, out)
+    collapsed = isinstance(member, Scope) and depth is not None and level >= depth
+    rf = fmt(member.rf_size) if member.rf_size else ""
+    out.append(Row(level, label(member), caption(member), fmt(member.output_shape), member.total_params,
+                   member.total_macs, rf, collapsed))
+    if isinstance(member, Scope) and not collapsed:
+        for child in member.members:
+            _collect(child, level + 1, depth, out)

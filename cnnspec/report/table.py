@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cnnspec.analyse.rules import fmt
-from cnnspec.graph import BYTES_PER_ELEMENT, Graph, Shape
+from cnnspec.ir import BYTES_PER_ELEMENT, Graph, Shape
+from cnnspec.ops.shape import fmt
 from cnnspec.report.rows import Row, rows
 
 HEADERS = ("Layer", "Op", "Output", "Params", "MACs", "RF")

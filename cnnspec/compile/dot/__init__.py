@@ -16,7 +16,7 @@ from cnnspec.compile.dot.diagram import build_diagram
 from cnnspec.compile.dot.render import FORMATS, RenderError, render
 from cnnspec.compile.dot.writer import RANKDIRS, write_dot
 from cnnspec.fsutil import write_atomic
-from cnnspec.graph import Graph
+from cnnspec.ir import Graph
 
 TARGETS = ("dot", *FORMATS)
 __all__ = ["TARGETS", "RenderError", "add_build_options", "build", "render_dot"]

@@ -1,15 +1,16 @@
-"""From the analysed tree to what gets drawn: boxes, clusters and labelled edges, collapsed by depth.
+"""From the analysed graph to what gets drawn: boxes, clusters and labelled edges, collapsed by depth.
 
 Depth (the same levels as ``cnnspec summary --depth``): the root model is at depth 0, its direct layers
-and scopes at depth 1, what they contain at depth 2, and so on; a ``residual`` or ``concat`` is a level
-too (its branches sit one deeper). With ``depth=N`` every scope, residual or concat at depth >= N is
-drawn as one node showing its input and output shapes, parameters and MACs; shallower scopes become
-clusters and shallower residuals/concats are drawn with their branches. ``depth=0`` draws the whole
-model as one node, ``depth=1`` the top-level layers with stages collapsed, ``None`` everything.
+and scopes at depth 1, what they contain at depth 2, and so on. With ``depth=N`` every scope at depth
+>= N is drawn as one node showing its input and output shapes, parameters and MACs; shallower scopes
+become clusters. ``depth=0`` draws the whole model as one node, ``depth=1`` the top-level layers with
+stages collapsed, ``None`` everything.
 
-Node ids come from paths (``layer1.0.conv1``); two stateless layers sharing a path get ``#2``, ``#3``;
-drawn-only nodes use ``@`` (``layer1.0@add``, ``@input``), which a path cannot contain. Everything is
-built in execution order, so the same graph always gives the same diagram.
+Every edge is a value: from the box that made it to the box that reads it, labelled with its shape. The
+shortcut of a residual is drawn dashed when it is the input itself, in the projection colour when it has
+layers. Node ids come from paths (``layer1.0.conv1``); two stateless layers sharing a path get ``#2``,
+``#3``; drawn-only nodes use ``@`` (``layer1.0@add``, ``@input``), which a path cannot contain.
+Everything is built in execution order, so the same graph always gives the same diagram.
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cnnspec.compile.dot import labels
-from cnnspec.compile.dot.style import COMPACT_FAMILIES, family
-from cnnspec.graph import Graph, Node, Shape
+from cnnspec.compile.dot.style import COMPACT_FAMILIES
+from cnnspec.ir import Graph, Node, Scope
+from cnnspec.ops import REGISTRY
+
+MERGES = {"add": "add", "concat": "concat"}  # ops drawn as merge boxes: op -> box kind
 
 
 @dataclass
@@ -76,18 +80,13 @@ def _collect(members: list[Box | Cluster], out: list[Box]) -> None:
             _collect(m.members, out)
 
 
-@dataclass(frozen=True)
-class _Tensor:
-    """What flows out of a drawn node: its id and shape."""
-
-    src: str
-    shape: Shape
-
-
 class _Builder:
-    def __init__(self, depth: int | None) -> None:
+    def __init__(self, graph: Graph, depth: int | None) -> None:
+        self.graph = graph
         self.depth = depth
         self.edges: list[Edge] = []
+        self.drawn: dict[int, str] = {}  # value -> the id of the box that made it
+        self.on_shortcut: set[str] = set()  # ids of boxes drawn as part of a shortcut
         self._used: set[str] = set()
 
     def unique(self, base: str) -> str:
@@ -101,123 +100,125 @@ class _Builder:
     def collapsed(self, depth: int) -> bool:
         return self.depth is not None and depth >= self.depth
 
-    def connect(self, t: _Tensor, dst: str, style: str) -> None:
-        self.edges.append(Edge(t.src, dst, labels.shape_text(t.shape), style))
+    def connect(self, value: int, dst: str, style: str) -> None:
+        self.edges.append(Edge(self.drawn[value], dst, labels.shape_text(self.graph.shapes[value]), style))
 
-    def sequence(self, nodes: list[Node], t: _Tensor, into: list[Box | Cluster], depth: int,
-                 proj: bool) -> _Tensor:
-        for node in nodes:
-            t = self.node(node, t, into, depth, proj)
-        return t
+    def members(self, scope: Scope, into: list[Box | Cluster], depth: int) -> None:
+        for member in scope.members:
+            if not member.active:
+                continue
+            if isinstance(member, Node):
+                self.node(member, into)
+            elif self.collapsed(depth):
+                self.block(member, into)
+            else:
+                frame = Cluster(self.unique(f"cluster:{member.path}"), member.path, _scope_details(member),
+                                _on_shortcut(member))
+                into.append(frame)
+                self.members(member, frame.members, depth + 1)
 
-    def node(self, node: Node, t: _Tensor, into: list[Box | Cluster], depth: int, proj: bool) -> _Tensor:
-        if node.is_leaf:
-            box = leaf_box(node, self.unique(node.path), proj)
-        elif self.collapsed(depth):
-            base = node.path if node.is_scope else f"{node.path}@{node.op}"
-            box = block_box(node, self.unique(base), proj)
-        elif node.op == "residual":
-            return self.residual(node, t, into, depth, proj)
-        elif node.op == "concat":
-            return self.concat(node, t, into, depth, proj)
+    def node(self, node: Node, into: list[Box | Cluster]) -> None:
+        kind = MERGES.get(node.op) if not node.name else None
+        if kind is not None:
+            box = Box(self.unique(f"{node.path}@{kind}"), kind, "merge", "+" if kind == "add" else "concat",
+                      tooltip=_merge_tip(node), projection=node.shortcut)
         else:
-            return self.cluster(node, t, into, depth, proj)
+            box = leaf_box(node, self.unique(node.path), node.shortcut)
         into.append(box)
-        self.connect(t, box.id, "projection" if proj else "main")
-        return _Tensor(box.id, node.output_shape)
+        for index, value in enumerate(node.inputs):
+            self.connect(value, box.id, self.style(node, index, value))
+        for value in node.outputs:
+            self.drawn[value] = box.id
+        if node.shortcut:
+            self.on_shortcut.add(box.id)
 
-    def cluster(self, node: Node, t: _Tensor, into: list[Box | Cluster], depth: int,
-                proj: bool) -> _Tensor:
-        frame = Cluster(self.unique(f"cluster:{node.path}"), node.path, _scope_details(node, proj), proj)
-        into.append(frame)
-        return self.sequence(node.children, t, frame.members, depth + 1, proj)
+    def style(self, node: Node, index: int, value: int) -> str:
+        """An edge into a shortcut's layer is a projection edge; into a residual's add, the shortcut is the
+        identity (the input itself) unless it comes from shortcut layers."""
+        if node.shortcut:
+            return "projection"
+        if node.op == "add" and not node.name and index > 0:
+            return "projection" if self.drawn[value] in self.on_shortcut else "identity"
+        return "main"
 
-    def residual(self, node: Node, t: _Tensor, into: list[Box | Cluster], depth: int,
-                 proj: bool) -> _Tensor:
-        body = node.branches[0] if node.branches else []
-        shortcut = node.branches[1] if len(node.branches) > 1 else []
-        out = self.sequence(body, t, into, depth + 1, proj)
-        add = Box(self.unique(f"{node.path}@add"), "add", "merge", "+", tooltip=_merge_tip(node),
-                  projection=proj)
+    def block(self, scope: Scope, into: list[Box | Cluster]) -> None:
+        """A collapsed scope: one box; edges from what it reads, and what it makes comes from it."""
+        shortcut = _on_shortcut(scope)
+        box = block_box(scope, self.unique(scope.path), shortcut)
+        into.append(box)
+        for value in scope.inputs:
+            self.connect(value, box.id, "projection" if shortcut else "main")
+        for node in scope.nodes():
+            for value in node.outputs:
+                self.drawn[value] = box.id
         if shortcut:
-            short = self.sequence(shortcut, t, into, depth + 1, True)
-            style = "projection"
-        else:
-            short, style = t, "identity"
-        into.append(add)
-        self.connect(out, add.id, "projection" if proj else "main")
-        self.connect(short, add.id, style)
-        return _Tensor(add.id, node.output_shape)
-
-    def concat(self, node: Node, t: _Tensor, into: list[Box | Cluster], depth: int, proj: bool) -> _Tensor:
-        join = Box(self.unique(f"{node.path}@concat"), "concat", "merge", "concat", tooltip=_merge_tip(node),
-                   projection=proj)
-        ends = [self.sequence(branch, t, into, depth + 1, proj) for branch in node.branches]
-        into.append(join)
-        for end in ends:
-            self.connect(end, join.id, "projection" if proj else "main")
-        return _Tensor(join.id, node.output_shape)
+            self.on_shortcut.add(box.id)
 
 
 def leaf_box(node: Node, node_id: str, proj: bool) -> Box:
     """A layer: its caption, then its name and parameters (compact families: the caption alone)."""
-    fam = family(node.op)
+    op = REGISTRY[node.op]
     if node.total_params:
         details = [f"{node.name} \u00b7 {labels.params_text(node)}"]
-    elif node.name == node.op or fam in COMPACT_FAMILIES:
+    elif node.name == node.op or op.family in COMPACT_FAMILIES:
         details = []
     else:
         details = [node.name]
-    return Box(node_id, "layer", fam, labels.op_caption(node), details, labels.tooltip_text(node), proj)
+    return Box(node_id, "layer", op.family, op.caption(node.attrs), details, labels.tooltip_text(node), proj)
 
 
-def block_box(node: Node, node_id: str, proj: bool, title: str | None = None) -> Box:
-    """A collapsed scope, residual or concat: its kind, input -> output shapes, params and MACs."""
-    shapes = f"{labels.shape_text(node.input_shape)} -> {labels.shape_text(node.output_shape)}"
-    details = [_scope_kind(node, proj), shapes]
-    totals = labels.totals_text(node)
+def block_box(scope: Scope, node_id: str, proj: bool, title: str | None = None) -> Box:
+    """A collapsed scope: its kind, input -> output shapes, params and MACs."""
+    shapes = f"{labels.shape_text(scope.input_shape)} -> {labels.shape_text(scope.output_shape)}"
+    details = [_scope_kind(scope), shapes]
+    totals = labels.totals_text(scope)
     if totals:
         details.append(totals)
-    if title is None:
-        title = f"{node.path} {node.op}".strip() if node.op in ("residual", "concat") else node.path
-    return Box(node_id, "block", "block", title, details, labels.tooltip_text(node), proj)
+    return Box(node_id, "block", "block", title or scope.path, details, labels.tooltip_text(scope), proj)
 
 
-def _scope_kind(node: Node, proj: bool) -> str:
-    if node.op == "residual":
-        shortcut = node.branches[1] if len(node.branches) > 1 else []
-        return "projection shortcut" if shortcut else "identity shortcut"
-    if node.op == "concat":
-        return f"{len(node.branches)} branches"
-    return "projection shortcut" if proj and node.op == "sequential" else labels.block_kind(node)
+def _on_shortcut(scope: Scope) -> bool:
+    nodes = list(scope.nodes())
+    return bool(nodes) and all(n.shortcut for n in nodes)
 
 
-def _scope_details(node: Node, proj: bool) -> list[str]:
+def _scope_kind(scope: Scope) -> str:
+    return "projection shortcut" if _on_shortcut(scope) and scope.kind in ("projection", "sequential") \
+        else labels.block_kind(scope)
+
+
+def _scope_details(scope: Scope) -> list[str]:
     """One line under a cluster's title: ``stage: 2 x basic \u00b7 526k params, 411M MACs``."""
-    totals = labels.totals_text(node)
-    return [f"{_scope_kind(node, proj)} \u00b7 {totals}" if totals else _scope_kind(node, proj)]
+    totals = labels.totals_text(scope)
+    return [f"{_scope_kind(scope)} \u00b7 {totals}" if totals else _scope_kind(scope)]
 
 
 def _merge_tip(node: Node) -> str:
-    return f"{node.op} in {node.path or 'model'}: {labels.shape_text(node.output_shape)}"
+    what = "residual" if node.label == "residual add" else node.op
+    return f"{what} in {node.path or 'model'}: {labels.shape_text(node.output_shape)}"
 
 
 def build_diagram(graph: Graph, depth: int | None = None) -> Diagram:
-    """The drawable form of ``graph``: input -> layers (clusters for expanded scopes) -> output."""
-    b = _Builder(depth)
+    """The drawable form of ``graph``: input -> layers (clusters for expanded scopes) -> outputs."""
+    b = _Builder(graph, depth)
     source = Box(b.unique("@input"), "input", "io", "input", [labels.shape_text(graph.input_shape)])
     members: list[Box | Cluster] = [source]
-    start = _Tensor(source.id, graph.input_shape)
+    for value in graph.inputs:
+        b.drawn[value] = source.id
     if b.collapsed(0):
         whole = block_box(graph.root, b.unique("@model"), False, title=graph.name)
         members.append(whole)
-        b.connect(start, whole.id, "main")
-        end = _Tensor(whole.id, graph.output_shape)
+        b.connect(graph.inputs[0], whole.id, "main")
+        for node in graph.nodes:
+            for value in node.outputs:
+                b.drawn[value] = whole.id
     else:
-        end = b.sequence(graph.root.children, start, members, 1, False)
-    sink = Box(b.unique("@output"), "output", "io", "output", [labels.shape_text(graph.output_shape)])
-    members.append(sink)
-    b.connect(end, sink.id, "main")
+        b.members(graph.root, members, 1)
+    for name, value in graph.outputs:
+        sink = Box(b.unique(f"@output{'.' + name if name else ''}"), "output", "io",
+                   f"output {name}".strip(), [labels.shape_text(graph.shapes[value])])
+        members.append(sink)
+        b.connect(value, sink.id, "main")
     totals = labels.totals_text(graph.root)
     title = f"{graph.name}: {totals}" if totals else graph.name
     return Diagram(graph.name, title, members, b.edges)

@@ -4,19 +4,6 @@ from __future__ import annotations
 
 from html import escape
 
-FAMILY_OF_OP: dict[str, str] = {
-    "conv": "conv",
-    "maxpool": "pool", "avgpool": "pool", "sumpool": "pool", "adaptive_avgpool": "pool",
-    "adaptive_maxpool": "pool", "global_avgpool": "pool", "global_maxpool": "pool",
-    "batchnorm": "norm", "layernorm": "norm", "groupnorm": "norm",
-    "relu": "activation", "leaky_relu": "activation", "silu": "activation", "sigmoid": "activation",
-    "tanh": "activation", "gelu": "activation", "softmax": "activation",
-    "linear": "linear",
-    "flatten": "reshape", "permute": "reshape", "identity": "reshape",
-    "dropout": "regularisation", "stochastic_depth": "regularisation",
-    "layer_scale": "scale",
-}
-
 # Legend order and fill colours (light, print-friendly, distinguishable in greyscale by shade).
 FAMILY_COLOURS: dict[str, str] = {
     "conv": "#cfe2f3",
@@ -50,10 +37,6 @@ EDGE_DEFAULTS = {
     "fontname": "Helvetica", "fontsize": "8", "fontcolor": "#444444", "color": MAIN_EDGE,
     "arrowsize": "0.6", "penwidth": "0.9",
 }
-
-
-def family(op: str) -> str:
-    return FAMILY_OF_OP.get(op, "other")
 
 
 def node_attrs(kind: str, fam: str, projection: bool) -> dict[str, str]:

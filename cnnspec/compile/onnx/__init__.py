@@ -1,6 +1,6 @@
 """The ONNX compiler: the analysed graph emitted directly as an ONNX model with the ``onnx`` package.
 
-No tracing through torch: every spec op has an emitter (``EMITTERS``), node and initializer names are the
+No tracing through torch: every op's ``onnx`` lowering (``cnnspec.ops``) adds its nodes; node and initializer names are the
 spec's dotted paths, every value's shape is in ``value_info``, and the same inputs give the same bytes.
 torch is imported only to read a ``.pt``/``.pth`` checkpoint or a module's state_dict.
 
@@ -20,11 +20,10 @@ if TYPE_CHECKING:
     import numpy as np
     import onnx
 
-    from cnnspec.graph import Graph
+    from cnnspec.ir import Graph
 
 __all__ = [
     "DEFAULT_OPSET",
-    "EMITTERS",
     "CheckpointError",
     "add_build_options",
     "build",
@@ -34,10 +33,6 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name == "EMITTERS":
-        from cnnspec.compile.onnx.registry import EMITTERS
-
-        return EMITTERS
     if name == "CheckpointError":
         from cnnspec.compile.onnx.weights import CheckpointError
 

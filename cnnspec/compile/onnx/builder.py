@@ -1,6 +1,6 @@
 """The graph under construction: nodes, initializers and every value's shape.
 
-Emitters (``ops/``) call :meth:`Builder.op` for each ONNX node they add. A node's name and its output
+Ops' lowerings (``cnnspec.ops``, through ``lower.Context``) add ONNX nodes with :meth:`Builder.raw_op`. A node's name and its output
 tensor's name are the spec's dotted path (``layer1.0.conv1``), or ``path/Suffix`` for the helper nodes
 one layer needs (``layer1.0.conv1/Pad``); a path used twice (torchvision's shared ``relu``) gets ``#2``,
 ``#3``, and so does an output whose name an initializer holds (ConvNeXt's ``layer_scale`` is both a
@@ -18,11 +18,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from cnnspec.graph import Node
-
-# Emit channels-last regions without their permutes (see emit.py); False emits every permute as a
-# Transpose, as torch.onnx does (kept for the benchmarks that measure the difference).
-DEFER_PERMUTES = True
+from cnnspec.ir import Node
 
 Dim = int | str  # the batch dimension is symbolic ("N") unless --batch fixes it
 OnnxShape = tuple[Dim, ...]
@@ -46,7 +42,7 @@ class Builder:
     """Collects nodes, initializers and value shapes; emitters only ever talk to this class."""
 
     def __init__(self, weights: dict[str, np.ndarray], batch: Dim, dtype: Any, opset: int,
-                 graph: onnx.GraphProto | None = None) -> None:
+                 graph: onnx.GraphProto | None = None, defer_permutes: bool = True) -> None:
         self.weights = weights
         self.opset = opset
         self.batch = batch
@@ -58,7 +54,9 @@ class Builder:
         self.initializers: dict[str, onnx.TensorProto] = {}
         self.value_info: dict[str, OnnxShape] = {}
         self.produced: list[tuple[Value, Node]] = []  # every leaf's output value, for shape checks
-        self.defer_permutes = DEFER_PERMUTES
+        # emit channels-last regions without their permutes (lower.py); False writes every permute as a
+        # Transpose, as torch.onnx does (bench/bench_onnx_layouts.py measures the difference)
+        self.defer_permutes = defer_permutes
         self._taken: dict[str, int] = {}  # tensor names (initializers and node outputs)
         self._node_names: dict[str, int] = {}
 
@@ -105,19 +103,6 @@ class Builder:
         return self.const(name, list(values), dtype=np.int64)
 
     # nodes -------------------------------------------------------------------------------------------
-    def op(
-        self,
-        node: Node,
-        op_type: str,
-        inputs: Sequence[str],
-        shape: Sequence[Dim],
-        suffix: str | None = None,
-        **attrs: Any,
-    ) -> Value:
-        """Add one ONNX node for spec node ``node``; its output has ``shape`` (batch first)."""
-        base = node.path if suffix is None else f"{node.path}/{suffix}"
-        return self.raw_op(base, op_type, inputs, shape, **attrs)
-
     def raw_op(self, base: str, op_type: str, inputs: Sequence[str], shape: Sequence[Dim], **attrs: Any) -> Value:
         name = self.unique(base)
         node_name = self.unique(base, self._node_names)

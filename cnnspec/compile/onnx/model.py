@@ -11,10 +11,10 @@ from onnx import helper
 
 from cnnspec import __version__
 from cnnspec.compile.onnx.builder import Builder, Dim, Value
-from cnnspec.compile.onnx.emit import emit_graph
+from cnnspec.compile.onnx.lower import lower
 from cnnspec.compile.onnx.options import DEFAULT_OPSET
 from cnnspec.compile.onnx.weights import check_weights, init_weights
-from cnnspec.graph import Graph, Node
+from cnnspec.ir import Graph, Node
 
 BATCH_DIM = "N"
 INPUT, OUTPUT = "input", "output"
@@ -36,10 +36,12 @@ def to_model_proto(
     batch: int | None = None,
     fp16: bool = False,
     source: str = "weights",
+    defer_permutes: bool = True,
 ) -> onnx.ModelProto:
     """The ONNX model for ``graph``. ``weights`` (a state_dict as numpy arrays, checked against the spec)
-    default to a seeded initialisation; ``batch`` fixes the batch dimension, else it is symbolic."""
-    return compile_graph(graph, weights, seed, opset, batch, fp16, source).model
+    default to a seeded initialisation; ``batch`` fixes the batch dimension, else it is symbolic;
+    ``defer_permutes=False`` writes every permute as a Transpose (lower.py)."""
+    return compile_graph(graph, weights, seed, opset, batch, fp16, source, defer_permutes).model
 
 
 def compile_graph(
@@ -50,13 +52,14 @@ def compile_graph(
     batch: int | None = None,
     fp16: bool = False,
     source: str = "weights",
+    defer_permutes: bool = True,
 ) -> Compiled:
     weights = init_weights(graph, seed) if weights is None else check_weights(graph, weights, source)
     dim: Dim = BATCH_DIM if batch is None else int(batch)
     model = onnx.ModelProto(producer_name="cnnspec", producer_version=__version__)
-    b = Builder(weights, dim, np.float16 if fp16 else np.float32, opset, model.graph)
+    b = Builder(weights, dim, np.float16 if fp16 else np.float32, opset, model.graph, defer_permutes)
     x = Value(INPUT, (dim, *graph.input_shape))
-    y = emit_graph(b, graph.root, x)
+    y = lower(b, graph, x)[0]
     final = _name_output(b, y)
     g = b.graph
     g.name = graph.name

@@ -33,7 +33,7 @@ def load_model(path: str, overrides: dict[str, Any] | None = None, seed: int = 0
     if p.suffix.lower() in SPEC_SUFFIXES:
         from cnnspec.compile.limits import check_size
         from cnnspec.compile.onnx.model import to_model_proto
-        from cnnspec.pipeline import analyse_file
+        from cnnspec.frontend import analyse_file
 
         graph = analyse_file(p, overrides)
         check_size(graph, "onnx", max_bytes)

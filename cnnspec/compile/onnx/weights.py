@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from cnnspec.errors import SpecError
-from cnnspec.graph import Graph, TensorSpec
+from cnnspec.ir import Graph, TensorSpec
 
 OPTIONAL_SUFFIX = ".num_batches_tracked"
 WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")

@@ -10,7 +10,7 @@ from cnnspec.compile.torch.render import render_source
 if TYPE_CHECKING:
     from torch import nn
 
-    from cnnspec.graph import Graph
+    from cnnspec.ir import Graph
 
 __all__ = ["build_module", "render_source"]
 

@@ -1,10 +1,10 @@
 """Symbolic values for generated code: the spec's ``$expressions`` as a whitelisted Python AST.
 
-A value written in a spec (``"$width * 4"``, ``3``, ``[1, 2]``, ``"same"``) becomes a small ``ast.expr``
-built only from constants, names, ``+ - * // %``, unary minus, tuples and ``min``/``max`` calls, read by
-the spec language's own parser. Anything else is refused (``Unknown``), so nothing a spec contains can turn
-into other code: the generator then writes the concrete value instead. Every symbolic value is checked by evaluating it (``evaluate``) against the
-analysed, concrete value before it is used.
+A value as the spec wrote it (``cnnspec.ir.Written``: ``$width * 4`` as an expression tree, ``3``,
+``[1, 2]``, ``"same"``) becomes a small ``ast.expr`` built only from constants, names, ``+ - * // %``,
+unary minus, tuples and ``min``/``max`` calls. Anything else is refused (``Unknown``), so nothing a spec
+contains can turn into other code: the generator then writes the concrete value instead. Every symbolic
+value is checked by evaluating it (``evaluate``) against the analysed, concrete value before it is used.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import ast
 from collections.abc import Mapping
 from typing import Any
 
-from cnnspec.resolve import expr as spec_expr
+from cnnspec import ir
 
 _FUNCS = {"min": min, "max": max}
 
@@ -37,19 +37,13 @@ def name(identifier: str) -> ast.expr:
     return ast.Name(id=identifier, ctx=ast.Load())
 
 
-def parse(raw: Any) -> ast.expr:
-    """The spec value ``raw`` as a Python expression; raises ``Unknown`` for anything else.
-
-    ``$expressions`` are read by the spec language's own parser (``cnnspec.resolve.expr``), so the
-    generated code can only hold what that grammar allows, with its meaning."""
-    if isinstance(raw, (list, tuple)):
-        return ast.Tuple(elts=[parse(v) for v in raw], ctx=ast.Load())
-    if spec_expr.is_expression(raw):
-        try:
-            return _python(spec_expr.parse(raw))
-        except spec_expr.ExprError as exc:
-            raise Unknown(f"not an expression: {raw!r}") from exc
-    return const(raw)
+def written(value: ir.Written) -> ast.expr:
+    """A setting as the spec wrote it, as a Python expression; raises ``Unknown`` for anything else."""
+    if isinstance(value, (list, tuple)):
+        return ast.Tuple(elts=[written(v) for v in value], ctx=ast.Load())
+    if isinstance(value, (ir.Num, ir.Ref, ir.Unary, ir.BinOp, ir.Call)):
+        return _python(value)
+    return const(value)
 
 
 _OPERATORS: dict[str, type[ast.operator]] = {
@@ -57,17 +51,17 @@ _OPERATORS: dict[str, type[ast.operator]] = {
 }
 
 
-def _python(node: spec_expr.Expr) -> ast.expr:
+def _python(node: ir.Expr) -> ast.expr:
     """A spec-language expression tree as a Python AST (a one-argument ``min``/``max`` is its argument:
     Python's ``min`` needs two)."""
-    if isinstance(node, spec_expr.Num):
+    if isinstance(node, ir.Num):
         return ast.Constant(node.value)
-    if isinstance(node, spec_expr.Ref):
+    if isinstance(node, ir.Ref):
         return name(node.name)
-    if isinstance(node, spec_expr.Unary):
+    if isinstance(node, ir.Unary):
         op = ast.USub() if node.op == "-" else ast.UAdd()
         return ast.UnaryOp(op=op, operand=_python(node.operand))
-    if isinstance(node, spec_expr.BinOp):
+    if isinstance(node, ir.BinOp):
         return ast.BinOp(left=_python(node.left), op=_OPERATORS[node.op](), right=_python(node.right))
     args = [_python(arg) for arg in node.args]
     return args[0] if len(args) == 1 else ast.Call(func=name(node.fn), args=args, keywords=[])

@@ -1,4 +1,5 @@
-"""Turn an analysed graph into class views (see ``plan``): validation, block grouping, fixed weights."""
+"""Turn an analysed graph into class views (see ``plan``): names, block grouping, fixed weights, and the
+facts about the graph the planner asks for (who reads a value, whether a module may run in place)."""
 
 from __future__ import annotations
 
@@ -7,40 +8,94 @@ from typing import Any
 
 from cnnspec.compile.torch import expr as E
 from cnnspec.compile.torch import names as N
-from cnnspec.compile.torch.plan import Builder, check_supported, is_chain, parallel
+from cnnspec.compile.torch.plan import Builder, parallel
 from cnnspec.compile.torch.views import REQUIRED, ClassInfo, ClassView, Group, Item, Line, Param, Sym
 from cnnspec.errors import SpecError
-from cnnspec.graph import Graph, Node
+from cnnspec.ir import Graph, Node, Scope
+from cnnspec.ops import REGISTRY
 
-HELPERS_ORDER = ("ChannelLayerNorm", "PointwiseLinear", "Permute", "StochasticDepth", "SumPool1d", "assign")
+ASSIGN = "assign"  # the helper that writes fixed weights (templates/helpers/assign.py.j2)
 
 
 class Generator:
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
         validate(graph)
-        check_supported(graph)
-        self.helpers: set[str] = set()
+        self.helpers: dict[str, str | None] = {}  # name -> source (None: a backend template), in first use
         self.constants: list[tuple[str, Any]] = []
         self.classes: list[ClassView] = []
-        self.class_names = N.Allocator(set(HELPERS_ORDER))
-        self.const_names = N.Allocator()
-        self.parent: dict[int, Node] = {}
-        self.block_groups: dict[tuple[str, Any], list[Node]] = {}
+        spec_names = set(graph.params) | {a for s in graph.root.scopes() if s.block for a in s.block.args}
+        self.class_names = N.Allocator(spec_names)  # module-level names never hide a constructor argument
+        self.root_builder: Builder | None = None
+        self.block_groups: dict[tuple[str, Any], list[Scope]] = {}
         self.block_key: dict[int, tuple[str, Any]] = {}
         self.built: dict[tuple[str, Any], ClassInfo] = {}
-        self.root_builder: Builder | None = None
-        self._index(graph.root)
+        elaborated = graph.elaborated.nodes if graph.elaborated is not None else graph.nodes
+        self.structure = {id(n): e.inputs for n, e in zip(graph.nodes, elaborated)}
+        self.producer = graph.producers()
+        self.readers = graph.readers()
+        self.by_name: dict[tuple[str, str], list[Node]] = {}
+        self.lane_members: dict[str, int] = {}
+        for node in graph.nodes:
+            self.by_name.setdefault((node.scope, node.name), []).append(node)
+            self.lane_members[node.lane] = self.lane_members.get(node.lane, 0) + 1
+        for scope in graph.root.scopes():
+            if scope.kind == "block" and scope.block is not None:
+                key = (scope.block.kind, signature(scope, elaborated_inputs=self.structure))
+                self.block_groups.setdefault(key, []).append(scope)
+                self.block_key[id(scope)] = key
 
-    # ------------------------------------------------------------ indexing
-    def _index(self, node: Node) -> None:
-        for child in node.child_nodes():
-            self.parent[id(child)] = node
-            self._index(child)
-        if node.op == "block" and node.block is not None:
-            key = (node.block.kind, signature(node, shortcuts=False))
-            self.block_groups.setdefault(key, []).append(node)
-            self.block_key[id(node)] = key
+    # ---------------------------------------------------------------- graph facts
+    def structure_inputs(self, member: Node | Scope) -> tuple[int, ...]:
+        """What a member reads as the spec wrote it (a projection that ``auto`` left out still in place)."""
+        if isinstance(member, Scope):
+            return member.inputs
+        return self.structure.get(id(member), member.inputs)
+
+    def alone_on_shortcut(self, node: Node) -> bool:
+        """Whether ``node`` is the whole shortcut of a residual (then called inline: ``out += self.sc(x)``)."""
+        return node.lane.startswith("identity:") and self.lane_members.get(node.lane) == 1
+
+    def fresh_and_alone(self, value: int, reader: Node) -> bool:
+        """Whether ``value`` is a new tensor of ``reader``'s own module that nothing but ``reader`` reads, so
+        ``reader`` may overwrite it (autograd needs no copy: its maker's backward does not read it)."""
+        maker = self.producer.get(value)
+        while maker is not None and REGISTRY[maker.op].traits.pass_through:
+            maker = self.producer.get(maker.inputs[0])
+        if maker is None or maker.scope != reader.scope or not REGISTRY[maker.op].traits.fresh_output:
+            return False
+        return [id(n) for n in self.readers.get(value, ())] == [id(reader)] and value not in self.outputs()
+
+    def outputs(self) -> set[int]:
+        return {v for _, v in self.graph.outputs}
+
+    def may_run_in_place(self, group: Group, class_name: str) -> bool:
+        """Whether every call of this module, in every instance, may run in place."""
+        node = group[0].node
+        calls = [n for it in group for n in self.by_name.get((it.node.scope, node.name), [])]
+        return bool(calls) and all(self.fresh_and_alone(n.inputs[0], n) for n in calls if n.active)
+
+    def is_chain(self, scope: Scope) -> bool:
+        """A scope that ``nn.Sequential`` reproduces exactly: members ``0..n-1``, each reading the one before."""
+        if scope.kind not in ("sequential", "stage", "model", "projection") or not scope.members:
+            return False
+        previous = scope.inputs[0] if len(scope.inputs) == 1 else None
+        for i, member in enumerate(scope.members):
+            if member.name != str(i) or previous is None:
+                return False
+            if isinstance(member, Node):
+                if not REGISTRY[member.op].traits.torch_module:
+                    return False
+                ins, outs = self.structure_inputs(member), member.outputs
+            else:
+                ins, outs = member.inputs, member.outputs
+            if tuple(ins) != (previous,) or len(outs) != 1:
+                return False
+            previous = outs[0]
+        return True
+
+    def helper(self, name: str, source: str | None) -> None:
+        self.helpers.setdefault(name, source)
 
     # ------------------------------------------------------------- classes
     def root_class(self) -> ClassView:
@@ -54,52 +109,60 @@ class Generator:
         group = [Item(graph.root, 0, dict(graph.params))]
         first = E.name("in_channels") if "in_channels" in graph.params else None
         sym = input_sym(b, group, first)
-        if is_chain(graph.root):
+        if self.is_chain(graph.root):
             lines, _, fixups = b.inline_sequential(group, sym, "self")
             lines[0] = Line(0, "super().__init__(")
             view.base, view.sequential = "nn.Sequential", True
             view.init = lines + fixups
         else:
-            _, v = b.chain(parallel(group, lambda n: n.children), sym, "x", "x")
-            view.forward.append(Line(0, f"return {v}"))
-        b.finish()
+            self.forward(b, group, sym)
         view.params = [Param(k, _annotation(v), literal(v, graph.root)) for k, v in graph.params.items()]
         self.classes.append(view)
         return view
 
-    def block_class(self, node: Node) -> ClassInfo:
-        key = self.block_key[id(node)]
+    def forward(self, b: Builder, group: Group, sym: Sym) -> Sym:
+        """The forward of the class built from ``group``'s scopes: ``x`` in, every member, the output out."""
+        scope = group[0].node
+        assert isinstance(scope, Scope)
+        if len(scope.inputs) > 1:
+            raise SpecError(f"the torch backend cannot yet emit the scope `{scope.path or 'model'}`, which reads "
+                            f"{len(scope.inputs)} tensors made outside it", scope.pos)
+        value = scope.inputs[0] if scope.inputs else self.graph.inputs[0]
+        b.var[value], b.sym[value] = "x", sym
+        b.members(parallel(group, lambda s: s.members))
+        out = scope.outputs[-1] if scope.outputs else value
+        b.view.forward.append(Line(0, f"return {b.var[out]}"))
+        return b.sym[out]
+
+    def block_class(self, scope: Scope) -> ClassInfo:
+        key = self.block_key[id(scope)]
         if key in self.built:
             return self.built[key]
         instances = self.block_groups[key]
-        assert node.block is not None
-        args = block_args(node)
+        assert scope.block is not None
+        args = block_args(scope)
         arg_names = [a for a, _ in args]
         in_name = "in_channels" if "in_channels" not in arg_names else "input_channels"
-        name = self.class_names.take(N.camel(node.block.kind))
-        doc = (f"Block ``{node.block.kind}`` of the spec. Shape comments are those of "
-               f"``{instances[0].path}``.")
-        group = [Item(n, k, {**self.graph.params, **n.block.args, in_name: n.input_shape[0]})  # type: ignore
-                 for k, n in enumerate(instances)]
+        name = self.class_names.take(N.camel(scope.block.kind))
+        doc = f"Block ``{scope.block.kind}`` of the spec. Shape comments are those of ``{instances[0].path}``."
+        group = [Item(s, k, {**self.graph.params, **s.block.args, in_name: s.input_shape[0]})  # type: ignore[union-attr]
+                 for k, s in enumerate(instances)]
         info = self._build(ClassView(name, "nn.Module", doc), group, in_name, args)
         self.built[key] = info
         return info
 
     def scope_class(self, group: Group, parent: Builder) -> ClassInfo:
-        node = group[0].node
-        wanted = N.camel(node.path) if parent is self.root_builder else parent.view.name + N.camel(node.name)
+        scope = group[0].node
+        assert isinstance(scope, Scope)
+        wanted = N.camel(scope.path) if parent is self.root_builder else parent.view.name + N.camel(scope.name)
         name = self.class_names.take(wanted)
-        items = [Item(it.node, k, {**it.env, "in_channels": it.node.input_shape[0]})
-                 for k, it in enumerate(group)]
-        doc = f"The ``{node.path}`` scope. Shape comments are those of ``{node.path}``."
+        items = [Item(it.node, k, {**it.env, "in_channels": it.node.input_shape[0]}) for k, it in enumerate(group)]
+        doc = f"The ``{scope.path}`` scope. Shape comments are those of ``{scope.path}``."
         return self._build(ClassView(name, "nn.Module", doc), items, "in_channels", [])
 
     def _build(self, view: ClassView, group: Group, in_name: str, args: list[tuple[str, Any]]) -> ClassInfo:
         b = Builder(self, view, {in_name, *(a for a, _ in args)}, in_name)
-        sym = input_sym(b, group, E.name(in_name))
-        out_sym, v = b.chain(parallel(group, lambda n: n.children), sym, "x", "x")
-        view.forward.append(Line(0, f"return {v}"))
-        b.finish()
+        out_sym = self.forward(b, group, input_sym(b, group, E.name(in_name)))
         first = group[0].node
         params = [Param(in_name, "int")]
         params += [Param(a, _arg_annotation(first, a, d)) for a, d in args if d is REQUIRED]
@@ -112,51 +175,37 @@ class Generator:
         self.classes.append(view)
         return ClassInfo(view=view, in_name=in_name, args=args, index={id(it.node): it.inst for it in group},
                          flags=b.flags, needs=needs, extras=b.extras, out_sym=out_sym,
-                         instances=[it.node for it in group], envs={id(it.node): it.env for it in group})
+                         envs={id(it.node): it.env for it in group})
 
-    def instance_env(self, info: ClassInfo, node: Node) -> dict[str, Any]:
-        return info.envs[id(node)]
-
-    def call_arg(self, node: Node, arg: str) -> Any:
+    def call_arg(self, scope: Scope, arg: str) -> Any:
         """The block argument as written at the call site (``$expressions`` kept), or None."""
-        raw: Any = None
-        if arg in node.raw:
-            raw = node.raw[arg]
-        elif isinstance(node.raw.get("args"), dict) and arg in node.raw["args"]:
-            raw = node.raw["args"][arg]
-        else:
-            parent = self.parent.get(id(node))
-            if parent is not None and parent.op == "stage":
-                first = parent.raw.get("first") if node.name == "0" else None
-                if isinstance(first, dict) and arg in first:
-                    raw = first[arg]
-                elif isinstance(parent.raw.get("args"), dict) and arg in parent.raw["args"]:
-                    raw = parent.raw["args"][arg]
-        if raw is None:
+        assert scope.block is not None
+        if arg not in scope.block.written:
             return None
         try:
-            return E.parse(raw)
+            return E.written(scope.block.written[arg])
         except E.Unknown:
             return None
 
     # ------------------------------------------------------- fixed weights
     def fixups(self, b: Builder, group: Group, ref: str) -> list[Line]:
         node = group[0].node
+        assert isinstance(node, Node)
         lines: list[Line] = []
         for k, t in enumerate(node.params):
             target = f"{ref}.{t.key}"
             if t.init.kind == "fixed":
                 values = t.init.values
-                if any(it.node.params[k].init.values != values for it in group):
+                if any(it.node.params[k].init.values != values for it in group):  # type: ignore[union-attr]
                     raise SpecError("the torch backend needs fixed weights to be equal in every instance "
                                     "of a block", node.pos)
                 const = self.constant(b, node, t.key, values)
-                self.helpers.add("assign")
-                lines.append(Line(0, f"assign({target}, {const}, trainable={t.trainable!r})"))
-            elif t.init.kind == "constant" and node.op in ("conv", "linear"):  # torch's default is uniform
-                self.helpers.add("assign")
-                value = E.source(E.const(float(t.init.value)))
-                lines.append(Line(0, f"assign({target}, {value}, trainable={t.trainable!r})"))
+                self.helper(ASSIGN, None)
+                lines.append(Line(0, f"{ASSIGN}({target}, {const}, trainable={t.trainable!r})"))
+            elif t.init.explicit:  # a value the module does not start with (a fixed kernel's zero bias)
+                self.helper(ASSIGN, None)
+                lines.append(Line(0, f"{ASSIGN}({target}, {E.source(E.const(float(t.init.value)))}, "
+                                     f"trainable={t.trainable!r})"))
             elif not t.trainable:
                 lines.append(Line(0, f"{target}.requires_grad_(False)"))
         return lines
@@ -164,7 +213,7 @@ class Generator:
     def constant(self, b: Builder, node: Node, key: str, values: Any) -> str:
         _check_numbers(values, node)
         hint = node.path if b is self.root_builder else f"{b.view.name}_{node.name}"
-        name = self.const_names.take(N.upper(f"{hint}_{key}"))
+        name = self.class_names.take(N.upper(f"{hint}_{key}"))
         self.constants.append((name, _plain(values)))
         return name
 
@@ -175,52 +224,43 @@ def input_sym(b: Builder, group: Group, first: Any) -> Sym:
     return [b.resolve(c, [it.node.input_shape[k] for it in group], group, None) for k, c in enumerate(cands)]
 
 
-def signature(node: Node, shortcuts: bool = True, top: bool = True) -> Any:
-    """Structure that one class must share: ops, names, ranks, layouts; not values. ``shortcuts=False``
-    ignores residual shortcuts (a projection only some instances have becomes a constructor flag)."""
-    a = node.attrs
-    head = (node.op, None if top else node.name, len(node.input_shape), a.get("over"),
-            a.get("weights") is None, tuple(t.trainable for t in node.params),
-            node.block.kind if node.block else None)
-    kids = tuple(signature(c, shortcuts, False) for c in node.children)
-    branches: list[Any] = []
-    for k, branch in enumerate(node.branches):
-        if node.op == "residual" and k == 1 and not shortcuts:
-            branches.append("shortcut")
+def signature(scope: Scope, top: bool = True, elaborated_inputs: dict[int, tuple[int, ...]] | None = None) -> Any:
+    """Structure that one class must share: ops, names, ranks, layouts, how members connect; not values, and
+    not whether a projection shortcut is there (that becomes a constructor flag)."""
+    head = (scope.kind, None if top else scope.name, len(scope.input_shape), scope.block.kind if scope.block else None)
+    if scope.projection is not None:  # present or not, the same constructor flag
+        return head[:2]
+    made: dict[int, int] = {}
+    members: list[Any] = []
+    for index, member in enumerate(scope.members):
+        if isinstance(member, Scope):
+            ins, entry = member.inputs, signature(member, False, elaborated_inputs)
         else:
-            branches.append(tuple(signature(c, shortcuts, False) for c in branch))
-    return (head, kids, tuple(branches))
+            a = member.attrs
+            ins = (elaborated_inputs or {}).get(id(member), member.inputs)
+            entry = (member.op, member.name, member.lane.partition(":")[0], len(member.input_shape),
+                     getattr(a, "over", None), getattr(a, "weights", None) is None,
+                     tuple(t.trainable for t in member.params))
+        members.append((entry, tuple(made.get(v, -1) for v in ins)))
+        for v in member.outputs:
+            made[v] = index
+    return head, tuple(members)
 
 
-def block_args(node: Node) -> list[tuple[str, Any]]:
+def block_args(scope: Scope) -> list[tuple[str, Any]]:
     """The block's arguments as (name, default or REQUIRED): required first, then defaulted, each in
     definition order."""
-    assert node.block is not None
-    definition = node.block.definition
-    declared = getattr(definition, "args", None)
-    if isinstance(definition, dict):
-        declared = definition.get("args")
-    if not isinstance(declared, dict):
-        declared = {name: REQUIRED for name in node.block.args}
-    out = []
-    for name, spec in declared.items():
-        out.append((name, REQUIRED if _is_type(spec) else spec))
+    assert scope.block is not None
+    out = [(name, default) for name, _, default in scope.block.signature]
     return [x for x in out if x[1] is REQUIRED] + [x for x in out if x[1] is not REQUIRED]
 
 
-def _is_type(spec: Any) -> bool:
-    return isinstance(spec, type) or spec in ("int", "float", "bool", "str") or spec is None
-
-
-def _arg_annotation(node: Node, arg: str, default: Any) -> str:
-    assert node.block is not None
-    declared = getattr(node.block.definition, "args", None)
-    spec = declared.get(arg) if isinstance(declared, dict) else None
-    if isinstance(spec, type):
-        return spec.__name__
-    if spec in ("int", "float", "bool", "str"):
-        return str(spec)
-    return _annotation(default if default is not REQUIRED else node.block.args[arg])
+def _arg_annotation(scope: Node | Scope, arg: str, default: Any) -> str:
+    assert isinstance(scope, Scope) and scope.block is not None
+    for name, type_name, _ in scope.block.signature:
+        if name == arg:
+            return type_name
+    return _annotation(default if default is not REQUIRED else scope.block.args[arg])
 
 
 def _annotation(value: Any) -> str:
@@ -233,23 +273,24 @@ def _annotation(value: Any) -> str:
 
 
 def validate(graph: Graph) -> None:
-    for node in graph.root.walk():
-        if node is graph.root or node.op in ("residual", "concat"):
-            continue
-        N.check_layer_name(node.name, node.pos)
-        if node.block is not None:
-            for arg in node.block.args:
-                N.check_parameter_name(arg, node.pos, f"argument of block {node.block.kind!r}")
-            N.check_identifier(node.block.kind, node.pos, "block kind")
+    for scope in graph.root.scopes():
+        for member in scope.members:
+            if isinstance(member, Node) and not member.name:
+                continue  # a merge the spec wrote as a structure: no attribute
+            N.check_layer_name(member.name, member.pos)
+            if isinstance(member, Scope) and member.block is not None:
+                for arg in member.block.args:
+                    N.check_parameter_name(arg, member.pos, f"argument of block {member.block.kind!r}")
+                N.check_identifier(member.block.kind, member.pos, "block kind")
 
 
-def literal(value: Any, node: Node) -> str:
+def literal(value: Any, member: Node | Scope) -> str:
     """A default value as Python source: literals only (numbers, booleans, strings, tuples of them)."""
     try:
         return E.source(E.const(value))
     except E.Unknown:
         raise SpecError(f"the torch backend cannot write {type(value).__name__} value {value!r} as a "
-                        "constructor default", node.pos) from None
+                        "constructor default", member.pos) from None
 
 
 def _check_numbers(values: Any, node: Node) -> None:

@@ -12,7 +12,7 @@ from types import ModuleType
 from torch import nn
 
 from cnnspec.compile.torch.render import render_source
-from cnnspec.graph import Graph
+from cnnspec.ir import Graph
 
 
 def import_source(source: str, module_name: str) -> ModuleType:

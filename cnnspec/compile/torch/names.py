@@ -11,8 +11,7 @@ import builtins
 import keyword
 import re
 
-from cnnspec.errors import SpecError
-from cnnspec.graph import SourcePos
+from cnnspec.errors import SourcePos, SpecError
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _INDEX = re.compile(r"(0|[1-9][0-9]*)\Z")

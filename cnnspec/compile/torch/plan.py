@@ -1,27 +1,27 @@
-"""Plan the generated module: which classes exist, their constructor parameters, and the lines of their
-``__init__`` and ``forward``.
+"""Plan one generated class: its constructor parameters and the lines of its ``__init__`` and ``forward``.
 
-* The root becomes the model class; its constructor takes the spec's ``params``.
-* Every block kind becomes one class (instances whose structure differs get numbered variants), whose
-  constructor takes the block's input channels and its arguments. A projection shortcut that only some
-  instances have becomes a ``bool`` constructor flag (torchvision's ``downsample``).
-* A scope whose children are ``0, 1, 2, ...`` and run one after the other is an inline ``nn.Sequential``;
-  any other scope gets its own small class.
+A class is built from one scope of the graph, or from every instance of a block kind at once: the members
+of its instances correspond one to one (a :data:`Group` is one member across instances). Every value is
+written as the spec's expression only when evaluating that expression with each instance's arguments
+reproduces the analysed value; otherwise as a number when all instances agree, and as an extra
+keyword-only constructor argument when they do not. So the generated code never describes a network
+other than the analysed one.
 
-Every value is written as the spec's ``$expression`` (translated to Python) only when evaluating that
-expression with each instance's arguments reproduces the analysed value; otherwise it is written as a
-number when all instances agree, and as an extra keyword-only constructor argument when they do not.
-So the generated code never describes a network other than the analysed one.
+``forward`` follows the graph's values: each member reads the variables of its inputs and writes the
+variable of its *lane* (``x`` along the main path; ``out``, ``identity``, ``branch`` where a residual or
+concat branches off, as torchvision names them). Decisions are taken on the graph before any line is
+written: a module runs in place (``nn.ReLU(inplace=True)``, ``out += identity``) only where its input is
+a fresh tensor that nothing else reads.
 """
 
 from __future__ import annotations
 
 import ast
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from cnnspec.compile.torch import expr as E
 from cnnspec.compile.torch import names as N
-from cnnspec.compile.torch.ops import EMITTERS, supported
 from cnnspec.compile.torch.views import (
     REQUIRED,
     ClassInfo,
@@ -34,26 +34,12 @@ from cnnspec.compile.torch.views import (
     shape_comment,
 )
 from cnnspec.errors import SpecError
-from cnnspec.graph import Graph, Node
+from cnnspec.ir import Node, Scope
+from cnnspec.ops import REGISTRY
+from cnnspec.ops.base import TorchExpression, TorchModule
 
-_CHAIN_SCOPES = ("sequential", "stage")
-# Ops that write a new tensor which their backward does not read: an in-place ReLU or ``+=`` may reuse it
-# (torchvision's ``nn.ReLU(inplace=True)`` after BatchNorm, ``out += identity``).
-IN_PLACE_SAFE = frozenset({
-    "conv", "batchnorm", "linear", "layernorm", "groupnorm", "avgpool", "sumpool", "maxpool",
-    "adaptive_avgpool", "adaptive_maxpool", "global_avgpool", "global_maxpool", "add", "concat", "layer_scale",
-})
-# Ops that may hand back their input tensor itself (at inference): they keep the producer of their input.
-PASS_THROUGH = frozenset({"identity", "dropout", "stochastic_depth"})
-# Stateless ops written as plain calls when unnamed (index-named) inside a class with a forward.
-FUNCTIONAL = {
-    "flatten": "torch.flatten({}, 1)",
-    "relu": "torch.relu({})",
-    "sigmoid": "torch.sigmoid({})",
-    "tanh": "torch.tanh({})",
-    "silu": "nn.functional.silu({})",
-    "gelu": "nn.functional.gelu({})",
-}
+if TYPE_CHECKING:
+    from cnnspec.compile.torch.generator import Generator
 
 
 def _matches(value: Any, concrete: Any) -> bool:
@@ -79,26 +65,20 @@ def _same(values: list[Any]) -> bool:
     return all(_matches(v, values[0]) and _matches(values[0], v) for v in values)
 
 
-def is_chain(node: Node) -> bool:
-    """A scope that ``nn.Sequential`` reproduces exactly: children ``0..n-1`` run in order."""
-    if node.op not in (*_CHAIN_SCOPES, "model") or not node.children:
-        return False
-    for i, child in enumerate(node.children):
-        if child.name != str(i) or child.op in ("residual", "concat", "layer_scale"):
-            return False
-    return True
-
-
-def parallel(group: Group, nodes_of: Any) -> list[Group]:
-    """Children of every item of ``group``, position by position."""
-    lists = [nodes_of(it.node) for it in group]
+def parallel(group: Group, members_of: Callable[[Any], Sequence[Any]]) -> list[Group]:
+    """Members of every item of ``group``, position by position."""
+    lists = [members_of(it.node) for it in group]
     return [[Item(lst[k], it.inst, it.env) for it, lst in zip(group, lists)] for k in range(len(lists[0]))]
+
+
+def _stem(lane: str) -> str:
+    return lane.partition(":")[0] or "x"
 
 
 class Builder:
     """Builds one class: resolves values against every instance and accumulates lines."""
 
-    def __init__(self, gen: Any, view: ClassView, own: set[str], in_name: str) -> None:
+    def __init__(self, gen: Generator, view: ClassView, own: set[str], in_name: str) -> None:
         self.gen = gen
         self.view = view
         self.own = set(own)
@@ -108,12 +88,12 @@ class Builder:
         self.flags: dict[str, dict[int, bool]] = {}
         self.registered: dict[str, list[str]] = {}  # attribute -> its constructor lines
         self.hints: dict[str, ast.expr] = {}
-        self.producer: dict[str, str | None] = {}  # variable -> op that wrote it (None: may be shared)
-        self.relu_lines: dict[str, Line] = {}
-        self.relu_shared_input: set[str] = set()
-        self.stride_log: list[ast.expr] = []
-        self.vars: set[str] = {"x"}
         self.local = N.Allocator(own)
+        self.vars: set[str] = {"x"}
+        self.var: dict[int, str] = {}  # value (of the first instance) -> the variable or expression holding it
+        self.lanes: dict[str, str] = {}  # lane -> its variable
+        self.sym: dict[int, Sym] = {}  # value -> symbolic shape
+        self.strides: dict[int, list[ast.expr]] = {}  # value -> strides of the layers it went through
 
     # ----------------------------------------------------------------- values
     def resolve(self, candidate: ast.expr | None, concretes: list[Any], group: Group, label: str | None,
@@ -142,21 +122,21 @@ class Builder:
                 return False
         return True
 
-    def value(self, group: Group, attr: str, raw_key: str | None = None, default: Any = REQUIRED,
+    def value(self, group: Group, attr: str, setting: str | None = None, default: Any = REQUIRED,
               hint: str | None = None) -> Val:
-        """``attr`` of the group's nodes, written as the spec wrote ``raw_key`` where that reproduces every
-        instance (or as the ``hint`` expression, for layers the front end generated: projections)."""
+        """``attrs.<attr>`` of the group's nodes, written as the spec wrote ``setting`` where that reproduces
+        every instance (or as the ``hint`` expression, for layers the front end made: projections)."""
         node = group[0].node
+        assert isinstance(node, Node)
         candidate = self.hints.get(hint) if hint else None
-        if raw_key is not None and raw_key in node.raw:
+        if setting is not None and setting in node.written:
             try:
-                candidate = E.parse(node.raw[raw_key])
+                candidate = E.written(node.written[setting])
             except E.Unknown:
                 candidate = None
-        if isinstance(candidate, ast.Tuple) and candidate.elts and len(
-                {ast.dump(e) for e in candidate.elts}) == 1:
+        if isinstance(candidate, ast.Tuple) and candidate.elts and len({ast.dump(e) for e in candidate.elts}) == 1:
             candidate = candidate.elts[0]  # [3, 3] is written 3, as PyTorch takes it
-        concretes = [it.node.attrs[attr] for it in group]
+        concretes = [getattr(it.node.attrs, attr) for it in group]
         expr = self.resolve(candidate, concretes, group, f"{node.name}_{attr}")
         assert expr is not None
         if default is not REQUIRED and E.is_const(expr) and _matches(E.evaluate(expr, {}), default):
@@ -166,7 +146,7 @@ class Builder:
     def derived(self, group: Group, axis: ast.expr | None, attr: str) -> Val:
         """A size the spec never writes (input channels, features): from the symbolic shape."""
         node = group[0].node
-        concretes = [it.node.attrs[attr] for it in group]
+        concretes = [getattr(it.node.attrs, attr) for it in group]
         expr = self.resolve(axis, concretes, group, f"{node.name}_{attr}")
         assert expr is not None
         return Val(expr, E.source(expr))
@@ -176,16 +156,10 @@ class Builder:
         out: Sym = []
         for k, cand in enumerate(candidates):
             concretes = [it.node.output_shape[k] for it in group]
+            if isinstance(cand, int):
+                cand = E.const(cand)
             out.append(self.resolve(cand, concretes, group, None))
         return out
-
-    def log_stride(self, stride: Val) -> None:
-        """Remember a strided layer, so a projection shortcut can write its stride as the body's."""
-        if not (E.is_const(stride.expr) and _matches(E.evaluate(stride.expr, {}), 1)):
-            self.stride_log.append(stride.expr)
-
-    def helper(self, name: str) -> None:
-        self.gen.helpers.add(name)
 
     def fresh(self, stem: str) -> str:
         candidate, n = stem, 1
@@ -195,55 +169,99 @@ class Builder:
         self.vars.add(candidate)
         return candidate
 
+    def lane(self, lane: str) -> str:
+        """The variable a lane writes: ``x`` for the main path, a fresh ``out``/``identity``/``branch``."""
+        found = self.lanes.get(lane)
+        if found is None:
+            found = self.lanes[lane] = "x" if _stem(lane) == "x" else self.fresh(_stem(lane))
+        return found
+
     # --------------------------------------------------------------- members
-    def chain(self, groups: list[Group], sym: Sym, v_in: str, v_work: str) -> tuple[Sym, str]:
-        """Forward statements for ``groups`` run one after another, reading ``v_in`` and writing ``v_work``
-        (a residual switches the working variable to its body's). Returns the output shape and variable."""
-        v = v_in
-        self.producer[v_in] = None  # the chain's input may be shared (a shortcut reads it too)
-        for group in groups:
-            op = group[0].node.op
-            if op == "residual":
-                sym, v = self.residual(group, sym, v)
-                v_work = v
-            elif op == "concat":
-                sym = self.concat(group, sym, v, v_work)
-                v = v_work
-            elif op == "layer_scale":
-                sym = self.layer_scale(group, sym, v, v_work)
-                self.producer[v_work] = "layer_scale"
-                v = v_work
-            else:
-                sym = self.module(group, sym, v, v_work)
-                v = v_work
-        return sym, v
-
-    def finish(self) -> None:
-        """ReLU modules whose every call reads a fresh tensor nobody else needs run in place, as torchvision's."""
-        for name, line in self.relu_lines.items():
-            if name not in self.relu_shared_input:
-                line.code = line.code.replace("nn.ReLU()", "nn.ReLU(inplace=True)", 1)
-
-    def _attr(self, name: str) -> str:
+    def attr(self, name: str) -> str:
         return f"self.{name}" if not N.is_index(name) else f"self.get_submodule({name!r})"
 
-    def register(self, group: Group, sym: Sym) -> Sym:
-        """Emit ``self.<name> = ...`` (first use of the name only) and return the output shape."""
+    def members(self, groups: list[Group]) -> None:
+        """The forward statements (and constructor lines) of ``groups``, in order."""
+        for group in groups:
+            member = group[0].node
+            if not all(it.node.active for it in group) and not isinstance(member, Scope):
+                continue  # (only projection scopes are partly active; their nodes are handled with them)
+            if isinstance(member, Scope) and member.projection is not None:
+                self.projection(group)
+            elif isinstance(member, Scope):
+                self.scope_call(group)
+            elif member.shortcut and self.gen.alone_on_shortcut(member):
+                self.inline(group)
+            else:
+                self.node(group)
+
+    def inputs(self, node: Node | Scope) -> tuple[int, ...]:
+        return self.gen.structure_inputs(node)
+
+    def node(self, group: Group) -> None:
         node = group[0].node
-        lines, out, fixups = self.construct(group, sym, self._attr(node.name))
+        assert isinstance(node, Node)
+        op = REGISTRY[node.op]
+        ctx = Context(self, group)
+        lowering = op.torch(node.attrs, ctx)
+        ins = self.inputs(node)
+        out = node.outputs[0]
+        comment = shape_comment(node.output_shape)
+        if isinstance(lowering, TorchExpression):
+            self.expression(group, lowering, ins, out, comment)
+        elif lowering.functional and N.is_index(node.name):
+            target = self.lane(node.lane)
+            self.view.forward.append(Line(0, f"{target} = {lowering.functional.format(self.var[ins[0]])}", comment))
+            self.var[out] = target
+        else:
+            self.register(group, [Line(0, self.constructor(group, lowering), comment)], ctx.fixups())
+            target = self.lane(node.lane)
+            self.view.forward.append(Line(0, f"{target} = {self.attr(node.name)}({self.var[ins[0]]})", comment))
+            self.var[out] = target
+        self.sym[out] = lowering.shape
+        self.strides[out] = self.strides.get(ins[0], []) + ctx.logged
+
+    def constructor(self, group: Group, lowering: TorchModule) -> str:
+        """The module's constructor, in place where every call of the module may run in place."""
+        if lowering.in_place and self.gen.may_run_in_place(group, self.view.name):
+            return lowering.in_place
+        return lowering.constructor
+
+    def expression(self, group: Group, lowering: TorchExpression, ins: tuple[int, ...], out: int, comment: str) -> None:
+        node = group[0].node
+        assert isinstance(node, Node)
+        args = [self.var[v] for v in ins]
+        param = None
+        if lowering.parameter is not None:
+            if node.name not in self.registered:
+                if N.is_index(node.name):
+                    self.view.init.append(Line(0, f"self.register_parameter({node.name!r}, {lowering.parameter})"))
+                else:
+                    self.view.init.append(Line(0, f"self.{node.name} = {lowering.parameter}"))
+                self.registered[node.name] = [lowering.parameter]
+            param = f"self.{node.name}" if not N.is_index(node.name) else f"self.get_parameter({node.name!r})"
+        target = self.lane(node.lane)
+        fill = {"inputs": ", ".join(args), "param": param}
+        if lowering.in_place and args[0] == target and self.gen.fresh_and_alone(ins[0], node):
+            self.view.forward.append(Line(0, lowering.in_place.format(*args, **fill), comment))
+        else:
+            self.view.forward.append(Line(0, f"{target} = {lowering.forward.format(*args, **fill)}", comment))
+        self.var[out] = target
+        self.sym[out] = lowering.shape
+        self.strides[out] = self.strides.get(ins[0], [])
+
+    def register(self, group: Group, lines: list[Line], fixups: list[Line]) -> None:
+        """Emit ``self.<name> = ...`` (first use of the name only)."""
+        node = group[0].node
         code = [line.code for line in lines]
         if node.name in self.registered:  # a stateless layer called again under the same name
             if self.registered[node.name] != code:
                 raise SpecError(f"layers sharing the name `{node.name}` differ ({code[0]} vs "
                                 f"{self.registered[node.name][0]}); one module cannot be both", node.pos)
-            return out
+            return
         self.registered[node.name] = code
-        assigned = self._assign(node.name, lines)
-        if node.op == "relu" and len(assigned) == 1:
-            self.relu_lines[node.name] = assigned[0]
-        self.view.init.extend(assigned)
+        self.view.init.extend(self._assign(node.name, lines))
         self.view.init.extend(fixups)
-        return out
 
     def _assign(self, name: str, lines: list[Line], indent: int = 0) -> list[Line]:
         first, rest = lines[0], lines[1:]
@@ -257,52 +275,110 @@ class Builder:
         head = Line(first.indent + indent, f"self.{name} = {first.code}", first.comment if rest else "")
         return [head, *[Line(r.indent + indent, r.code, r.comment) for r in rest]]
 
-    def module(self, group: Group, sym: Sym, v_in: str, v_out: str) -> Sym:
+    def inline(self, group: Group) -> None:
+        """A shortcut of one module: registered, and called where the add reads it (``out += self.sc(x)``)."""
         node = group[0].node
-        comment = shape_comment(node.output_shape)
-        functional = FUNCTIONAL.get(node.op)
-        if functional and N.is_index(node.name) and node.attrs.get("approximate", "none") == "none":
-            # an unnamed stateless op is a plain call, as torchvision writes torch.flatten(x, 1)
-            _, out = EMITTERS[node.op](self, group, sym)
-            self.view.forward.append(Line(0, f"{v_out} = {functional.format(v_in)}", comment))
-            self.producer[v_out] = node.op
-            return out
-        if node.op == "relu" and self.producer.get(v_in) not in IN_PLACE_SAFE:
-            self.relu_shared_input.add(node.name)
-        out = self.register(group, sym)
-        if node.op in PASS_THROUGH:
-            self.producer[v_out] = self.producer.get(v_in)
-        else:
-            self.producer[v_out] = node.op if node.is_leaf else None
-        self.view.forward.append(Line(0, f"{v_out} = {self._attr(node.name)}({v_in})", comment))
-        return out
+        assert isinstance(node, Node)
+        ctx = Context(self, group)
+        lowering = REGISTRY[node.op].torch(node.attrs, ctx)
+        ins = self.inputs(node)
+        if not isinstance(lowering, TorchModule):
+            return self.node(group)
+        self.register(group, [Line(0, lowering.constructor, shape_comment(node.output_shape))], ctx.fixups())
+        self.var[node.outputs[0]] = f"{self.attr(node.name)}({self.var[ins[0]]})"
+        self.sym[node.outputs[0]] = lowering.shape
+        self.strides[node.outputs[0]] = self.strides.get(ins[0], [])
+        return None
+
+    def scope_call(self, group: Group) -> None:
+        scope = group[0].node
+        assert isinstance(scope, Scope)
+        ins = self.inputs(scope)
+        if len(ins) != 1:
+            raise SpecError(f"the torch backend cannot yet emit the scope `{scope.path}`, which reads {len(ins)} "
+                            "tensors made outside it", scope.pos)
+        lines, out_sym, fixups = self.construct(group, self.sym[ins[0]], self.attr(scope.name))
+        self.register(group, lines, fixups)
+        target = self.lane(scope.lane)
+        out = scope.outputs[-1]
+        self.view.forward.append(Line(0, f"{target} = {self.attr(scope.name)}({self.var[ins[0]]})",
+                                      shape_comment(scope.output_shape)))
+        self.var[out] = target
+        self.sym[out] = out_sym
+        self.strides[out] = self.strides.get(ins[0], [])
+
+    def projection(self, group: Group) -> None:
+        """torchvision's ``downsample``: in every instance (``out += self.downsample(x)``), in some (a
+        ``bool`` constructor flag, ``identity = x if self.downsample is None else self.downsample(x)``) or in
+        none (the shortcut is the input)."""
+        scope = group[0].node
+        assert isinstance(scope, Scope) and scope.projection is not None
+        source, target = scope.projection.source, scope.projection.target
+        out = scope.outputs[-1]
+        present = [it for it in group if it.node.active]
+        if not present:
+            self.var[out], self.sym[out] = self.var[source], self.sym[source]
+            return
+        strides = self.strides.get(target, [])[len(self.strides.get(source, [])):]
+        saved, self.hints = self.hints, {"stride": E.product(strides) if strides else E.const(1)}
+        if self.sym[target][0] is not None:
+            self.hints["out"] = self.sym[target][0]
+        try:
+            if len(present) == len(group):
+                lines, out_sym, fixups = self.construct(group, self.sym[source], self.attr(scope.name))
+                self.register(group, lines, fixups)
+                self.var[out] = f"{self.attr(scope.name)}({self.var[source]})"
+            else:
+                out_sym = self.optional(group, present, source)
+                self.var[out] = var = self.fresh("identity")
+                attr = f"self.{scope.name}"
+                self.view.forward.append(Line(0, f"{var} = {self.var[source]} if {attr} is None else "
+                                                 f"{attr}({self.var[source]})"))
+        finally:
+            self.hints = saved
+        self.sym[out] = out_sym
+
+    def optional(self, group: Group, present: Group, source: int) -> Sym:
+        """A module that only some instances have: a ``bool`` constructor flag."""
+        scope = present[0].node
+        if N.is_index(scope.name):
+            raise SpecError("the torch backend cannot emit a block whose shortcut differs between instances "
+                            "unless the shortcut is one named module (like `downsample`)", scope.pos)
+        have = {it.inst for it in present}
+        flag = self.local.take(scope.name)
+        self.flags[flag] = {it.inst: it.inst in have for it in group}
+        lines, out_sym, fixups = self.construct(present, self.sym[source], f"self.{scope.name}")
+        lines = [Line(line.indent, line.code) for line in lines]  # other instances' shapes: no comments
+        self.registered[scope.name] = [line.code for line in lines]
+        self.view.init.append(Line(0, f"self.{scope.name}: nn.Module | None = None"))
+        self.view.init.append(Line(0, f"if {flag}:"))
+        self.view.init.extend(self._assign(scope.name, lines, indent=1))
+        self.view.init.extend(Line(f.indent + 1, f.code, f.comment) for f in fixups)
+        return out_sym
 
     def construct(self, group: Group, sym: Sym, ref: str) -> tuple[list[Line], Sym, list[Line]]:
-        """Constructor expression lines for a leaf or scope, its output shape and any fix-up lines."""
-        node = group[0].node
-        comment = shape_comment(node.output_shape)
-        if node.is_leaf:
-            src, out = EMITTERS[node.op](self, group, sym)
-            return [Line(0, src, comment)], out, self.gen.fixups(self, group, ref)
-        if node.op == "block":
-            src, out = self.call_class(group, sym, self.gen.block_class(node))
+        """Constructor expression lines for a scope, its output shape and any fix-up lines."""
+        scope = group[0].node
+        assert isinstance(scope, Scope)
+        comment = shape_comment(scope.output_shape)
+        if scope.block is not None:
+            src, out = self.call_class(group, sym, self.gen.block_class(scope))
             return [Line(0, src, comment)], out, []
-        if is_chain(node):
+        if self.gen.is_chain(scope):
             return self.inline_sequential(group, sym, ref)
         src, out = self.call_class(group, sym, self.gen.scope_class(group, self))
         return [Line(0, src, comment)], out, []
 
     def inline_sequential(self, group: Group, sym: Sym, ref: str) -> tuple[list[Line], Sym, list[Line]]:
-        """``nn.Sequential(...)`` with one entry per child, each with its output shape as a comment."""
+        """``nn.Sequential(...)`` with one entry per member, each with its output shape as a comment."""
         lines = [Line(0, "nn.Sequential(")]
         fixups: list[Line] = []
-        previous: str | None = None
-        for k, child_group in enumerate(parallel(group, lambda n: n.children)):
-            child_lines, sym, child_fix = self.construct(child_group, sym, f"{ref}[{k}]")
-            op = child_group[0].node.op
-            if op == "relu" and previous in IN_PLACE_SAFE:
-                child_lines[0].code = "nn.ReLU(inplace=True)"
-            previous = op if child_group[0].node.is_leaf else None
+        for k, child_group in enumerate(parallel(group, lambda s: s.members)):
+            child = child_group[0].node
+            if isinstance(child, Scope):
+                child_lines, sym, child_fix = self.construct(child_group, sym, f"{ref}[{k}]")
+            else:
+                child_lines, sym, child_fix = self.leaf(child_group, sym, f"{ref}[{k}]")
             last = child_lines[-1]
             child_lines[-1] = Line(last.indent, last.code + ",", last.comment)
             lines.extend(Line(c.indent + 1, c.code, c.comment) for c in child_lines)
@@ -310,110 +386,29 @@ class Builder:
         lines.append(Line(0, ")"))
         return lines, sym, fixups
 
-    def residual(self, group: Group, sym: Sym, v: str) -> tuple[Sym, str]:
+    def leaf(self, group: Group, sym: Sym, ref: str) -> tuple[list[Line], Sym, list[Line]]:
+        """A node inside an inline ``nn.Sequential``: its constructor."""
         node = group[0].node
-        body_var = self.fresh("out")
-        mark = len(self.stride_log)
-        body_sym, body_var = self.chain(parallel(group, lambda n: n.branches[0]), sym, v, body_var)
-        strides = self.stride_log[mark:]
-        shortcut = [it for it in group if len(it.node.branches) > 1 and it.node.branches[1]]
-        comment = shape_comment(node.output_shape)
-        saved, self.hints = self.hints, {"stride": E.product(strides) if strides else E.const(1)}
-        if body_sym[0] is not None:
-            self.hints["out"] = body_sym[0]
-        if not shortcut:
-            added = v
-        elif len(shortcut) == len(group):
-            added = self._shortcut(parallel(shortcut, lambda n: n.branches[1]), sym, v)
-        else:
-            added = self._optional_shortcut(group, shortcut, sym, v)
-        self.hints = saved
-        if self.producer.get(body_var) in IN_PLACE_SAFE:  # a fresh tensor whose backward does not need it
-            self.view.forward.append(Line(0, f"{body_var} += {added}", comment))
-        else:
-            self.view.forward.append(Line(0, f"{body_var} = {body_var} + {added}", comment))
-        self.producer[body_var] = "add"
-        return self.shape(group, body_sym), body_var
-
-    def _shortcut(self, groups: list[Group], sym: Sym, v: str) -> str:
-        if len(groups) == 1 and groups[0][0].node.op not in ("residual", "concat", "layer_scale"):
-            self.register(groups[0], sym)
-            return f"{self._attr(groups[0][0].node.name)}({v})"
-        var = self.fresh("identity")
-        _, var = self.chain(groups, sym, v, var)
-        return var
-
-    def _optional_shortcut(self, group: Group, present: Group, sym: Sym, v: str) -> str:
-        groups = parallel(present, lambda n: n.branches[1])
-        node = groups[0][0].node
-        if len(groups) != 1 or node.op in ("residual", "concat", "layer_scale") or N.is_index(node.name):
-            raise SpecError("the torch backend cannot emit a block whose shortcut differs between instances "
-                            "unless the shortcut is one named module (like `downsample`)", node.pos)
-        have = {it.inst for it in present}
-        flag = self.local.take(node.name)
-        self.flags[flag] = {it.inst: it.inst in have for it in group}
-        lines, _, fixups = self.construct(groups[0], sym, f"self.{node.name}")
-        lines = [Line(line.indent, line.code) for line in lines]  # other instances' shapes: no comments
-        self.registered[node.name] = [line.code for line in lines]
-        self.view.init.append(Line(0, f"self.{node.name}: nn.Module | None = None"))
-        self.view.init.append(Line(0, f"if {flag}:"))
-        self.view.init.extend(self._assign(node.name, lines, indent=1))
-        self.view.init.extend(Line(f.indent + 1, f.code, f.comment) for f in fixups)
-        var = self.fresh("identity")
-        attr = f"self.{node.name}"
-        self.view.forward.append(Line(0, f"{var} = {v} if {attr} is None else {attr}({v})"))
-        return var
-
-    def concat(self, group: Group, sym: Sym, v: str, v_work: str) -> Sym:
-        node = group[0].node
-        parts: list[str] = []
-        outputs: list[Sym] = []
-        for b in range(len(node.branches)):
-            if not node.branches[b]:  # an empty branch passes the input through (DenseNet)
-                parts.append(v)
-                outputs.append(sym)
-                continue
-            var = self.fresh("branch")
-            branch_sym, var = self.chain(parallel(group, lambda n, b=b: n.branches[b]), sym, v, var)
-            parts.append(var)
-            outputs.append(branch_sym)
-        comment = shape_comment(node.output_shape)
-        self.view.forward.append(Line(0, f"{v_work} = torch.cat([{', '.join(parts)}], dim=1)", comment))
-        self.producer[v_work] = "concat"
-        channels = [out[0] for out in outputs]
-        total = E.total(channels) if all(c is not None for c in channels) else None  # type: ignore[arg-type]
-        return self.shape(group, [total, *outputs[0][1:]])
-
-    def layer_scale(self, group: Group, sym: Sym, v: str, v_work: str) -> Sym:
-        node = group[0].node
-        channels = self.derived(group, sym[0], "channels")
-        init = self.value(group, "init", "init")
-        shape = [channels.src, *["1"] * (len(node.input_shape) - 1)]
-        shape_src = f"({shape[0]},)" if len(shape) == 1 else f"({', '.join(shape)})"
-        if node.name not in self.registered:
-            param = f"nn.Parameter(torch.full({shape_src}, {init.src}))"
-            if N.is_index(node.name):
-                self.view.init.append(Line(0, f"self.register_parameter({node.name!r}, {param})"))
-            else:
-                self.view.init.append(Line(0, f"self.{node.name} = {param}"))
-            self.registered[node.name] = [param]
-        attr = f"self.{node.name}" if not N.is_index(node.name) else f"self.get_parameter({node.name!r})"
-        self.view.forward.append(Line(0, f"{v_work} = {attr} * {v}", shape_comment(node.output_shape)))
-        return list(sym)
+        assert isinstance(node, Node)
+        ctx = Context(self, group, sym)
+        lowering = REGISTRY[node.op].torch(node.attrs, ctx)
+        if not isinstance(lowering, TorchModule):
+            raise SpecError(f"the torch backend cannot put `{node.op}` in an nn.Sequential", node.pos)
+        return [Line(0, self.constructor(group, lowering), shape_comment(node.output_shape))], lowering.shape, \
+            ctx.fixups(ref)
 
     # ----------------------------------------------------------------- calls
     def call_class(self, group: Group, sym: Sym, info: ClassInfo) -> tuple[str, Sym]:
-        node = group[0].node
-        in_val = self.resolve(sym[0], [it.node.input_shape[0] for it in group], group,
-                              f"{node.name}_in_channels")
+        scope = group[0].node
+        assert isinstance(scope, Scope)
+        in_val = self.resolve(sym[0], [it.node.input_shape[0] for it in group], group, f"{scope.name}_in_channels")
         assert in_val is not None
         positional = [E.source(in_val)]
         keywords: list[str] = []
         mapping: dict[str, ast.expr] = {info.in_name: in_val}
         for arg, default in info.args:
             concretes = [it.node.block.args[arg] for it in group]  # type: ignore[union-attr]
-            candidate = self.gen.call_arg(group[0].node, arg)
-            val = self.resolve(candidate, concretes, group, f"{node.name}_{arg}")
+            val = self.resolve(self.gen.call_arg(scope, arg), concretes, group, f"{scope.name}_{arg}")
             assert val is not None
             mapping[arg] = val
             if default is REQUIRED:
@@ -425,13 +420,13 @@ class Builder:
             if not (val is not None and E.is_const(val) and E.evaluate(val, {}) is False):
                 keywords.append(f"{flag}={E.source(val)}")  # type: ignore[arg-type]
         for need in info.needs:
-            inner_env = [self.gen.instance_env(info, it.node)[need] for it in group]
+            inner_env = [info.envs[id(it.node)][need] for it in group]
             val = self.resolve(E.name(need), inner_env, group, need)
             mapping[need] = val  # type: ignore[assignment]
             keywords.append(f"{need}={E.source(val)}")  # type: ignore[arg-type]
         for extra, per_inst in info.extras.items():
             # an extra of an optional shortcut is known only for the instances that have it; the others
-            # never read it, so any instance's value serves (a KeyError here before)
+            # never read it, so any instance's value serves
             some = next(iter(per_inst.values()))
             val = self.resolve(None, [per_inst.get(info.index[id(it.node)], some) for it in group], group, extra)
             keywords.append(f"{extra}={E.source(val)}")  # type: ignore[arg-type]
@@ -439,12 +434,62 @@ class Builder:
         return f"{info.view.name}({', '.join(positional + keywords)})", self.shape(group, out)
 
 
+class Context:
+    """One node group's view of the class builder: the ``TorchContext`` of ``cnnspec.ops.base``."""
+
+    def __init__(self, b: Builder, group: Group, sym: Sym | None = None) -> None:
+        node = group[0].node
+        assert isinstance(node, Node)
+        self.b = b
+        self.group = group
+        self.node = node
+        ins = b.inputs(node)
+        self.inputs: list[Sym] = [sym] if sym is not None else [b.sym[v] for v in ins]
+        self.input = self.inputs[0]
+        self.rank = max(len(node.input_shape) - 1, 1)
+        self.attrs = [it.node.attrs for it in group]
+        self.logged: list[ast.expr] = []
+
+    def value(self, attr: str, setting: str | None = None, default: Any = REQUIRED, hint: str | None = None) -> Val:
+        return self.b.value(self.group, attr, setting, default if default is not ... else REQUIRED, hint)
+
+    def derived(self, attr: str, axis: Any) -> Val:
+        return self.b.derived(self.group, axis, attr)
+
+    def shape(self, axes: Sym) -> Sym:
+        return self.b.shape(self.group, axes)
+
+    def product(self, axes: Sym) -> Any:
+        return E.product(list(axes)) if all(a is not None for a in axes) else None  # type: ignore[arg-type]
+
+    def total(self, axes: Sym) -> Any:
+        return E.total(list(axes)) if all(a is not None for a in axes) else None  # type: ignore[arg-type]
+
+    def stride(self, value: Val) -> None:
+        if not (E.is_const(value.expr) and _matches(E.evaluate(value.expr, {}), 1)):
+            self.logged.append(value.expr)
+
+    def helper(self, name: str, source: str) -> None:
+        self.b.gen.helper(name, source)
+
+    def call(self, func: str, positional: Sequence[Val | str], keywords: Sequence[tuple[str, Val | str]]) -> str:
+        args = [p if isinstance(p, str) else str(p.src) for p in positional]
+        for key, value in keywords:
+            src = value if isinstance(value, str) else value.src
+            if src is not None:
+                args.append(f"{key}={src}")
+        return f"{func}({', '.join(args)})"
+
+    def same(self, attr: str, message: str) -> Any:
+        first = getattr(self.attrs[0], attr)
+        if any(getattr(a, attr) != first for a in self.attrs):
+            raise SpecError(message, self.node.pos)
+        return first
+
+    def fixups(self, ref: str | None = None) -> list[Line]:
+        return self.b.gen.fixups(self.b, self.group, ref or self.b.attr(self.node.name))
+
+
 def _snake(label: str) -> str:
     out = "".join(c if c.isalnum() else "_" for c in label).strip("_").lower() or "value"
     return out if not out[0].isdigit() else f"layer{out}"
-
-
-def check_supported(graph: Graph) -> None:
-    for node in graph.root.walk():
-        if node.is_leaf and not supported(node.op):
-            raise SpecError(f"the torch backend has no emitter for op {node.op!r}", node.pos)

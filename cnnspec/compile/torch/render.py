@@ -8,9 +8,9 @@ from pathlib import Path, PurePath
 
 import jinja2
 
-from cnnspec.compile.torch.generator import HELPERS_ORDER, Generator
+from cnnspec.compile.torch.generator import Generator
 from cnnspec.compile.torch.views import ClassView, shape_comment
-from cnnspec.graph import Graph
+from cnnspec.ir import Graph
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
@@ -20,7 +20,7 @@ def render_source(graph: Graph) -> str:
     gen = Generator(graph)
     root = gen.root_class()
     classes = [_with_doc(c) for c in gen.classes]
-    helpers = [h for h in HELPERS_ORDER if h in gen.helpers]
+    helpers = sorted(gen.helpers.items())  # classes, then functions (assign)
     template = _environment().get_template("module.py.j2")
     text = template.render(
         docstring=docstring(module_doc(graph, root.name), 0),

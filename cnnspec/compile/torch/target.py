@@ -8,7 +8,7 @@ from pathlib import Path
 from cnnspec.compile.limits import check_size
 from cnnspec.compile.torch.render import render_source
 from cnnspec.fsutil import write_atomic
-from cnnspec.graph import Graph
+from cnnspec.ir import Graph
 
 
 def build(graph: Graph, output: Path, options: argparse.Namespace) -> list[Path]:

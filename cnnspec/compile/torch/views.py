@@ -6,17 +6,18 @@ import ast
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnnspec.graph import Node
+from cnnspec.ir import REQUIRED, Node, Scope
+
+__all__ = ["REQUIRED", "ClassInfo", "ClassView", "Group", "Item", "Line", "Param", "Sym", "Val"]
 
 Sym = list[ast.expr | None]  # a symbolic shape: one expression per axis, None where none reproduces it
-REQUIRED = object()  # marks a block argument without default
 
 
 @dataclass
 class Item:
-    """One instance's copy of a node, with the names its values may be written in."""
+    """One instance's copy of a member (a node or a scope), with the names its values may be written in."""
 
-    node: Node
+    node: Node | Scope
     inst: int
     env: dict[str, Any]
 
@@ -91,7 +92,6 @@ class ClassInfo:
     needs: list[str] = field(default_factory=list)
     extras: dict[str, dict[int, Any]] = field(default_factory=dict)
     out_sym: Sym = field(default_factory=list)
-    instances: list[Node] = field(default_factory=list)
     envs: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 

@@ -1,6 +1,6 @@
-"""Stage 2, validate: the models of a spec file's structure (everything but the ops' own settings,
-which live in ``ops.py``). Layer lists stay raw (``str`` or one-key mapping) here; ``resolve`` reads each
-item after substituting ``$expressions``, validating it against these models and the op models."""
+"""The models of a spec file's structure: everything but the ops' own settings (``cnnspec.ops``). Layer
+lists stay raw (``str`` or one-key mapping) here; ``parse`` reads each item against these models and the
+op models."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cnnspec.validate.ops import Name
+from cnnspec.ops.base import Name
 
 LayerItem = str | dict[str, Any]
 ParamValue = bool | int | float | str
@@ -121,7 +121,7 @@ class StageSettings(_Strict):
                                   examples=[{"stride": 2}])
 
 
-STRUCTURES: dict[str, type[_Strict]] = {
+STRUCTURES: dict[str, type[BaseModel]] = {
     "sequential": SequentialSettings,
     "residual": ResidualSettings,
     "concat": ConcatSettings,

@@ -8,8 +8,7 @@ from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from cnnspec.errors import SpecError
-from cnnspec.graph import SourcePos
+from cnnspec.errors import SourcePos, SpecError
 
 _EXPECTED = {
     "int_type": "a whole number",
@@ -61,18 +60,44 @@ def _data_loc(loc: tuple[Any, ...], model: type[BaseModel]) -> tuple[Any, ...]:
 _TAGS = {"int", "str", "float", "bool", "list", "dict", "Projection", "literal['identity']", "function-after"}
 
 
-def raise_validation(
-    exc: ValidationError,
+def validation_errors(
+    exc: ValidationError | list[Any],
     model: type[BaseModel],
     what: str,
     pos_of: Callable[[tuple[Any, ...], bool], SourcePos],
     value_of: Callable[[tuple[Any, ...]], Any],
-) -> None:
-    """Raise a :class:`SpecError` for the first problem in ``exc``.
+) -> list[SpecError]:
+    """One :class:`SpecError` per setting at fault in ``exc``, in the order pydantic reports them.
 
     ``what`` names the thing validated (``conv `conv1```); ``pos_of(loc, key)`` locates a data path (its key
-    when ``key``); ``value_of(loc)`` fetches the written value."""
-    errors = exc.errors()
+    when ``key``); ``value_of(loc)`` fetches the written value. The alternatives of a union (``kernel``: a
+    number or a list) are one setting: a problem is reported once, in the words of all alternatives.
+    ``exc`` may also be the list of pydantic's error dicts to report (some left out)."""
+    errors = exc.errors() if isinstance(exc, ValidationError) else exc
+    # a misspelt key also leaves the key it meant missing: report the misspelling only
+    misspelt = {_data_loc(e["loc"], model)[:-1] for e in errors if e["type"] == "extra_forbidden"}
+    groups: list[tuple[tuple[Any, ...], list[Any]]] = []
+    for error in errors:
+        loc = _data_loc(error["loc"], model)
+        if error["type"] == "missing" and loc[:-1] in misspelt:
+            continue
+        for key, members in groups:
+            if loc[:len(key)] == key or key[:len(loc)] == loc:
+                members.append(error)
+                break
+        else:
+            groups.append((loc, [error]))
+    return [_message(errors, model, what, pos_of, value_of) for _, errors in groups]
+
+
+def _message(
+    errors: list[Any],
+    model: type[BaseModel],
+    what: str,
+    pos_of: Callable[[tuple[Any, ...], bool], SourcePos],
+    value_of: Callable[[tuple[Any, ...]], Any],
+) -> SpecError:
+    """The message for one setting's errors (the alternatives of a union included)."""
     extra = [e for e in errors if e["type"] == "extra_forbidden"]
     missing = [e for e in errors if e["type"] == "missing"]
     first = (extra or missing or errors)[0]
@@ -91,20 +116,20 @@ def raise_validation(
             message += ": the input size is never written, each layer takes it from the layer before"
         else:
             message += suggest(field, known) or f" ({word}s: {', '.join(known)})"
-        raise SpecError(message, pos_of(loc, True))
+        return SpecError(message, pos_of(loc, True))
     if first["type"] == "missing":
-        raise SpecError(f"{what} needs `{field}`", pos_of(loc[:-1], True))
+        return SpecError(f"{what} needs `{field}`", pos_of(loc[:-1], True))
     value = value_of(loc)
     if not loc:
-        raise SpecError(f"the settings of {what} should be a mapping such as `{{name: x}}`, got {_show(value)}",
-                        pos_of(loc, False))
+        return SpecError(f"the settings of {what} should be a mapping such as `{{name: x}}`, got {_show(value)}",
+                         pos_of(loc, False))
     if first["type"] == "literal_error":
         allowed = first.get("ctx", {}).get("expected", "")
-        raise SpecError(f"`{field}` of {what} must be one of {allowed}; got {_show(value)}", pos_of(loc, False))
+        return SpecError(f"`{field}` of {what} must be one of {allowed}; got {_show(value)}", pos_of(loc, False))
     expected = _expected_for(errors, first)
     label = f"`{field}`" if isinstance(loc[-1], str) else f"item {loc[-1]} of `{_last_field(loc)}`"
     hint = " (one item per `- ` line)" if expected == "a list" and isinstance(value, dict) else ""
-    raise SpecError(f"{label} of {what} should be {expected}, got {_show(value)}{hint}", pos_of(loc, False))
+    return SpecError(f"{label} of {what} should be {expected}, got {_show(value)}{hint}", pos_of(loc, False))
 
 
 def _last_field(loc: tuple[Any, ...]) -> str:

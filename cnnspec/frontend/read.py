@@ -1,4 +1,4 @@
-"""Stage 1, load: YAML text to plain Python data plus the source position of every key and value.
+"""Stage 1, read: YAML text to plain Python data plus the source position of every key and value.
 
 Built on libyaml's event stream (PyYAML's ``CParser``), not on ``yaml.safe_load``: events carry positions,
 and reading them ourselves lets us refuse what ``safe_load`` silently accepts. Refused, with line and
@@ -20,8 +20,7 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import ScalarNode
 from yaml.resolver import Resolver
 
-from cnnspec.errors import SpecError
-from cnnspec.graph import SourcePos
+from cnnspec.errors import SourcePos, SpecError
 
 MAX_DEPTH = 64
 MAX_BYTES = 4 * 1024 * 1024

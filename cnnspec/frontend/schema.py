@@ -1,9 +1,9 @@
 """The JSON Schema of spec files, derived from the pydantic models, for editors and CI.
 
 The structure models keep layer lists raw (``str | dict``), so the layer item schema is built here from
-``OPS`` and ``STRUCTURES``: one ``oneOf`` entry per op (its settings' schema, summary and an example
-layer), one per structure, a bare op name, and a block call (``{<block>: {...}}``, any other one-key
-mapping). Wherever a setting takes a number, boolean or fixed word, a ``$expression`` string is accepted
+the op registry and the structures: one ``oneOf`` entry per op (its settings' schema, summary and
+example, all declared by the op), one per structure, a bare op name, and a block call
+(``{<block>: {...}}``, any other one-key mapping). Wherever a setting takes a number, boolean or fixed word, a ``$expression`` string is accepted
 too. The schema is more lenient than ``cnnspec check`` (it knows no shapes, declared blocks or
 parameters), never stricter: a spec the schema rejects, ``check`` rejects.
 """
@@ -15,8 +15,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from cnnspec.validate.ops import OPS
-from cnnspec.validate.spec import STRUCTURES, BlocksFile, Projection, SpecFile
+from cnnspec.frontend.spec import STRUCTURES, BlocksFile, Projection, SpecFile
+from cnnspec.ops import REGISTRY
+
+# the ops a spec writes as layers (merges are written as the `residual` and `concat` structures)
+OPS = {name: op.Settings for name, op in REGISTRY.items() if op.traits.inputs == 1}
 
 # draft-07: what the YAML language server (VS Code, Neovim, ...) validates with; nothing newer is used
 SCHEMA_DIALECT = "http://json-schema.org/draft-07/schema#"
@@ -25,7 +28,7 @@ EXPR_REF = {"$ref": "#/definitions/expression"}
 # pydantic's schema for the raw `LayerItem = str | dict[str, Any]`, replaced by LAYER_REF
 _RAW_LAYER = {"anyOf": [{"type": "string"}, {"additionalProperties": True, "type": "object"}]}
 _CORE_KEYS = ("type", "enum", "const", "items", "minimum", "maximum", "exclusiveMinimum")
-# lower (and upper) bounds that the shape rules enforce (cnnspec.analyse.rules), by setting name, so
+# lower (and upper) bounds that the shape rules enforce (cnnspec.ops), by setting name, so
 # editors flag `stride: 0` as it is typed
 BOUNDS: dict[str, dict[str, float]] = {
     "out": {"minimum": 1}, "kernel": {"minimum": 1}, "stride": {"minimum": 1}, "dilation": {"minimum": 1},
@@ -33,32 +36,7 @@ BOUNDS: dict[str, dict[str, float]] = {
     "p": {"minimum": 0, "maximum": 1}, "eps": {"exclusiveMinimum": 0},
 }
 
-LAYER_EXAMPLES: dict[str, Any] = {
-    "conv": {"out": 64, "kernel": 3, "padding": 1, "bias": False, "name": "conv1"},
-    "maxpool": {"kernel": 3, "stride": 2, "padding": 1},
-    "avgpool": {"kernel": 2},
-    "sumpool": {"kernel": 2},
-    "adaptive_avgpool": {"out": 7},
-    "adaptive_maxpool": {"out": [4, 4]},
-    "global_avgpool": {"name": "avgpool"},
-    "global_maxpool": {"name": "pool"},
-    "batchnorm": {"name": "bn1"},
-    "layernorm": {"eps": 1e-6},
-    "groupnorm": {"groups": 32},
-    "relu": {"name": "relu"},
-    "leaky_relu": {"slope": 0.2},
-    "gelu": {"approximate": "tanh"},
-    "silu": {"name": "act"},
-    "sigmoid": {"name": "gate"},
-    "tanh": {"name": "act"},
-    "softmax": {"over": "channels"},
-    "identity": {"name": "skip"},
-    "dropout": {"p": 0.5},
-    "stochastic_depth": {"p": 0.1, "mode": "row"},
-    "flatten": {"name": "flatten"},
-    "linear": {"out": "$num_classes", "name": "fc"},
-    "layer_scale": {"init": 1e-6},
-    "permute": {"dims": [0, 2, 3, 1]},
+STRUCTURE_EXAMPLES: dict[str, Any] = {
     "sequential": {"name": "features", "layers": [{"conv": {"out": 32, "kernel": 3}}, "relu"]},
     "residual": {"body": [{"conv": {"out": "$width", "kernel": 3, "padding": 1}}, "batchnorm"],
                  "shortcut": {"projection": "auto", "name": "downsample"}},
@@ -193,11 +171,11 @@ def _layer(defs: dict[str, Any]) -> dict[str, Any]:
     for op, model in OPS.items():
         defs[f"op.{op}"] = _settings(model, defs, model.summary)
         optional = not any(f.is_required() for f in model.model_fields.values())
-        entries.append(_mapping(op, f"#/definitions/op.{op}", model.summary, optional))
+        entries.append(_mapping(op, f"#/definitions/op.{op}", model.summary, optional, model.example))
     for name, model in STRUCTURES.items():
         summary = STRUCTURE_SUMMARIES[name]
         defs[f"structure.{name}"] = _settings(model, defs, summary, expressions=name not in UNSUBSTITUTED)
-        entries.append(_mapping(name, f"#/definitions/structure.{name}", summary, False))
+        entries.append(_mapping(name, f"#/definitions/structure.{name}", summary, False, STRUCTURE_EXAMPLES[name]))
     entries.append(_block_call(names))
     return {"description": "A layer: an op name (`- relu`), an op with settings (`- conv: {out: 16, kernel: 3}`), "
             "a structure (sequential, residual, concat, stage) or a block call (`- basic: {width: 64}`).",
@@ -212,7 +190,7 @@ def _bare(names: list[str]) -> dict[str, Any]:
     return {"type": "string", "description": "An op with default settings, or a block.", "anyOf": [*words, block]}
 
 
-def _mapping(name: str, ref: str, summary: str, optional: bool) -> dict[str, Any]:
+def _mapping(name: str, ref: str, summary: str, optional: bool, example: Any) -> dict[str, Any]:
     settings: dict[str, Any] = {"anyOf": [{"$ref": ref}, {"type": "null"}]} if optional else {"$ref": ref}
     return {
         "type": "object",
@@ -220,7 +198,7 @@ def _mapping(name: str, ref: str, summary: str, optional: bool) -> dict[str, Any
         "properties": {name: {**settings, "description": summary}},
         "required": [name],
         "additionalProperties": False,
-        "examples": [{name: LAYER_EXAMPLES[name]}],
+        "examples": [{name: example}],
     }
 
 

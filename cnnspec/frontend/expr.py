@@ -7,8 +7,9 @@ Grammar::
     factor := INT | "$" NAME | ("+" | "-") factor | "(" expr ")" | ("min" | "max") "(" expr ("," expr)* ")"
 
 A string is an expression when it contains ``$``. A lone ``$name`` keeps its value's type (a float
-parameter can feed ``p:``); anything with an operator is integer arithmetic. ``parse`` returns a small
-AST that the PyTorch backend can print as Python; ``evaluate`` computes it.
+parameter can feed ``p:``); anything with an operator is integer arithmetic. ``parse`` returns the
+expression tree of ``cnnspec.ir`` (kept beside each evaluated setting, so the PyTorch backend can write
+``width * 4``); ``evaluate`` computes it.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import difflib
 import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
+
+from cnnspec.ir import BinOp, Call, Expr, Num, Ref, Unary
 
 MAX_LENGTH = 200
 MAX_MAGNITUDE = 10**15
@@ -30,36 +32,6 @@ class ExprError(ValueError):
     """An expression that cannot be parsed or evaluated; the message is for the user."""
 
 
-@dataclass(frozen=True)
-class Num:
-    value: int
-
-
-@dataclass(frozen=True)
-class Ref:
-    name: str
-
-
-@dataclass(frozen=True)
-class Unary:
-    op: str
-    operand: Expr
-
-
-@dataclass(frozen=True)
-class BinOp:
-    op: str
-    left: Expr
-    right: Expr
-
-
-@dataclass(frozen=True)
-class Call:
-    fn: str
-    args: tuple[Expr, ...]
-
-
-Expr = Num | Ref | Unary | BinOp | Call
 
 
 def is_expression(value: Any) -> bool:

@@ -2,22 +2,17 @@
 
 An input size is valid when the network built for the spec's own input runs on it unchanged: same rank
 and channels, every layer's output non-empty, and the same weights (a ``linear`` after ``flatten`` whose
-size follows the input is a different network)."""
+size follows the input is a different network). Each size re-runs only ``infer``."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
-
-from cnnspec.analyse.rules import fmt
 from cnnspec.errors import SpecError
-from cnnspec.graph import Graph, Shape
-from cnnspec.loader.yaml_loader import load_file
+from cnnspec.frontend.infer import infer
+from cnnspec.ir import Graph, Shape
+from cnnspec.ops.shape import fmt
 
-Analyse = Callable[[str | os.PathLike[str], Shape], Graph]
 
-
-def check_budgets(path: str | os.PathLike[str], graph: Graph, analyse: Analyse) -> list[SpecError]:
+def check_budgets(graph: Graph) -> list[SpecError]:
     """Every exceeded budget and every listed input size the network refuses, located at the constraint
     (at the offending item of ``input_sizes``)."""
     errors: list[SpecError] = []
@@ -35,25 +30,23 @@ def check_budgets(path: str | os.PathLike[str], graph: Graph, analyse: Analyse) 
                                         f"by {value - limit:,} ({value / limit:.2f}x)", pos))
     if "input_sizes" in graph.constraints:
         sizes, _ = graph.constraints["input_sizes"]
-        doc = load_file(path)
         for index, size in enumerate(sizes):
-            problem = _input_size(path, graph, tuple(size), analyse)
+            problem = _input_size(graph, tuple(size))
             if problem:
-                errors.append(SpecError(f"input_sizes[{index}]: {problem}",
-                                        doc.pos(("constraints", "input_sizes", index))))
+                errors.append(SpecError(f"input_sizes[{index}]: {problem}", graph.constraint_items[("input_sizes", index)]))
     return errors
 
 
-def _input_size(path: str | os.PathLike[str], graph: Graph, shape: Shape, analyse: Analyse) -> str | None:
+def _input_size(graph: Graph, shape: Shape) -> str | None:
     """Why the network cannot take ``shape``, or None."""
     own = graph.input_shape
     if len(shape) != len(own):
         return f"{fmt(shape)} has {len(shape)} sizes but the network's input ({fmt(own)}) has {len(own)}"
     if shape[0] != own[0]:
         return f"{fmt(shape)} has {shape[0]} channels but the network takes {own[0]} (input {fmt(own)})"
-    try:
-        other = analyse(path, shape)
-    except SpecError as exc:
+    other, errors = infer(graph, shape, first_error_only=True)
+    if errors:
+        exc = errors[0]
         return f"at input {fmt(shape)}: {exc.message}{f' (at {exc.pos})' if exc.pos else ''}"
     return _weights_differ(graph, other, shape)
 
@@ -66,4 +59,3 @@ def _weights_differ(graph: Graph, other: Graph, shape: Shape) -> str | None:
             return (f"at input {fmt(shape)}, `{key}` would be {found} instead of {fmt(size)} (its size follows "
                     "the input; a global or adaptive pool before `flatten` makes it independent)")
     return None
-

@@ -1,1 +1,0 @@
-"""One module per op family; each maps spec ops to an emitter ``(builder, node, x) -> Value``."""

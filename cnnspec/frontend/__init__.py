@@ -1,0 +1,169 @@
+"""The front end: a spec file to its analysed graph, as a pipeline of functions, each taking the previous
+one's product and nothing else::
+
+    read (the file, with every position) -> parse (the file's structure, every op's settings) ->
+    link (``use:`` imports, the block table) -> elaborate (blocks, ``$expressions``, names: a graph of
+    values) -> infer (shapes, tensors, costs for one input shape)
+
+Imports nothing heavier than pydantic and PyYAML: this is the whole path of ``cnnspec check`` and
+``cnnspec summary``."""
+
+from __future__ import annotations
+
+import functools
+import gc
+import hashlib
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from cnnspec import ir
+from cnnspec.errors import SourcePos, SpecError
+from cnnspec.frontend.elaborate import bind_params, check_input, elaborate, input_shape
+from cnnspec.frontend.infer import infer
+from cnnspec.frontend.link import Program, link
+from cnnspec.frontend.read import Doc, load_file, load_text
+from cnnspec.frontend.syntax import is_library, parse
+
+__all__ = ["Analysis", "analyse", "analyse_doc", "analyse_file", "analyse_text", "infer", "is_library",
+           "load_file", "load_text", "smallest_input"]
+
+T = TypeVar("T")
+
+
+def gc_paused(function: Callable[..., T]) -> Callable[..., T]:
+    """Run ``function`` with Python's cyclic garbage collector paused (restored after, also on errors).
+
+    The front end builds only acyclic data, so the collector finds nothing, but each full collection
+    scans every object alive in the process: with torch imported, analysing 5,000 layers cost 2.6x as
+    much per layer as 500 layers. Paused, the cost is linear (bench/bench_check.py)."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    return wrapper
+
+
+@dataclass
+class Analysis:
+    """What the front end made of one file: the analysed graph (None when it could not be made), every
+    error found, and what was read (``kind`` is ``spec`` or ``blocks`` for a block library)."""
+
+    graph: ir.Graph | None
+    errors: list[SpecError]
+    kind: str = "spec"
+    program: Program | None = None
+
+
+@gc_paused
+def analyse(doc: Doc, path: str | os.PathLike[str] | None, overrides: Mapping[str, Any] | None = None,
+            shape: ir.Shape | None = None, every_error: bool = True) -> Analysis:
+    """Run the pipeline on a loaded file. ``overrides`` replace the spec's ``params`` (``--set``);
+    ``shape`` replaces its ``input`` (``--input``). With ``every_error``, every problem is collected (in
+    file order, then the first shape error of each independent branch); otherwise the analysis stops at
+    the first shape error."""
+    spec, errors = parse(doc)
+    if spec is None:
+        return Analysis(None, _ordered(errors, doc.file))
+    program, link_errors = link(spec, path)
+    errors = errors + link_errors
+    if spec.layers is None:  # a block library
+        return Analysis(None, _ordered(errors, doc.file), "blocks", program)
+    try:
+        params = bind_params(spec, overrides or {})
+        own = input_shape(spec, params) if shape is None else shape
+        if shape is not None:
+            check_input(shape, SourcePos(doc.file, 1, 1))
+    except SpecError as exc:
+        return Analysis(None, _ordered([*errors, exc], doc.file), program=program)
+    graph, elaboration_errors = elaborate(program, params, str(path) if path is not None else doc.file)
+    errors = _ordered(errors + elaboration_errors, doc.file)
+    if errors:
+        return Analysis(None, errors, program=program)
+    graph, shape_errors = infer(graph, own, first_error_only=not every_error)
+    graph.constraints = {key: (value, spec.spots.pos("constraints", key)) for key, value in spec.constraints.items()}
+    graph.constraint_items = {("input_sizes", i): spec.spots.pos("constraints", "input_sizes", i)
+                              for i in range(len(spec.constraints.get("input_sizes", ())))}
+    graph.spec_hash = _digest(program, params, own)
+    return Analysis(graph, shape_errors, program=program)
+
+
+def analyse_doc(doc: Doc, path: str | os.PathLike[str] | None, overrides: Mapping[str, Any] | None = None,
+                input_shape: ir.Shape | None = None) -> ir.Graph:
+    """The analysed graph of a loaded spec; raises the first problem as a :class:`SpecError`."""
+    result = analyse(doc, path, overrides, input_shape, every_error=False)
+    if result.errors:
+        raise result.errors[0]
+    if result.graph is None:
+        raise SpecError("this file holds only `blocks` (a block library), not a network", SourcePos(doc.file, 1, 1))
+    return result.graph
+
+
+def analyse_file(path: str | os.PathLike[str], overrides: Mapping[str, Any] | None = None,
+                 input_shape: ir.Shape | None = None) -> ir.Graph:
+    """Load, validate, link, elaborate and analyse the spec at ``path``; raises the first problem."""
+    return analyse_doc(load_file(path), path, overrides, input_shape)
+
+
+def analyse_text(text: str, file: str = "<string>", overrides: Mapping[str, Any] | None = None,
+                 input_shape: ir.Shape | None = None) -> ir.Graph:
+    """:func:`analyse_file` for a spec given as text (imports are relative to the working directory)."""
+    return analyse_doc(load_text(text, file), None, overrides, input_shape)
+
+
+def _ordered(errors: list[SpecError], file: str) -> list[SpecError]:
+    """Errors in file order: the spec's own first, then those of imported files."""
+    def key(e: SpecError) -> tuple[bool, str, int, int]:
+        pos = e.pos or SourcePos(file, 0, 0)
+        return pos.file != file, pos.file, pos.line, pos.col
+
+    return sorted(errors, key=key)
+
+
+def _digest(program: Program, params: Mapping[str, Any], shape: ir.Shape) -> str:
+    """A digest of everything that determines the network: the spec, every block it can call (imported
+    ones included), params and input."""
+    written: dict[str, Any] = {}
+    for source in (program.spec, *program.libraries):
+        for name, block in (source.data.get("blocks") or {}).items():
+            written.setdefault(name, {"description": block.get("description", ""), "args": block.get("args", {}),
+                                      "layers": block.get("layers")})
+    blocks = {name: written[name] for name in sorted(program.blocks)}
+    payload = json.dumps({"spec": program.spec.data, "blocks": blocks, "params": params, "input": list(shape)},
+                         sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+SMALLEST_INPUT_BUDGET = 200_000  # node analyses (~1 s): summary stays fast on 50,000-layer specs
+
+
+def smallest_input(graph: ir.Graph) -> ir.Shape | None:
+    """The smallest input (per spatial axis, others kept) for which every layer has a positive output, found
+    by bisection (larger inputs are assumed to stay valid). None when the input has no spatial axes, or
+    when the bisection would analyse more than :data:`SMALLEST_INPUT_BUDGET` nodes."""
+    if graph.rank < 1:
+        return None
+    probes = sum(size.bit_length() for size in graph.input_shape[1:])
+    if probes * len(graph.nodes) > SMALLEST_INPUT_BUDGET:
+        return None
+    best = list(graph.input_shape)
+    for axis in range(1, len(best)):
+        low, high = 1, graph.input_shape[axis]
+        while low < high:
+            middle = (low + high) // 2
+            _, errors = infer(graph, tuple(best[:axis] + [middle] + best[axis + 1:]), first_error_only=True)
+            if errors:
+                low = middle + 1
+            else:
+                high = middle
+        best[axis] = low
+    return tuple(best)

@@ -1,0 +1,140 @@
+"""The parsed spec: what a file says, structured, with the position of everything as data.
+
+``parse`` builds these from the YAML data; ``link`` gathers the blocks of imported files; ``elaborate``
+turns them into the graph of values. Values are kept as written (``$expressions`` are strings, checked
+for syntax by ``parse``, evaluated by ``elaborate``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnnspec.errors import SourcePos
+
+DataPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Spots:
+    """Where the values (and keys) under one mapping of the file were written, by data path relative to
+    it: ``spots.pos(("kernel", 1))`` is the second item of ``kernel``. A path that was not written falls
+    back to its nearest written ancestor, the mapping itself last."""
+
+    at: SourcePos
+    values: Mapping[DataPath, SourcePos] = field(default_factory=dict)
+    keys: Mapping[DataPath, SourcePos] = field(default_factory=dict)
+
+    def pos(self, *path: str | int, key: bool = False) -> SourcePos:
+        table = self.keys if key else self.values
+        probe = tuple(path)
+        while probe:
+            if probe in table:
+                return table[probe]
+            if key and probe in self.values:
+                return self.values[probe]
+            probe = probe[:-1]
+        return self.at
+
+
+@dataclass(frozen=True)
+class OpCall:
+    """``- relu`` or ``- conv: {out: 16, kernel: 3}``. ``static`` holds the validated settings when no
+    ``$expression`` appears in them (every instance then shares them)."""
+
+    op: str
+    settings: Mapping[str, Any]
+    pos: SourcePos
+    spots: Spots
+    static: Any = None
+
+
+@dataclass(frozen=True)
+class BlockUse:
+    """``- basic: {width: 64}`` or ``- basic``: a call of a block (or an unknown word, which ``elaborate``
+    reports once the block table is known)."""
+
+    block: str
+    args: Mapping[str, Any]
+    pos: SourcePos
+    spots: Spots
+
+
+@dataclass(frozen=True)
+class Sequential:
+    name: Any
+    layers: tuple[Layer, ...]
+    pos: SourcePos
+    spots: Spots
+
+
+@dataclass(frozen=True)
+class ProjectionShortcut:
+    mode: str  # auto | always
+    name: Any
+    norm: str  # batchnorm | none
+    pos: SourcePos
+    spots: Spots
+
+
+@dataclass(frozen=True)
+class Residual:
+    body: tuple[Layer, ...]
+    shortcut: tuple[Layer, ...] | ProjectionShortcut | None  # None: identity
+    pos: SourcePos
+
+
+@dataclass(frozen=True)
+class Concat:
+    branches: tuple[tuple[Layer, ...], ...]
+    pos: SourcePos
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: Any
+    block: str
+    repeat: Any
+    args: Mapping[str, Any]
+    first: Mapping[str, Any]
+    pos: SourcePos
+    spots: Spots
+
+
+@dataclass(frozen=True)
+class Broken:
+    """A layer whose errors ``parse`` reported: it keeps its place (and its position in the scope's
+    numbering) so that the layers after it are still checked."""
+
+    pos: SourcePos
+
+
+Layer = OpCall | BlockUse | Sequential | Residual | Concat | Stage | Broken
+
+
+@dataclass(frozen=True)
+class BlockDef:
+    """A block: typed arguments with optional defaults (``(name, type name or default)``), its layers."""
+
+    name: str
+    args: tuple[tuple[str, Any], ...]
+    layers: tuple[Layer, ...]
+    pos: SourcePos  # the block's name
+    file: str
+
+
+@dataclass(frozen=True)
+class SpecAst:
+    """A spec file (``layers`` given) or a block library (``blocks`` only: ``layers`` is None)."""
+
+    file: str
+    name: str
+    description: str
+    params: Mapping[str, Any]
+    input: tuple[Any, ...]
+    use: tuple[tuple[str, SourcePos], ...]
+    blocks: tuple[BlockDef, ...]
+    layers: tuple[Layer, ...] | None
+    constraints: Mapping[str, Any]
+    spots: Spots  # the whole file
+    data: Mapping[str, Any]  # the file's data, for the spec's digest

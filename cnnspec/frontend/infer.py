@@ -1,0 +1,160 @@
+"""Stage 5, infer: every value's shape, every node's attributes, tensors, MACs and receptive field, and
+every scope's totals, for one input shape. Returns a new graph; the elaborated one is not changed, so
+``summary``'s smallest-input search and ``check``'s budget sizes run this stage alone, again.
+
+A shape error stops its own branch only: the values it would have made stay unknown and the nodes that
+read them are skipped, so one run reports the first error of every independent branch."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+from cnnspec import ir
+from cnnspec.errors import SpecError
+from cnnspec.ops import REGISTRY
+from cnnspec.ops.base import RuleError
+from cnnspec.ops.merge import projection
+
+RF = tuple[tuple[int, int], ...]  # (size, jump) per spatial axis of the model's input
+FAILED = (0, ())  # a projection no 1x1 conv can make (its error is recorded)
+
+
+@dataclass
+class _State:
+    shapes: dict[int, ir.Shape]
+    rfs: dict[int, RF]
+    alias: dict[int, int] = field(default_factory=dict)  # the output of a projection left out -> its input
+    projections: dict[str, tuple[int, tuple[int, ...]] | None] = field(default_factory=dict)  # scope -> (out, strides)
+    errors: list[SpecError] = field(default_factory=list)
+
+
+def infer(graph: ir.Graph, input_shape: ir.Shape, first_error_only: bool = False) -> tuple[ir.Graph, list[SpecError]]:
+    """``graph`` analysed for an input of ``input_shape`` (no batch axis), and its shape errors (only the
+    first with ``first_error_only``, which stops there)."""
+    graph = graph.elaborated or graph
+    state = _State({graph.inputs[0]: input_shape}, {graph.inputs[0]: tuple((1, 1) for _ in input_shape[1:])})
+    projections = {s.path: s for s in graph.root.scopes() if s.projection is not None}
+    shapes, alias = state.shapes, state.alias
+    done: dict[int, ir.Node] = {}
+    for node in graph.nodes:
+        inputs = node.inputs
+        if alias:
+            inputs = tuple([alias.get(v, v) for v in inputs])
+        if not (inputs[0] in shapes if len(inputs) == 1 else all(v in shapes for v in inputs)):
+            done[id(node)] = node.evolve(inputs=inputs)
+            continue
+        settings = node.settings
+        scope = projections.get(node.scope) if projections else None
+        if scope is not None:
+            try:
+                plan = _projection(scope, state)
+            except SpecError as exc:
+                state.errors.append(exc)
+                state.projections[scope.path] = plan = FAILED
+            if plan is FAILED:
+                done[id(node)] = node.evolve(inputs=inputs)
+                continue
+            if plan is None:  # left out: its output is its input
+                alias[node.outputs[0]] = inputs[0]
+                done[id(node)] = node.evolve(inputs=inputs, active=False)
+                continue
+            if node.op == "conv":
+                settings = settings.model_copy(update={"out": plan[0], "stride": list(plan[1])})
+        done[id(node)] = _node(node, inputs, settings, state)
+        if first_error_only and state.errors:
+            break
+    nodes = tuple(done.get(id(n), n) for n in graph.nodes)
+    root = _scope(graph.root, done, state)
+    outputs = tuple((name, state.alias.get(v, v)) for name, v in graph.outputs)
+    analysed = replace(graph, nodes=nodes, root=root, outputs=outputs, input_shape=input_shape,
+                       shapes=state.shapes, elaborated=graph)
+    return analysed, state.errors
+
+
+def _projection(scope: ir.Scope, state: _State) -> tuple[int, tuple[int, ...]] | None:
+    """(out channels, strides) of a projection shortcut's 1x1 conv, or None where ``auto`` leaves it out."""
+    if scope.path in state.projections:
+        return state.projections[scope.path]
+    assert scope.projection is not None
+    source = state.shapes[state.alias.get(scope.projection.source, scope.projection.source)]
+    target = state.shapes.get(state.alias.get(scope.projection.target, scope.projection.target))
+    plan = None
+    if target is not None and not (scope.projection.mode == "auto" and source == target):
+        try:
+            plan = projection(source, target, "residual add")
+        except RuleError as exc:
+            raise SpecError(exc.message, scope.pos) from None
+    state.projections[scope.path] = plan
+    return plan
+
+
+def _node(node: ir.Node, inputs: tuple[int, ...], settings: object, state: _State) -> ir.Node:
+    """``node`` with its shape rule applied; on a rule error, the error recorded and its outputs unknown."""
+    shapes = state.shapes
+    in_shapes = tuple([shapes[v] for v in inputs])
+    try:
+        result = REGISTRY[node.op].infer(settings, in_shapes, node.label or node.op)
+    except RuleError as exc:
+        state.errors.append(SpecError(exc.message, node.field_pos.get(exc.field or "", node.pos)))
+        return node.evolve(inputs=inputs)
+    rfs = state.rfs
+    rf = rfs[inputs[0]] if len(inputs) == 1 else _merged_rf([rfs[v] for v in inputs])
+    window = result.window
+    if window is not None and len(window) == len(rf):
+        rf = tuple([(size + (k - 1) * jump, jump * s) for (size, jump), (k, s) in zip(rf, window)])
+    elif result.whole and len(in_shapes[0]) - 1 == len(rf):
+        rf = tuple([(size + (n - 1) * jump, jump * n) for (size, jump), n in zip(rf, in_shapes[0][1:])])
+    for value in node.outputs:
+        shapes[value] = result.shape
+        rfs[value] = rf
+    return node.evolve(inputs=inputs, settings=settings, attrs=result.attrs, params=result.params,
+                       buffers=result.buffers, macs=result.macs, input_shapes=in_shapes, output_shapes=(result.shape,),
+                       rf_size=tuple([a for a, _ in rf]), rf_stride=tuple([b for _, b in rf]))
+
+
+def _merged_rf(rfs: list[RF]) -> RF:
+    """A merge sees what the widest of its inputs sees."""
+    merged = rfs[0]
+    for other in rfs[1:]:
+        merged = tuple((max(a[0], b[0]), max(a[1], b[1])) for a, b in zip(merged, other))
+    return merged
+
+
+def _scope(scope: ir.Scope, done: dict[int, ir.Node], state: _State) -> ir.Scope:
+    """``scope`` with its analysed members and totals."""
+    out = object.__new__(ir.Scope)
+    out.__dict__.update(scope.__dict__)
+    out.members = members = [_scope(m, done, state) if isinstance(m, ir.Scope) else done.get(id(m), m)
+                             for m in scope.members]
+    if scope.projection is not None and state.projections.get(scope.path, FAILED) is None:
+        out.active = False
+        return out
+    params = trainable = buffers = macs = elems = 0
+    for member in members:
+        if isinstance(member, ir.Scope):
+            if member.active:
+                params += member.total_params
+                trainable += member.total_trainable
+                buffers += member.total_buffers
+                macs += member.total_macs
+                elems += member.activation_elems
+        elif member.active and member.output_shapes:
+            for t in member.params:
+                params += t.numel
+                trainable += t.numel if t.trainable else 0
+            for t in member.buffers:
+                buffers += t.numel
+            macs += member.macs
+            elems += math.prod(member.output_shapes[0])
+    out.total_params, out.total_trainable, out.total_buffers = params, trainable, buffers
+    out.total_macs, out.activation_elems = macs, elems
+    shapes = state.shapes
+    if scope.inputs and scope.inputs[0] in shapes:
+        out.input_shape = shapes[scope.inputs[0]]
+    if scope.outputs:
+        last = state.alias.get(scope.outputs[-1], scope.outputs[-1])
+        out.output_shape = shapes.get(last, ())
+        rf = state.rfs.get(last, ())
+        out.rf_size, out.rf_stride = tuple([a for a, _ in rf]), tuple([b for _, b in rf])
+    return out

@@ -1,0 +1,305 @@
+"""Stage 2, parse: a loaded file's data to the parsed spec (``ast``), checking everything that needs no
+other file and no shapes: the file's structure, every layer's form, every op's settings (names, types,
+allowed words) and the syntax of every ``$expression``. Every problem is reported, in file order.
+
+Op settings are checked here as written. A setting given as a ``$expression`` cannot be checked before
+``elaborate`` evaluates it, so problems whose value is (or contains) an expression are left to it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from cnnspec.errors import SpecError
+from cnnspec.frontend import ast
+from cnnspec.frontend.expr import ExprError, is_expression
+from cnnspec.frontend.expr import parse as parse_expression
+from cnnspec.frontend.messages import _data_loc, validation_errors
+from cnnspec.frontend.read import DataPath, Doc
+from cnnspec.frontend.spec import (
+    STRUCTURES,
+    BlocksFile,
+    ConcatSettings,
+    ResidualSettings,
+    SequentialSettings,
+    SpecFile,
+    StageSettings,
+)
+from cnnspec.ops import REGISTRY
+
+# the ops a spec writes as layers (merges are written as the `residual` and `concat` structures)
+LAYER_OPS = {name: op for name, op in REGISTRY.items() if op.traits.inputs == 1}
+
+
+def is_library(data: Mapping[str, Any]) -> bool:
+    """A file holding only ``blocks`` (and ``use``): a block library, imported by specs."""
+    return "layers" not in data and "blocks" in data and "input" not in data
+
+
+def parse(doc: Doc, what: str | None = None) -> tuple[ast.SpecAst | None, list[SpecError]]:
+    """The parsed spec (or block library) and every problem found; None when the file's own structure is
+    wrong (a missing ``name``, ``layers`` that is not a list, ...), after parsing what can be parsed.
+    ``what`` names the file in messages (``imported file `x.yaml```)."""
+    return _Parser(doc).file(what)
+
+
+def contains_expression(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(contains_expression(v) for v in value.values())
+    if isinstance(value, list):
+        return any(contains_expression(v) for v in value)
+    return is_expression(value)
+
+
+class _Parser:
+    def __init__(self, doc: Doc) -> None:
+        self.doc = doc
+        self.errors: list[SpecError] = []
+
+    # -- positions --------------------------------------------------------------------------------------
+    def pos(self, path: DataPath, key: bool = False) -> Any:
+        return self.doc.pos(path, key=key)
+
+    def spots(self, path: DataPath, value: Any) -> ast.Spots:
+        """The positions of everything written under ``value`` (found at ``path``), as data."""
+        values: dict[DataPath, Any] = {}
+        keys: dict[DataPath, Any] = {}
+        self._collect(path, (), value, values, keys)
+        return ast.Spots(self.pos(path), values, keys)
+
+    def _collect(self, path: DataPath, rel: DataPath, value: Any, values: dict[DataPath, Any],
+                 keys: dict[DataPath, Any]) -> None:
+        doc = self.doc
+        if isinstance(value, dict):
+            items: Any = value.items()
+        elif isinstance(value, list):
+            items = enumerate(value)
+        else:
+            return
+        for k, v in items:
+            here, full = (*rel, k), (*path, *rel, k)
+            where = doc.values.get(full)
+            if where is not None:
+                values[here] = doc.at(where)
+            where = doc.keys.get(full)
+            if where is not None:
+                keys[here] = doc.at(where)
+            if isinstance(v, (dict, list)):
+                self._collect(path, here, v, values, keys)
+
+    # -- checking ---------------------------------------------------------------------------------------
+    def check(self, model: type[BaseModel], data: Any, path: DataPath, what: str, tolerant: bool = True
+              ) -> tuple[Any, bool]:
+        """``data`` validated against ``model`` (None when it is not valid as written) and whether it is
+        valid apart from its ``$expressions``, which ``elaborate`` checks once evaluated (``tolerant``:
+        settings may be expressions; a file's own keys may not)."""
+        try:
+            return model.model_validate(data), True
+        except ValidationError as exc:
+            real = [e for e in exc.errors() if not (tolerant and _explained_by_expression(e, data, model))]
+            self.errors.extend(validation_errors(real, model, what, lambda loc, key: self.pos((*path, *loc), key),
+                                                 lambda loc: _get(data, loc)) if real else [])
+            return None, not real
+
+    def check_settings(self, model: type[BaseModel], data: dict[str, Any], path: DataPath, what: str
+                       ) -> tuple[Any, bool]:
+        """:meth:`check` for an op's settings (a flat mapping, checked for every layer of every block): a
+        setting given as an expression is left out, and so not missing."""
+        pending = {k for k, v in data.items() if contains_expression(v)}
+        written = {k: v for k, v in data.items() if k not in pending} if pending else data
+        try:
+            return model.model_validate(written), True
+        except ValidationError as exc:
+            if all(e["type"] == "missing" and e["loc"][:1] and e["loc"][0] in pending for e in exc.errors()):
+                return None, True
+            found = validation_errors(exc, model, what, lambda loc, key: self.pos((*path, *loc), key),
+                                      lambda loc: _get(written, loc))
+            real = [e for e in found if not e.message.endswith(tuple(f"needs `{k}`" for k in pending))]
+            self.errors.extend(real)
+            return None, not real
+
+    def expressions(self, value: Any, path: DataPath) -> None:
+        """Report the syntax errors of every ``$expression`` in ``value``."""
+        if isinstance(value, dict):
+            for k, v in value.items():
+                self.expressions(v, (*path, k))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                self.expressions(v, (*path, i))
+        elif is_expression(value):
+            try:
+                parse_expression(value)
+            except ExprError as exc:
+                self.errors.append(SpecError(str(exc), self.pos(path)))
+
+    # -- the file ---------------------------------------------------------------------------------------
+    def file(self, what: str | None) -> tuple[ast.SpecAst | None, list[SpecError]]:
+        data = self.doc.data
+        library = is_library(data)
+        model: type[BaseModel] = BlocksFile if library else SpecFile
+        top, _ = self.check(model, data, (), what or ("the block library" if library else "the spec"), tolerant=False)
+        blocks = tuple(self.blocks(data.get("blocks")))
+        layers = self.layers(data["layers"], ("layers",)) if isinstance(data.get("layers"), list) else None
+        if not library:
+            self.expressions(data.get("params"), ("params",))
+            self.expressions(data.get("input"), ("input",))
+        if top is None:
+            return None, self.errors
+        spec = ast.SpecAst(
+            file=self.doc.file,
+            name=getattr(top, "name", ""),
+            description=top.description,
+            params=dict(getattr(top, "params", {})),
+            input=tuple(getattr(top, "input", ())),
+            use=tuple((rel, self.pos(("use", i))) for i, rel in enumerate(top.use)),
+            blocks=blocks,
+            layers=None if library else layers,
+            constraints=self.constraints(getattr(top, "constraints", None)),
+            spots=self.spots((), data),
+            data=data,
+        )
+        return spec, self.errors
+
+    def constraints(self, model: Any) -> dict[str, Any]:
+        if model is None:
+            return {}
+        return model.model_dump(exclude_none=True)
+
+    def blocks(self, table: Any) -> list[ast.BlockDef]:
+        if not isinstance(table, dict):
+            return []
+        out = []
+        for name, definition in table.items():
+            if not isinstance(definition, dict) or not isinstance(definition.get("layers"), list):
+                continue  # the file's model reports it
+            args = definition.get("args") if isinstance(definition.get("args"), dict) else {}
+            layers = self.layers(definition["layers"], ("blocks", name, "layers"))
+            out.append(ast.BlockDef(name, tuple(args.items()), layers, self.pos(("blocks", name), key=True),
+                                    self.doc.file))
+        return out
+
+    # -- layers -----------------------------------------------------------------------------------------
+    def layers(self, items: list[Any], path: DataPath) -> tuple[ast.Layer, ...]:
+        return tuple(self.layer(item, (*path, index)) for index, item in enumerate(items))
+
+    def layer(self, item: Any, path: DataPath) -> ast.Layer:
+        if isinstance(item, str):
+            word, settings, at, pos = item, {}, path, self.pos(path)
+        elif isinstance(item, dict) and len(item) == 1:
+            word, settings = next(iter(item.items()))
+            at = (*path, word)
+            pos = self.pos(at, key=True)
+            settings = {} if settings is None else settings
+        else:
+            self.errors.append(SpecError(layer_shape_message(item), self.pos(path)))
+            return ast.Broken(self.pos(path))
+        errors = len(self.errors)
+        if word in STRUCTURES:
+            layer = getattr(self, word)(settings, at, pos)
+        elif word in LAYER_OPS:
+            layer = self.op_call(word, settings, at, pos)
+        else:
+            self.expressions(settings, at)
+            layer = ast.BlockUse(word, settings, pos, self.spots(at, settings))
+        return layer if len(self.errors) == errors and layer is not None else ast.Broken(pos)
+
+    def op_call(self, op: str, settings: Any, path: DataPath, pos: Any) -> ast.OpCall | None:
+        if not isinstance(settings, dict):
+            self.errors.append(SpecError(not_a_mapping(settings, f"`{op}`"), self.pos(path)))
+            return None
+        self.expressions(settings, path)
+        model = REGISTRY[op].Settings
+        checked, _ = self.check_settings(model, settings, path, f"`{op}`")
+        static = None if contains_expression(settings) else checked
+        return ast.OpCall(op, settings, pos, self.spots(path, settings), static)
+
+    def sequential(self, settings: Any, path: DataPath, pos: Any) -> ast.Sequential | None:
+        if not isinstance(settings, dict):
+            self.errors.append(SpecError(not_a_mapping(settings, "`sequential`"), self.pos(path)))
+            return None
+        self.expressions({k: v for k, v in settings.items() if k != "layers"}, path)
+        _, ok = self.check(SequentialSettings, settings, path, "`sequential`")
+        if not ok or not isinstance(settings.get("layers"), list):
+            return None
+        layers = self.layers(settings["layers"], (*path, "layers"))
+        return ast.Sequential(settings.get("name"), layers, pos, self.spots(path, {"name": settings.get("name")}))
+
+    def residual(self, settings: Any, path: DataPath, pos: Any) -> ast.Residual | None:
+        if not isinstance(settings, dict):
+            self.errors.append(SpecError("`residual` needs a mapping with `body` (and optionally `shortcut`)",
+                                         self.pos(path)))
+            return None
+        shortcut = settings.get("shortcut", "identity")
+        if isinstance(shortcut, dict):
+            self.expressions(shortcut, (*path, "shortcut"))
+        _, ok = self.check(ResidualSettings, settings, path, "`residual`")
+        if not ok:
+            return None
+        body = self.layers(settings["body"], (*path, "body")) if isinstance(settings.get("body"), list) else ()
+        parsed: tuple[ast.Layer, ...] | ast.ProjectionShortcut | None = None
+        if isinstance(shortcut, list):
+            parsed = self.layers(shortcut, (*path, "shortcut"))
+        elif isinstance(shortcut, dict):
+            where = (*path, "shortcut")
+            parsed = ast.ProjectionShortcut(shortcut.get("projection", "auto"), shortcut.get("name", "downsample"),
+                                            shortcut.get("norm", "batchnorm"), self.pos(where, key=True),
+                                            self.spots(where, shortcut))
+        return ast.Residual(body, parsed, pos)
+
+    def concat(self, settings: Any, path: DataPath, pos: Any) -> ast.Concat | None:
+        if not isinstance(settings, dict):
+            self.errors.append(SpecError("`concat` needs a mapping with `branches`", self.pos(path)))
+            return None
+        _, ok = self.check(ConcatSettings, settings, path, "`concat`")
+        if not ok:
+            return None
+        if not settings["branches"]:
+            self.errors.append(SpecError("`concat` needs at least one branch", self.pos((*path, "branches"))))
+            return None
+        branches = tuple(self.layers(b, (*path, "branches", i)) for i, b in enumerate(settings["branches"]))
+        return ast.Concat(branches, pos)
+
+    def stage(self, settings: Any, path: DataPath, pos: Any) -> ast.Stage | None:
+        if isinstance(settings, dict):
+            self.expressions(settings, path)
+        _, ok = self.check(StageSettings, settings, path, "`stage`")
+        if not ok:
+            return None
+        return ast.Stage(settings.get("name"), settings["block"], settings["repeat"], settings.get("args") or {},
+                         settings.get("first") or {}, pos, self.spots(path, settings))
+
+
+def _explained_by_expression(error: Any, data: Any, model: type[BaseModel]) -> bool:
+    """Whether a pydantic error is about a value that is, or holds, a ``$expression`` (checked by
+    ``elaborate`` once evaluated). Unknown and missing keys never are."""
+    if error["type"] in ("extra_forbidden", "missing"):
+        return False
+    value = _get(data, _data_loc(error["loc"], model))
+    return value is not None and contains_expression(value)
+
+
+def _get(data: object, loc: tuple[object, ...]) -> object:
+    for part in loc:
+        try:
+            data = data[part]  # type: ignore[index]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def not_a_mapping(settings: Any, what: str) -> str:
+    shown = "a list" if isinstance(settings, list) else f"`{settings}`"
+    return f"the settings of {what} should be a mapping such as `{{name: x}}`, got {shown}"
+
+
+def layer_shape_message(item: Any) -> str:
+    text = "a layer is an op name (`- relu`) or a mapping with one op (`- conv: {out: 16, kernel: 3}`)"
+    if not isinstance(item, dict):
+        return f"{text}, not {'a list' if isinstance(item, list) else f'`{item}`'}"
+    keys = list(item)
+    text += f"; this one has {len(keys)} keys: {', '.join(map(str, keys))}" if keys else "; this one is empty"
+    if len(keys) > 1 and item[keys[0]] is None:
+        text += f" (indent {', '.join(f'`{k}`' for k in keys[1:])} below `{keys[0]}`?)"
+    return text
