@@ -37,13 +37,14 @@ def missing_extra_message(module: str, doing: str) -> str | None:
 
 
 def doing(args: argparse.Namespace) -> str:
-    """What the command line asked for, in a few words: ``--target onnx``, ``build --check``, ``run``."""
-    command = getattr(args, "command", None) or "this command"
+    """What the command line asked for, in a few words: ``--target onnx``, ``checking generated/manifest``."""
+    command = getattr(args, "command", None)
     if command == "build":
-        if getattr(args, "spec", None) is None:
-            return "build --check" if getattr(args, "check", False) else "build (the manifest's files)"
-        return f"--target {args.target}"
-    return command
+        if getattr(args, "spec", None) is not None:
+            return f"--target {args.target}"
+        manifest = getattr(args, "manifest", None) or "generated/manifest"
+        return f"{'checking' if getattr(args, 'check', False) else 'building'} {manifest}"
+    return {"run": "running a model", "bench": "benchmarking a model"}.get(command or "", f"cnnspec {command}")
 
 
 @contextmanager
