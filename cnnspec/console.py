@@ -10,14 +10,19 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
 import threading
 import time
-from typing import IO, Self
+from collections.abc import Callable
+from typing import IO, Any, Self, TypeVar
+
+T = TypeVar("T")
 
 _quiet = False
+_active: set[Progress] = set()  # displays being drawn: closed before an error is printed
 _BOLD, _RED, _YELLOW, _RESET = "\x1b[1m", "\x1b[31m", "\x1b[33m", "\x1b[0m"
 _SEVERITY_COLOUR = {"error": _RED, "warning": _YELLOW, "note": _YELLOW}
 # `location: severity: message`, the location being `path:line:col` or `cnnspec <command>`
@@ -60,7 +65,10 @@ def styled(line: str, stream: IO[str]) -> str:
 
 
 def error(line: str) -> None:
-    """An error line (``path:line:col: error: ...``) on stderr; printed even with ``--quiet``."""
+    """An error line (``path:line:col: error: ...``) on stderr; printed even with ``--quiet``. A progress
+    display still running (the work was interrupted by this error) is cleared first."""
+    for progress in list(_active):
+        progress.close()
     print(styled(line, sys.stderr), file=sys.stderr)
 
 
@@ -105,6 +113,7 @@ class Progress:
         if not _quiet and _isatty(self.stream):
             self._thread = threading.Thread(target=self._run, name="cnnspec-progress", daemon=True)
             self._thread.start()
+            _active.add(self)
         return self
 
     def update(self, done: int, label: str | None = None) -> None:
@@ -115,6 +124,7 @@ class Progress:
     def close(self) -> None:
         """Stop drawing and clear the line (idempotent)."""
         self._stop.set()
+        _active.discard(self)
         if self._thread is not None:
             self._thread.join()
             self._thread = None
@@ -137,3 +147,27 @@ class Progress:
                 self.stream.flush()
                 self.drawn = True
             self._stop.wait(self.interval)
+
+
+def with_progress(function: Callable[..., T], label: str) -> Callable[..., T]:
+    """``function`` run inside a :class:`Progress` labelled ``label`` (a build: nothing shows if it is fast)."""
+
+    @functools.wraps(function)
+    def run(*args: Any, **kwargs: Any) -> T:
+        with Progress(label):
+            return function(*args, **kwargs)
+
+    return run
+
+
+def counter(total: int) -> Callable[[int, str], None]:
+    """A :class:`Progress` driven by calls: ``show(done, "timing")`` updates it, ``show(0, "")`` ends it."""
+    bar = Progress("", total).start()
+
+    def show(done: int, label: str) -> None:
+        if label:
+            bar.update(done, label)
+        else:
+            bar.close()
+
+    return show

@@ -180,8 +180,8 @@ def test_a_changed_layer_after_an_insertion_names_both_paths(tmp_path: Path, mon
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("| added", "| changed"))]
     # linear 8->10: 90 params, 80 MACs; 8->12: 108 params, 96 MACs
     assert rows == ["| added | `1` | batchnorm | 8x32x32 | 16 | 0 |  |",
-                    "| changed | `6` → `7` | linear 8->10 → linear 8->12 | 10 → 12 | 90 → 108 (+18) | 80 → 96 (+16) "
-                    "| out: 10 → 12 |"]
+                    ("| changed | `6` → `7` | linear 8->10 → linear 8->12 | 10 → 12 | 90 → 108 (+18) | 80 → 96 (+16) "
+                     "| out: 10 → 12 |")]
 
 
 def test_exit_code(pair: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
