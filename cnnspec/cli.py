@@ -24,8 +24,9 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
         prog="cnnspec",
         description="CNN architectures as YAML: checked, measured, compiled to PyTorch, ONNX and diagrams.",
         epilog="A spec path `-` reads the spec from standard input (check, summary). Colour on a terminal; "
-        "NO_COLOR=1 turns it off, FORCE_COLOR=1 forces it. Exit codes: 0 ok, 1 spec errors (or differences with "
-        "diff --exit-code), 2 usage errors.",
+        "NO_COLOR=1 turns it off, FORCE_COLOR=1 forces it. check, summary, diff and schema need only pydantic and "
+        "PyYAML; a command that needs an extra names it (pip install 'cnnspec[source|torch|onnx|gpu|all]'). "
+        "Exit codes: 0 ok, 1 spec errors (or differences with diff --exit-code), 2 usage errors.",
     )
     parser.add_argument("--version", action="version", version=f"cnnspec {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

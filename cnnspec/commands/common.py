@@ -20,7 +20,8 @@ _COMMENT = re.compile(r"(^|\s)#")  # where YAML starts a comment in a plain scal
 
 def add_spec_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
-                        help="override a spec parameter, e.g. --set num_classes=10 (repeatable)")
+                        help="override a spec parameter, e.g. --set num_classes=10 (repeatable); the value is read "
+                        "as YAML reads a plain value, and a ` #` comment is refused: quote the value to keep a `#`")
     parser.add_argument("--input", dest="input_shape", metavar="C,H,W",
                         help="analyse at another input shape (no batch axis), e.g. --input 3,160,160")
 
