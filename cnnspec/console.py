@@ -91,7 +91,7 @@ class Progress:
     seconds after the start until the end, where the line is cleared. Nothing is drawn when stderr is not
     a terminal, with ``--quiet``, or when the work ends within ``delay``."""
 
-    def __init__(self, label: str, total: int | None = None, *, delay: float = 1.0, interval: float = 0.2,
+    def __init__(self, label: str, total: int | None = None, *, delay: float = 1.0, interval: float = 0.1,
                  stream: IO[str] | None = None) -> None:
         self.label, self.total, self.delay, self.interval = label, total, delay, interval
         self.stream = stream or sys.stderr
@@ -141,11 +141,14 @@ class Progress:
     def _run(self) -> None:
         if self._stop.wait(self.delay):
             return
+        shown = ""
         while not self._stop.is_set():
             with self._lock:
-                self.stream.write("\r\x1b[K" + self.line())
-                self.stream.flush()
-                self.drawn = True
+                if self.line() != shown:  # redraw only what changed
+                    shown = self.line()
+                    self.stream.write("\r\x1b[K" + shown)
+                    self.stream.flush()
+                    self.drawn = True
             self._stop.wait(self.interval)
 
 

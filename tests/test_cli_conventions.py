@@ -8,6 +8,7 @@ import io
 import json
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -206,3 +207,61 @@ def test_set_values_with_a_hash_that_is_no_comment(cli, monkeypatch: pytest.Monk
     code, _, err = cli("check", "specs/lenet5.yaml", "--set", "num_classes=net#3")
     assert (code, err.split(": error: ")[1]) == (
         1, "--set num_classes=net#3: `num_classes` is a whole number (10 in the spec), got a string\n")
+
+
+class Recorded(console.Progress):
+    """A progress display that remembers how the commands drove it (and draws nothing)."""
+
+    made: ClassVar[list[Recorded]] = []
+
+    def __init__(self, label: str, total: int | None = None, **kwargs: object) -> None:
+        super().__init__(label, total, stream=io.StringIO())
+        self.steps: list[tuple[int, str]] = []
+        Recorded.made.append(self)
+
+    def update(self, done: int, label: str | None = None) -> None:
+        self.steps.append((done, label or ""))
+        super().update(done, label)
+
+
+def test_builds_and_bench_drive_a_progress_display(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(console, "Progress", Recorded)
+    Recorded.made = []
+    target = tmp_path / "lenet5.onnx"
+    assert cli("build", "specs/lenet5.yaml", "--target", "onnx", "-o", str(target), "-q") == (0, "", "")
+    assert [(p.label, p.total, p.steps) for p in Recorded.made] == [(f"building {target}", None, [])]
+    Recorded.made = []
+    code, out, _ = cli("bench", "specs/lenet5.yaml", "--runs", "2", "--warmup", "1", "--provider", "cpu")
+    assert (code, out.splitlines()[0]) == (0, "model:    lenet5 (specs/lenet5.yaml, random weights)")
+    [bench] = Recorded.made
+    assert (bench.total, bench.steps) == (3, [(1, "warming up"), (2, "timing"), (3, "timing")])
+    assert bench._stop.is_set()  # closed at the end
+
+
+LIBRARY = "blocks:\n  unit:\n    layers:\n      - conv: {out: 4, kernel: 3}\n      - relu\n"
+WRAPPER = "use: [unit.yaml]\nblocks:\n  pair:\n    layers: [unit, unit]\n"
+
+
+def test_with_importers_checks_the_specs_that_use_a_library(cli, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "specs" / "blocks").mkdir(parents=True)
+    (tmp_path / "specs" / "other").mkdir()
+    (tmp_path / "specs" / "blocks" / "unit.yaml").write_text(LIBRARY.replace("kernel: 3", "kernel: 9"))
+    (tmp_path / "specs" / "blocks" / "pair.yaml").write_text(WRAPPER)
+    (tmp_path / "specs" / "direct.yaml").write_text(
+        "name: direct\ninput: [1, 8, 8]\nuse: [blocks/unit.yaml]\nlayers: [unit, flatten]\n")
+    (tmp_path / "specs" / "through.yaml").write_text(
+        "name: through\ninput: [1, 8, 8]\nuse: [blocks/pair.yaml]\nlayers: [pair, flatten]\n")
+    (tmp_path / "specs" / "unrelated.yaml").write_text("name: u\ninput: [1, 8, 8]\nlayers: [relu]\n")
+    (tmp_path / "specs" / "other" / "far.yaml").write_text("name: far\ninput: [1, 8, 8]\nlayers: [relu]\n")
+    monkeypatch.chdir(tmp_path)
+    refusal = "conv `0.0`: kernel 9x9 is larger than its 8x8 input; the output would be empty"
+    assert cli("check", "specs/blocks/unit.yaml") == (0, "specs/blocks/unit.yaml: ok (blocks)\n", "")
+    assert cli("check", "specs/blocks/unit.yaml", "--with-importers") == (
+        1, "specs/blocks/unit.yaml: ok (blocks)\nspecs/blocks/pair.yaml: ok (blocks)\n",
+        (f"specs/blocks/unit.yaml:4:32: error: {refusal}\n"
+         f"specs/blocks/unit.yaml:4:32: error: {refusal.replace('0.0', '0.0.0')}\n"))
+    _, out, _ = cli("check", "specs/blocks/unit.yaml", "specs/direct.yaml", "--with-importers", "--format", "json")
+    assert [r["file"] for r in json.loads(out)] == [
+        "specs/blocks/unit.yaml", "specs/direct.yaml", "specs/blocks/pair.yaml", "specs/through.yaml"]
