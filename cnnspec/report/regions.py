@@ -6,6 +6,7 @@ collection) ``,``, ``]`` or ``}``. Tokens that continue on another line have no 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from cnnspec.graph import SourcePos
@@ -66,19 +67,9 @@ def _quoted_end(line: str, start: int) -> int | None:
 
 
 def _bracket_end(line: str, start: int) -> int | None:
-    depth, quote = 0, ""
-    for i in range(start, len(line)):
-        char = line[i]
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char in _OPEN:
-            depth += 1
-        elif char in _CLOSE:
-            depth -= 1
-            if depth == 0:
-                return i + 2
+    for i, depth in _depths(line[start:]):
+        if depth == 0:
+            return start + i + 2
     return None
 
 
@@ -99,8 +90,13 @@ def _plain_end(line: str, start: int) -> int | None:
 
 
 def _open_brackets(text: str) -> int:
+    return next((depth for _, depth in reversed(list(_depths(text)))), 0)
+
+
+def _depths(text: str) -> Iterator[tuple[int, int]]:
+    """Each character's index and the bracket depth after it; brackets inside quotes do not count."""
     depth, quote = 0, ""
-    for char in text:
+    for i, char in enumerate(text):
         if quote:
             quote = "" if char == quote else quote
         elif char in "'\"":
@@ -109,4 +105,4 @@ def _open_brackets(text: str) -> int:
             depth += 1
         elif char in _CLOSE:
             depth = max(depth - 1, 0)
-    return depth
+        yield i, depth
