@@ -21,9 +21,9 @@ import time
 import numpy as np
 import onnxruntime as ort
 from cnnspec.compile.onnx.ops import linear, norm
-from cnnspec.pipeline import analyse_file
 
 from cnnspec.compile.onnx import builder, to_model_proto
+from cnnspec.frontend import analyse_file
 
 VARIANTS = {  # (defer permutes, channel layernorm, channel linear)
     "A transposes (torch-like)": (False, "transpose", "transpose"),

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from cnnspec._version import __version__
+
 if TYPE_CHECKING:
     from cnnspec.api import Model
 
-__version__ = "0.1.0"
 __all__ = ["__version__", "load"]
 
 

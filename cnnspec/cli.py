@@ -1,6 +1,8 @@
 """Command-line entry point. Each subcommand lives in ``cnnspec/commands/<name>.py`` with two functions:
 ``add_parser(subparsers)`` and ``run(args) -> int``. Command modules import their heavy dependencies
-(torch, onnx, onnxruntime) inside ``run``, so ``check`` and ``summary`` never load them."""
+(torch, onnx, onnxruntime) inside ``run``, so ``check`` and ``summary`` never load them; a missing one is
+a one-line usage error naming the extra to install (``cnnspec.extras``). Every command takes ``--quiet``;
+colour and progress displays follow ``cnnspec.console``."""
 
 from __future__ import annotations
 
@@ -9,7 +11,10 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from cnnspec import console
+from cnnspec._version import __version__
 from cnnspec.errors import SpecError, UsageError
+from cnnspec.extras import extras_required
 
 COMMANDS = ("check", "summary", "build", "run", "bench", "schema", "diff")
 
@@ -18,7 +23,12 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
     parser = argparse.ArgumentParser(
         prog="cnnspec",
         description="CNN architectures as YAML: checked, measured, compiled to PyTorch, ONNX and diagrams.",
+        epilog="A spec path `-` reads the spec from standard input (check, summary). Colour on a terminal; "
+        "NO_COLOR=1 turns it off, FORCE_COLOR=1 forces it. check, summary, diff and schema need only pydantic and "
+        "PyYAML; a command that needs an extra names it (pip install 'cnnspec[source|torch|onnx|gpu|all]'). "
+        "Exit codes: 0 ok, 1 spec errors (or differences with diff --exit-code), 2 usage errors.",
     )
+    parser.add_argument("--version", action="version", version=f"cnnspec {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     modules: dict[str, object] = {}
     for name in COMMANDS:
@@ -29,20 +39,28 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
                 continue  # command not built yet
             raise
         module.add_parser(sub)
+        _add_common_options(sub.choices[name])
         modules[name] = module
     return parser, modules
+
+
+def _add_common_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="print only errors: no notes, no `wrote ...` or `ok` lines, no progress display")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser, modules = _parser()
     args = parser.parse_args(argv)
+    console.configure(quiet=args.quiet)
     try:
-        return int(modules[args.command].run(args))
+        with extras_required(args):
+            return int(modules[args.command].run(args))
     except SpecError as exc:
-        print(exc, file=sys.stderr)
+        console.error(str(exc))
         return 1
     except UsageError as exc:
-        print(f"cnnspec {args.command}: error: {exc}", file=sys.stderr)
+        console.error(f"cnnspec {args.command}: error: {exc}")
         return 2
     except KeyboardInterrupt:
         print("cnnspec: interrupted", file=sys.stderr)

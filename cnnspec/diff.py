@@ -1,21 +1,28 @@
 """The difference between two analysed specs: totals, and every leaf layer added, removed or changed.
 
-Leaves are matched by their path (the ``state_dict`` prefix), counting repeated calls of a shared
-stateless layer (ResNet's ``relu``) as ``path#2``, ``path#3``. A renamed layer therefore shows as one
-removed and one added. A matched leaf is *changed* when its op description, output shape, parameter
-count, MACs or analysed settings (``node.attrs``, listed when the op is the same) differ. Unnamed layers
-are named by their position, so inserting one renumbers those after it, as it renumbers their
-``state_dict`` keys."""
+Leaves are paired by aligning the two sequences of (op, path) with difflib's longest-common-subsequence
+matcher, the way ``diff`` aligns lines. Paths count repeated calls of a shared stateless layer (ResNet's
+``relu``) as ``path#2``, ``path#3``, and are compared with their numeric segments (the positions of unnamed
+layers and stage instances) left out, so inserting a layer shows as one insertion, not as every later
+unnamed layer changed; the layers after it that kept their settings but moved to another index are counted
+as *renumbered* (their ``state_dict`` keys change). Within a stretch that does not align, layers at the same
+path are paired (an op replaced in place); the rest are removed or added. A renamed layer therefore shows as
+one removed and one added. A paired leaf is *changed* when its op description, output shape, parameter
+count, MACs or settings (as the spec writes them: ``out``, ``kernel``, ...) differ."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 from typing import Any
 
 from cnnspec.ir import Graph, Node, Shape
 from cnnspec.report.rows import caption, label
 
 _LONG = 40  # longer settings values are cut
+_INDEX = re.compile(r"(?<![^.])[0-9]+(?![^.#])")  # a path segment that is a position: `features.3`, `layer1.0`
+ALIGN_LIMIT = 4_000_000  # old x new leaves left after the common head and tail; beyond, paired by position
 
 
 @dataclass(frozen=True)
@@ -25,7 +32,7 @@ class Layer:
     output_shape: Shape
     params: int
     macs: int
-    attrs: dict[str, Any]
+    settings: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -34,7 +41,12 @@ class LayerChange:
     status: str  # "added" | "removed" | "changed"
     old: Layer | None
     new: Layer | None
-    settings: tuple[tuple[str, str, str], ...] = ()  # (name, old, new) of each analysed setting that differs
+    settings: tuple[tuple[str, str, str], ...] = ()  # (name, old, new) of each setting that differs
+    old_key: str | None = None  # the old path of a changed or removed layer (differs from key if renumbered)
+
+    @property
+    def renumbered(self) -> bool:
+        return self.old_key is not None and self.old_key != self.key
 
 
 @dataclass(frozen=True)
@@ -56,6 +68,7 @@ class SpecDiff:
     new: Totals
     layers: tuple[LayerChange, ...]
     unchanged: int
+    renumbered: int = 0  # unchanged layers whose path moved (an unnamed layer before them added or removed)
 
     def count(self, status: str) -> int:
         return sum(1 for c in self.layers if c.status == status)
@@ -69,50 +82,74 @@ def diff_graphs(old: Graph, new: Graph, old_label: str, new_label: str) -> SpecD
     """Compare ``old`` and ``new`` leaf by leaf (in ``new``'s order, removed leaves where they were)."""
     before, after = _keyed(old), _keyed(new)
     changes: list[LayerChange] = []
-    unchanged = 0
-    for key in _merged_order(list(before), list(after)):
-        if key not in after:
-            changes.append(LayerChange(key, "removed", before[key], None))
-        elif key not in before:
-            changes.append(LayerChange(key, "added", None, after[key]))
-        elif before[key] != after[key]:
-            same_kind = before[key].kind == after[key].kind
-            settings = _settings_changes(before[key].attrs, after[key].attrs) if same_kind else ()
-            changes.append(LayerChange(key, "changed", before[key], after[key], settings))
+    unchanged = renumbered = 0
+    for i, j in align([(layer.kind, key) for key, layer in before], [(layer.kind, key) for key, layer in after]):
+        if j is None:
+            changes.append(LayerChange(before[i][0], "removed", before[i][1], None, old_key=before[i][0]))
+        elif i is None:
+            changes.append(LayerChange(after[j][0], "added", None, after[j][1]))
+        elif before[i][1] != after[j][1]:
+            (old_key, a), (key, b) = before[i], after[j]
+            settings = _settings_changes(a.settings, b.settings) if a.kind == b.kind else ()
+            changes.append(LayerChange(key, "changed", a, b, settings, old_key))
         else:
             unchanged += 1
-    return SpecDiff(_totals(old, old_label), _totals(new, new_label), tuple(changes), unchanged)
+            renumbered += before[i][0] != after[j][0]
+    return SpecDiff(_totals(old, old_label), _totals(new, new_label), tuple(changes), unchanged, renumbered)
 
 
-def _keyed(graph: Graph) -> dict[str, Layer]:
+def align(old: list[tuple[str, str]], new: list[tuple[str, str]]) -> list[tuple[int | None, int | None]]:
+    """Pairs of indices into ``old`` and ``new`` lists of (op, path), in order: (i, j) paired, (i, None)
+    removed, (None, j) added. Aligned on (op, path without its positions); in a stretch that does not align,
+    entries with the same path (positions left out) are paired, the others removed and added."""
+    signature = [(op, _INDEX.sub("#", path)) for op, path in old], [(op, _INDEX.sub("#", path)) for op, path in new]
+    return _matched(*signature, lambda a, b, i, j: _by_path(a, b, i, j))
+
+
+def _by_path(old: list[tuple[str, str]], new: list[tuple[str, str]], i0: int, j0: int) -> list[tuple[int | None, int | None]]:
+    paths = [p for _, p in old], [p for _, p in new]
+    return [(None if i is None else i + i0, None if j is None else j + j0)
+            for i, j in _matched(*paths, lambda a, b, i, j: [*((k, None) for k in range(i, i + len(a))),
+                                                                 *((None, k) for k in range(j, j + len(b)))])]
+
+
+def _matched(old: list, new: list, unmatched: Any) -> list[tuple[int | None, int | None]]:
+    """Equal runs of ``old`` and ``new`` paired; each stretch between them handed to ``unmatched(old_part,
+    new_part, i, j)``. The common head and tail are paired first, so identical specs cost linear time; a
+    middle over :data:`ALIGN_LIMIT` is paired by position."""
+    head = 0
+    while head < min(len(old), len(new)) and old[head] == new[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(old), len(new)) - head and old[-1 - tail] == new[-1 - tail]:
+        tail += 1
+    a, b = old[head:len(old) - tail], new[head:len(new) - tail]
+    out: list[tuple[int | None, int | None]] = [(k, k) for k in range(head)]
+    if len(a) * len(b) > ALIGN_LIMIT:
+        out += [(head + k if k < len(a) else None, head + k if k < len(b) else None) for k in range(max(len(a), len(b)))]
+    else:
+        for tag, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+            if tag == "equal":
+                out += [(head + i1 + k, head + j1 + k) for k in range(i2 - i1)]
+            else:
+                out += unmatched(a[i1:i2], b[j1:j2], head + i1, head + j1)
+    out += [(len(old) - tail + k, len(new) - tail + k) for k in range(tail)]
+    return out
+
+
+def _keyed(graph: Graph) -> list[tuple[str, Layer]]:
     seen: dict[str, int] = {}
-    out: dict[str, Layer] = {}
+    out: list[tuple[str, Layer]] = []
     for leaf in graph.leaves():
-        name = label(leaf)
+        name = label(leaf)  # a merge the spec did not name: its scope's path and `+`
         seen[name] = seen.get(name, 0) + 1
-        key = name if seen[name] == 1 else f"{name}#{seen[name]}"
-        out[key] = _layer(leaf)
+        out.append((name if seen[name] == 1 else f"{name}#{seen[name]}", _layer(leaf)))
     return out
 
 
 def _layer(node: Node) -> Layer:
-    attrs = node.attrs.__dict__ if hasattr(node.attrs, "__dict__") else {}
-    return Layer(node.op, caption(node), node.output_shape, node.total_params, node.total_macs, dict(attrs))
-
-
-def _merged_order(before: list[str], after: list[str]) -> list[str]:
-    """``after``'s keys in order, each removed key placed just before the first kept key that followed it."""
-    kept = set(after)
-    index = {key: i for i, key in enumerate(before)}
-    out: list[str] = []
-    done = 0  # keys of ``before`` up to here are placed
-    for key in after:
-        if key in index:
-            out.extend(k for k in before[done:index[key]] if k not in kept)
-            done = max(done, index[key] + 1)
-        out.append(key)
-    out.extend(k for k in before[done:] if k not in kept)
-    return out
+    settings = node.settings.model_dump(exclude={"name"})  # as the spec names them: out, kernel, ...
+    return Layer(node.op, caption(node), node.output_shape, node.total_params, node.total_macs, settings)
 
 
 def _settings_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[tuple[str, str, str], ...]:

@@ -29,11 +29,22 @@ def one_line(text: str) -> str:
 class SpecError(Exception):
     """A problem in a spec (or its command-line overrides), located where it was written."""
 
-    def __init__(self, message: str, pos: SourcePos | None = None) -> None:
+    def __init__(self, message: str, pos: SourcePos | None = None, code: str | None = None) -> None:
         message = one_line(message)  # a key or value written with a newline must not split the error
         super().__init__(message)
         self.message = message
         self.pos = pos
+        self._code = code
+
+    @property
+    def code(self) -> str:
+        """The kind of problem (a key of ``cnnspec.error_codes.KINDS``, e.g. ``shape``): as given where the
+        error was raised, else derived from the message (only when asked: analysis raises and catches many)."""
+        if self._code is None:
+            from cnnspec.error_codes import classify
+
+            self._code = classify(self.message)
+        return self._code
 
     def __str__(self) -> str:
         where = one_line(f"{self.pos}: ") if self.pos else ""  # so may a file name

@@ -89,15 +89,16 @@ def test_github_annotations(over: str, capsys: pytest.CaptureFixture[str]) -> No
     assert main(["check", "--format", "github", over]) == 1
     out, err = capsys.readouterr()
     assert err == ""
-    assert out.splitlines() == [f"::error file=spec.yaml,line={line},col={col}::{message}"
-                                for line, col, message in expected()]
+    ends = {4: 18, 5: 18, 6: 29, 8: 17, 9: 15, 10: 17, 11: 13}  # the last column of each value
+    assert out.splitlines() == [f"::error file=spec.yaml,line={line},col={col},endLine={line},endColumn={ends[line]},"
+                                f"title=cnnspec (budget)::{message}" for line, col, message in expected()]
 
 
 def test_json_report(over: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "--format", "json", over]) == 1
     assert json.loads(capsys.readouterr().out) == [{
         "file": "spec.yaml", "ok": False, "kind": "spec", "params": 18582, "macs": 373600,
-        "errors": [{"file": "spec.yaml", "line": line, "col": col, "message": message}
+        "errors": [{"file": "spec.yaml", "line": line, "col": col, "code": "budget", "message": message}
                    for line, col, message in expected()],
     }]
 
@@ -126,5 +127,6 @@ def test_github_escapes_file_names_and_messages(tmp_path: Path, monkeypatch: pyt
     monkeypatch.chdir(tmp_path)
     Path("a,b:c.yaml").write_text("name: x\ninput: [4]\nconstraints: {max_params: 1}\nlayers: [{linear: {out: 2}}]\n")
     assert main(["check", "--format", "github", "a,b:c.yaml"]) == 1
-    assert capsys.readouterr().out == ("::error file=a%2Cb%3Ac.yaml,line=3,col=27::max_params: the network has 10 "
+    assert capsys.readouterr().out == ("::error file=a%2Cb%3Ac.yaml,line=3,col=27,endLine=3,endColumn=27,"
+                                       "title=cnnspec (budget)::max_params: the network has 10 "
                                        "parameters, over the budget of 1 by 9 (10.00x)\n")

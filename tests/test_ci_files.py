@@ -1,5 +1,6 @@
 """The CI files shipped for users stay in step with the CLI: every `cnnspec` command line in the pre-commit
-hooks and the example GitHub workflow parses with the current argument parser."""
+hooks and the example GitHub workflow parses with the current argument parser, the workflow installs cnnspec
+from the checkout (it is not on PyPI) and uploads the SARIF file that its check step writes."""
 
 from __future__ import annotations
 
@@ -23,11 +24,16 @@ def _parses(command: str) -> None:
     _parser()[0].parse_args(argv[1:])  # exits (SystemExit) on an unknown option
 
 
+def _steps() -> list[dict]:
+    workflow = yaml.safe_load((ROOT / "docs" / "github-workflow.yml").read_text())
+    return workflow["jobs"]["specs"]["steps"]
+
+
 def test_pre_commit_hooks() -> None:
     hooks = {h["id"]: h for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
     assert sorted(hooks) == ["cnnspec-check", "cnnspec-generated"]
-    assert hooks["cnnspec-check"]["entry"] == "cnnspec check"
-    assert hooks["cnnspec-generated"]["entry"] == "cnnspec build --check"
+    assert hooks["cnnspec-check"]["entry"] == "cnnspec check --with-importers --quiet"
+    assert hooks["cnnspec-generated"]["entry"] == "cnnspec build --check --if-manifest-exists"
     assert hooks["cnnspec-generated"]["pass_filenames"] is False
     _parses(hooks["cnnspec-check"]["entry"] + " specs/a.yaml specs/b.yaml")
     _parses(hooks["cnnspec-generated"]["entry"])
@@ -39,10 +45,24 @@ def test_pre_commit_hooks() -> None:
 
 
 def test_example_workflow_commands_parse() -> None:
-    workflow = yaml.safe_load((ROOT / "docs" / "github-workflow.yml").read_text())
-    scripts = [step["run"] for step in workflow["jobs"]["specs"]["steps"] if "run" in step]
+    scripts = [step["run"] for step in _steps() if "run" in step]
     text = "\n".join(scripts).replace("\\\n", " ")
-    commands = [line.strip().split(" || ")[0] for line in text.splitlines() if line.strip().startswith("cnnspec ")]
-    assert [c.split()[1] for c in commands] == ["check", "build", "diff", "summary"]
+    commands = [re.split(r" \|\| | > ", line.strip())[0] for line in text.splitlines()
+                if line.strip().startswith("cnnspec ")]
+    assert [c.split()[1] for c in commands] == ["check", "check", "build", "diff", "summary"]
     for command in commands:
         _parses(command)
+
+
+def test_example_workflow_installs_from_the_checkout_and_uploads_the_sarif_file() -> None:
+    steps = {step.get("name", step.get("uses")): step for step in _steps()}
+    assert steps["Install cnnspec"]["run"] == 'python -m pip install ".[source]"'
+    sarif_run = steps["Check specs for code scanning (SARIF)"]["run"]
+    assert sarif_run == "cnnspec check specs/ --format sarif > cnnspec.sarif || [ $? -eq 1 ]"
+    upload = steps["Upload to code scanning"]
+    assert upload["uses"] == "github/codeql-action/upload-sarif@v3"
+    assert upload["with"] == {"sarif_file": "cnnspec.sarif", "category": "cnnspec"}
+    assert upload["if"].startswith("${{ !cancelled() && hashFiles('cnnspec.sarif') != ''")
+    workflow = yaml.safe_load((ROOT / "docs" / "github-workflow.yml").read_text())
+    assert workflow["jobs"]["specs"]["permissions"]["security-events"] == "write"
+    assert not any("git+https" in step.get("run", "") for step in _steps())

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cnnspec.cli import main
-from cnnspec.commands.check import _github
+from cnnspec.report.annotations import escape_data
 
 ROOT = Path(__file__).parents[1]
 LENET_OK = "specs/lenet5.yaml: ok (61,706 params, 416,520 MACs)"
@@ -57,7 +57,7 @@ def test_check_json_is_a_list_of_results(cli) -> None:
     assert json.loads(out) == [
         {"file": "specs/lenet5.yaml", "ok": True, "kind": "spec", "params": 61706, "macs": 416520, "errors": []},
         {"file": BROKEN, "ok": False, "kind": "spec", "params": None, "macs": None,
-         "errors": [{"file": BROKEN, "line": 5, "col": 28, "message": BROKEN_MESSAGE}]},
+         "errors": [{"file": BROKEN, "line": 5, "col": 28, "code": "shape", "message": BROKEN_MESSAGE}]},
     ]
 
 
@@ -66,14 +66,14 @@ def test_check_github_annotations(cli) -> None:
                          "--format", "github")
     assert (code, err) == (1, "")
     assert out.splitlines() == [
-        f"::error file={BROKEN},line=5,col=28::{BROKEN_MESSAGE}",
-        ("::error file=tests/broken/undefined_param.yaml,line=6,col=17::`$widht` is not defined; did you mean "
-        "`$width`?"),
+        f"::error file={BROKEN},line=5,col=28,endLine=5,endColumn=28,title=cnnspec (shape)::{BROKEN_MESSAGE}",
+        ("::error file=tests/broken/undefined_param.yaml,line=6,col=17,endLine=6,endColumn=22,"
+         "title=cnnspec (unknown-name)::`$widht` is not defined; did you mean `$width`?"),
     ]
 
 
 def test_github_escapes_percent_and_newlines() -> None:
-    assert _github("50% of a\r\nb") == "50%25 of a%0D%0Ab"
+    assert escape_data("50% of a\r\nb") == "50%25 of a%0D%0Ab"
 
 
 def test_check_error_in_an_imported_file_is_located_there(cli) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from cnnspec.cli import main
-from cnnspec.diff import _merged_order
+from cnnspec.diff import align
 
 OLD = """\
 name: small
@@ -44,15 +44,14 @@ MACs              1,622,336  2,802,304  +1,179,968 (+72.73%)
 activation bytes    196,904    262,696     +65,792 (+33.41%)
 
 layers: 4 changed, 1 added, 1 removed, 2 unchanged
-   layer  op                              output                                 params                                 MACs
-+  bn     batchnorm                       16x32x32                                   32                                    0
-~  down   conv 3x3/2                      32x16x16 => 64x16x16  4,640 => 9,280 (+4,640)  1,179,648 => 2,359,296 (+1,179,648)
-      out_channels: 32 => 64
--  act#2  relu                            32x16x16                                    0                                    0
-~  pool   global_avgpool                  32x1x1 => 64x1x1                            0                                    0
-~  flat   flatten                         32 => 64                                    0                                    0
-~  fc     linear 32->10 => linear 64->10  10                          330 => 650 (+320)                    320 => 640 (+320)
-      in_features: 32 => 64
+   layer  op                                                output                                 params                                 MACs
++  bn     batchnorm                                         16x32x32                                   32                                    0
+~  down   conv 3x3, 32, stride 2 => conv 3x3, 64, stride 2  32x16x16 => 64x16x16  4,640 => 9,280 (+4,640)  1,179,648 => 2,359,296 (+1,179,648)
+      out: 32 => 64
+-  act#2  relu                                              32x16x16                                    0                                    0
+~  pool   global avgpool                                    32x1x1 => 64x1x1                            0                                    0
+~  flat   flatten                                           32 => 64                                    0                                    0
+~  fc     linear 32 -> 10 => linear 64 -> 10                10                          330 => 650 (+320)                    320 => 640 (+320)
 """
 
 MARKDOWN = """\
@@ -75,11 +74,11 @@ MARKDOWN = """\
 | | layer | op | output | params | MACs | settings |
 |---|---|---|---|---:|---:|---|
 | added | `bn` | batchnorm | 16x32x32 | 32 | 0 |  |
-| changed | `down` | conv 3x3/2 | 32x16x16 → 64x16x16 | 4,640 → 9,280 (+4,640) | 1,179,648 → 2,359,296 (+1,179,648) | out_channels: 32 → 64 |
+| changed | `down` | conv 3x3, 32, stride 2 → conv 3x3, 64, stride 2 | 32x16x16 → 64x16x16 | 4,640 → 9,280 (+4,640) | 1,179,648 → 2,359,296 (+1,179,648) | out: 32 → 64 |
 | removed | `act#2` | relu | 32x16x16 | 0 | 0 |  |
-| changed | `pool` | global_avgpool | 32x1x1 → 64x1x1 | 0 | 0 |  |
+| changed | `pool` | global avgpool | 32x1x1 → 64x1x1 | 0 | 0 |  |
 | changed | `flat` | flatten | 32 → 64 | 0 | 0 |  |
-| changed | `fc` | linear 32->10 → linear 64->10 | 10 | 330 → 650 (+320) | 320 → 640 (+320) | in_features: 32 → 64 |
+| changed | `fc` | linear 32 -> 10 → linear 64 -> 10 | 10 | 330 → 650 (+320) | 320 → 640 (+320) |  |
 """
 
 
@@ -107,15 +106,15 @@ def test_json(pair: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None
     record = json.loads(capsys.readouterr().out)
     assert record["change"] == {"params": 4992, "trainable_params": 4992, "buffers": 33, "macs": 1179968,
                                 "activation_bytes": 65792}
-    assert record["counts"] == {"changed": 4, "added": 1, "removed": 1, "unchanged": 2}
+    assert record["counts"] == {"changed": 4, "added": 1, "removed": 1, "unchanged": 2, "renumbered": 0}
     assert [(r["path"], r["status"]) for r in record["layers"]] == [
         ("bn", "added"), ("down", "changed"), ("act#2", "removed"), ("pool", "changed"), ("flat", "changed"),
         ("fc", "changed")]
     assert record["layers"][1] == {
-        "path": "down", "status": "changed",
-        "old": {"op": "conv 3x3/2", "output_shape": [32, 16, 16], "params": 4640, "macs": 1179648},
-        "new": {"op": "conv 3x3/2", "output_shape": [64, 16, 16], "params": 9280, "macs": 2359296},
-        "settings": [{"name": "out_channels", "old": "32", "new": "64"}],
+        "path": "down", "old_path": "down", "status": "changed",
+        "old": {"op": "conv 3x3, 32, stride 2", "output_shape": [32, 16, 16], "params": 4640, "macs": 1179648},
+        "new": {"op": "conv 3x3, 64, stride 2", "output_shape": [64, 16, 16], "params": 9280, "macs": 2359296},
+        "settings": [{"name": "out", "old": "32", "new": "64"}],
     }
     assert record["layers"][0]["old"] is None and record["layers"][2]["new"] is None
     assert (record["old"]["params"], record["new"]["params"]) == (5418, 10410)
@@ -130,10 +129,66 @@ def test_identical_specs(pair: tuple[str, str], capsys: pytest.CaptureFixture[st
     assert capsys.readouterr().out == TEXT
 
 
-def test_removed_layers_stay_where_they_were() -> None:
-    assert _merged_order(["a", "b", "c", "d"], ["a", "x", "d"]) == ["a", "x", "b", "c", "d"]
-    assert _merged_order(["a", "b"], ["c"]) == ["c", "a", "b"]
-    assert _merged_order(["b", "a"], ["a", "b"]) == ["a", "b"]
+def test_alignment_pairs_by_op_and_path_without_positions() -> None:
+    conv, relu, bn = "conv", "relu", "batchnorm"
+    # an unnamed layer inserted: the later ones keep their pairing although their index moved
+    assert align([(conv, "0"), (relu, "1"), (conv, "2")], [(conv, "0"), (bn, "1"), (relu, "2"), (conv, "3")]) == [
+        (0, 0), (None, 1), (1, 2), (2, 3)]
+    # removed layers stay where they were; an op replaced at the same path is paired (a change)
+    assert align([(conv, "a"), (relu, "b"), (conv, "c"), (conv, "d")], [(conv, "a"), (bn, "x"), (conv, "d")]) == [
+        (0, 0), (1, None), (2, None), (None, 1), (3, 2)]
+    assert align([(relu, "act")], [("gelu", "act")]) == [(0, 0)]
+    assert align([(conv, "a"), (conv, "b")], [(conv, "c")]) == [(0, None), (1, None), (None, 0)]
+    # stage instances and repeated calls
+    assert align([(conv, "layer1.0.conv1"), (conv, "layer1.1.conv1")], [(conv, "layer1.0.conv1")]) == [
+        (0, 0), (1, None)]
+    assert align([(relu, "relu"), (relu, "relu#2")], [(relu, "relu")]) == [(0, 0), (1, None)]
+    assert align([], [(conv, "0")]) == [(None, 0)]
+
+
+UNNAMED = "name: plain\ninput: [3, 32, 32]\nlayers:\n" + "".join(f"  - {layer}\n" for layer in (
+    "conv: {out: 8, kernel: 3, padding: 1}", "relu", "conv: {out: 8, kernel: 3, padding: 1}", "relu", "global_avgpool",
+    "flatten", "linear: {out: 10}"))
+
+
+def test_an_inserted_unnamed_layer_is_one_insertion(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """batchnorm(8) after the first conv: 16 params and 17 buffers; 8x32x32 floats = 32,768 activation bytes."""
+    monkeypatch.chdir(tmp_path)
+    Path("a.yaml").write_text(UNNAMED)
+    Path("b.yaml").write_text(UNNAMED.replace("  - relu\n", "  - batchnorm\n  - relu\n", 1))
+    assert main(["diff", "a.yaml", "b.yaml"]) == 0
+    assert capsys.readouterr().out.split("\n\n")[-1] == (
+        "layers: 0 changed, 1 added, 0 removed, 7 unchanged (6 renumbered)\n"
+        "   layer  op         output   params  MACs\n"
+        "+  1      batchnorm  8x32x32      16     0\n")
+    assert main(["diff", "b.yaml", "a.yaml", "--format", "json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["layers"] == [{"path": "1", "old_path": "1", "status": "removed",
+                                 "old": {"op": "batchnorm", "output_shape": [8, 32, 32], "params": 16, "macs": 0},
+                                 "new": None, "settings": []}]
+    assert record["counts"] == {"changed": 0, "added": 0, "removed": 1, "unchanged": 7, "renumbered": 6}
+
+
+def test_a_changed_layer_after_an_insertion_names_both_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("a.yaml").write_text(UNNAMED)
+    wider = UNNAMED.replace("  - relu\n", "  - batchnorm\n  - relu\n", 1).replace("linear: {out: 10}", "linear: {out: 12}")
+    Path("b.yaml").write_text(wider)
+    assert main(["diff", "a.yaml", "b.yaml", "--format", "markdown"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("| added", "| changed"))]
+    # linear 8->10: 90 params, 80 MACs; 8->12: 108 params, 96 MACs
+    assert rows == ["| added | `1` | batchnorm | 8x32x32 | 16 | 0 |  |",
+                    ("| changed | `6` → `7` | linear 8 -> 10 → linear 8 -> 12 | 10 → 12 | 90 → 108 (+18) | 80 → 96 (+16) "
+                     "| out: 10 → 12 |")]
+
+
+def test_exit_code(pair: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["diff", *pair, "--exit-code"]) == 1
+    assert capsys.readouterr().out == TEXT
+    assert main(["diff", pair[0], pair[0], "--exit-code", "--skip-unchanged"]) == 0
+    assert capsys.readouterr().out == ""
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -183,11 +238,10 @@ def test_git_revision_with_an_imported_block_changed(repo: Path, capsys: pytest.
     assert (record["old"]["file"], record["new"]["file"]) == ("HEAD:specs/net.yaml", "net.yaml")
     # conv 3->8: 3x3: 224 params, 8*27*256 = 55,296 MACs; 5x5: 608 params, 8*75*256 = 153,600 MACs
     assert record["layers"] == [{
-        "path": "u.conv", "status": "changed",
-        "old": {"op": "conv 3x3", "output_shape": [8, 16, 16], "params": 224, "macs": 55296},
-        "new": {"op": "conv 5x5", "output_shape": [8, 16, 16], "params": 608, "macs": 153600},
-        "settings": [{"name": "kernel", "old": "3x3", "new": "5x5"}, {"name": "padding", "old": "1x1", "new": "2x2"},
-                     {"name": "pads", "old": "1x1x1x1", "new": "2x2x2x2"}],
+        "path": "u.conv", "old_path": "u.conv", "status": "changed",
+        "old": {"op": "conv 3x3, 8", "output_shape": [8, 16, 16], "params": 224, "macs": 55296},
+        "new": {"op": "conv 5x5, 8", "output_shape": [8, 16, 16], "params": 608, "macs": 153600},
+        "settings": [{"name": "kernel", "old": "3", "new": "5"}, {"name": "padding", "old": "1", "new": "2"}],
     }]
 
 

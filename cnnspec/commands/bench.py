@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from collections.abc import Callable
 
+from cnnspec import console
 from cnnspec.commands.common import parse_overrides
 from cnnspec.errors import UsageError
 
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args.model, parse_overrides(args.overrides), max_bytes=args.max_bytes)
     s = open_session(model, args.provider, args.threads)
     if s.note:
-        print(s.note, file=sys.stderr)
+        console.note(s.note)
     x = make_input(s.session, args.batch)
     feed = {s.session.get_inputs()[0].name: x}
     progress = _progress(args.warmup + args.runs)
@@ -78,13 +78,5 @@ def _loadavg() -> str:
 
 
 def _progress(total: int) -> Callable[[int, str], None]:
-    """A one-line progress display on stderr when it is a terminal (nothing otherwise)."""
-    if not sys.stderr.isatty():
-        return lambda done, what: None
-
-    def show(done: int, what: str) -> None:
-        line = f"{what} {done}/{total}" if what else ""
-        sys.stderr.write("\r" + line.ljust(40) + ("\r" if not what else ""))
-        sys.stderr.flush()
-
-    return show
+    """A one-line progress display on stderr when it is a terminal and the runs last over a second."""
+    return console.counter(total)

@@ -14,6 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from cnnspec import console
 from cnnspec.commands.common import add_spec_options, spec_kwargs
 from cnnspec.compile.manifest import Entry
 from cnnspec.errors import SpecError, UsageError
@@ -37,6 +38,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 naming every output that differs from what the spec generates")
     p.add_argument("--manifest", metavar="PATH", help="manifest of generated files (default generated/manifest)")
+    p.add_argument("--if-manifest-exists", action="store_true",
+                   help="without SPEC: exit 0 with a note when there is no manifest (for the pre-commit hook)")
     add_spec_options(p)
     limits.add_option(p)
     targets.add_all_options(p)
@@ -46,7 +49,11 @@ def run(args: argparse.Namespace) -> int:
     from cnnspec.compile import manifest
 
     if args.spec is None:
-        return run_manifest(Path(args.manifest) if args.manifest else manifest.DEFAULT, args.check)
+        path = Path(args.manifest) if args.manifest else manifest.DEFAULT
+        if args.if_manifest_exists and not path.is_file():
+            console.note(f"note: no {path} here, so no generated files to {'check' if args.check else 'build'}")
+            return 0
+        return run_manifest(path, args.check)
     if args.manifest:
         raise UsageError("--manifest applies only without SPEC")
     stale = build_one(args, Path(args.spec), None, args.check)
@@ -63,10 +70,10 @@ def build_one(args: argparse.Namespace, spec: Path, source: str | None, check: b
     if source is not None:
         graph.source = source  # the manifest's spelling, so output does not depend on the working directory
     output = Path(args.output) if args.output else Path(f"{graph.name}{entry.suffix}")
-    build = targets.builder(args.target)
+    build = console.with_progress(targets.builder(args.target), f"building {output}")
     if not check:
         for path in build(graph, output, args):
-            print(f"wrote {path} ({human(path.stat().st_size, 'B')})", file=sys.stderr)
+            console.info(f"wrote {path} ({human(path.stat().st_size, 'B')})", sys.stderr)
         return []
     with tempfile.TemporaryDirectory(prefix="cnnspec-check-") as tmp:
         fresh = build(graph, Path(tmp) / output.name, args)
@@ -119,6 +126,6 @@ def report(stale: list[str], total: int) -> int:
     if stale:
         print(f"{len(stale)} generated file(s) out of date; run `cnnspec build` to regenerate", file=sys.stderr)
         return 1
-    print(f"{total} generated file(s) up to date")
+    console.info(f"{total} generated file(s) up to date")
     return 0
 

@@ -1,21 +1,26 @@
 """``cnnspec check PATH...``: validate specs (files or directories), fast enough for every commit.
 
 Exit 0 when every spec is valid and within its budgets, 1 otherwise, 2 on a usage error. Formats: text
-(``path:line:col: error: ...``), json (a list of results), github (Actions annotations)."""
+(``path:line:col: error: ...``), json (a list of results), github (Actions annotations), sarif (SARIF 2.1.0
+for code scanning). ``-`` checks the spec on standard input; ``--with-importers`` also checks the specs
+that import a given block library (the pre-commit hook passes only the changed files)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from cnnspec.commands.common import add_spec_options, spec_kwargs
+from cnnspec import console
+from cnnspec.commands.common import STDIN, STDIN_NAME, add_spec_options, load_spec, read_stdin, spec_kwargs
+from cnnspec.commands.importers import SPEC_SUFFIXES, importers
 from cnnspec.errors import SpecError, UsageError
+from cnnspec.report.regions import EndColumns
 
-SPEC_SUFFIXES = (".yaml", ".yml")
-MAX_SHOWN = 50  # errors printed per file; the rest are counted
+FORMATS = ("text", "json", "github", "sarif")
+MAX_SHOWN = 50  # errors reported per file; the rest are counted in one more line
 
 
 @dataclass
@@ -30,9 +35,17 @@ class Result:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("check", help="validate specs (files or directories); exit 1 on any error",
                        description="Validate specs: YAML, settings, shapes, and the spec's budgets. Files "
-                       "holding only `blocks` are checked as block libraries.")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="spec files or directories (searched for *.yaml)")
-    p.add_argument("--format", choices=("text", "json", "github"), default="text")
+                       "holding only `blocks` are checked as block libraries. Errors go to stderr as "
+                       "`path:line:col: error: ...`; valid files are listed on stdout (not with --quiet).")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="spec files or directories (searched for *.yaml, *.yml); `-` reads a spec from standard "
+                   "input, named <stdin>, its imports relative to the working directory")
+    p.add_argument("--format", choices=FORMATS, default="text",
+                   help="text (default); json: one record per file on stdout; github: GitHub Actions "
+                   "annotations on stdout; sarif: SARIF 2.1.0 on stdout, for GitHub code scanning")
+    p.add_argument("--with-importers", action="store_true",
+                   help="also check every spec that imports a given file (directly or through other block "
+                   "libraries), found in the file's directory and those above it up to the working directory")
     add_spec_options(p)
 
 
@@ -40,7 +53,9 @@ def spec_files(paths: list[str]) -> list[Path]:
     files: list[Path] = []
     for text in paths:
         path = Path(text)
-        if path.is_dir():
+        if text == STDIN:
+            files.append(path)
+        elif path.is_dir():
             files.extend(sorted(p for p in path.rglob("*") if p.suffix in SPEC_SUFFIXES and p.is_file()))
         elif path.is_file():
             files.append(path)
@@ -49,58 +64,62 @@ def spec_files(paths: list[str]) -> list[Path]:
     return files
 
 
-def check_file(path: Path, kwargs: dict) -> Result:
-    """Every problem of one file: its structure and settings, imports, names, then the first shape error of
-    each independent branch, then its budgets."""
-    from cnnspec.frontend import analyse, load_file
+def check_file(path: Path, kwargs: dict, stdin_text: str | None = None) -> Result:
+    """Every problem of one file (``-``: ``stdin_text``, or standard input when None): its structure and
+    settings, imports, names, then the first shape error of each independent branch, then its budgets."""
+    from cnnspec.frontend import analyse
     from cnnspec.frontend.budgets import check_budgets
 
+    name = STDIN_NAME if str(path) == STDIN else str(path)
     try:
-        doc = load_file(path)
+        doc, spec_path = load_spec(str(path), stdin_text)
     except SpecError as exc:
-        return Result(str(path), [exc])
-    result = analyse(doc, path, kwargs["overrides"], kwargs["input_shape"])
+        return Result(name, [exc])
+    result = analyse(doc, spec_path, kwargs["overrides"], kwargs["input_shape"])
     if result.kind == "blocks":
-        return Result(str(path), result.errors, kind="blocks")
+        return Result(name, result.errors, kind="blocks")
     graph = result.graph
     if graph is None or result.errors:
         assert result.errors, "the front end made no graph and gave no reason"
-        return Result(str(path), result.errors)
-    return Result(str(path), check_budgets(graph), graph.root.total_params, graph.root.total_macs)
+        return Result(name, _capped(name, result.errors))
+    return Result(name, check_budgets(graph), graph.root.total_params, graph.root.total_macs)
 
 
-def _github(text: str) -> str:
-    """Escape a workflow command's message (GitHub Actions' `escapeData`)."""
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+def _capped(name: str, errors: list[SpecError]) -> list[SpecError]:
+    """The first :data:`MAX_SHOWN` errors, and one more saying how many were left out."""
+    if len(errors) <= MAX_SHOWN:
+        return errors
+    more = SpecError(f"{len(errors) - MAX_SHOWN} more error(s) in this file are not shown", errors[MAX_SHOWN].pos)
+    return [*errors[:MAX_SHOWN], more]
 
 
-def _github_property(text: str) -> str:
-    """Escape a workflow command's property value, e.g. a file name (`escapeProperty`)."""
-    return _github(text).replace(":", "%3A").replace(",", "%2C")
-
-
-def report(results: list[Result], fmt: str) -> None:
+def report(results: list[Result], fmt: str, ends: EndColumns) -> None:
+    problems = [(r.file, e) for r in results for e in r.errors]
     if fmt == "json":
-        records = [{"file": r.file, "ok": not r.errors, "kind": r.kind, "params": r.params, "macs": r.macs,
-                    "errors": [{"file": e.pos.file if e.pos else r.file, "line": e.pos.line if e.pos else None,
-                                "col": e.pos.col if e.pos else None, "message": e.message} for e in r.errors]}
-                   for r in results]
-        print(json.dumps(records, indent=2))
-        return
-    for r in results:
-        for e in r.errors[:MAX_SHOWN]:
-            if fmt == "github":
-                file, line, col = (e.pos.file, e.pos.line, e.pos.col) if e.pos else (r.file, 1, 1)
-                print(f"::error file={_github_property(file)},line={line},col={col}::{_github(e.message)}")
-            else:
-                print(e, file=sys.stderr)
-        if len(r.errors) > MAX_SHOWN:
-            more = f"{r.file}: {len(r.errors) - MAX_SHOWN} more error(s) not shown (the first {MAX_SHOWN} are above)"
-            print(f"::error file={_github_property(r.file)}::{_github(more)}" if fmt == "github" else more,
-                  file=sys.stdout if fmt == "github" else sys.stderr)
-        if not r.errors and fmt == "text":
-            detail = "blocks" if r.kind == "blocks" else f"{r.params:,} params, {r.macs:,} MACs"
-            print(f"{r.file}: ok ({detail})")
+        print(json.dumps([_record(r) for r in results], indent=2))
+    elif fmt == "sarif":
+        from cnnspec.report.sarif import sarif_text
+
+        print(sarif_text(problems, ends), end="")
+    elif fmt == "github":
+        from cnnspec.report.annotations import annotation
+
+        for file, error in problems:
+            print(annotation(file, error, ends))
+    else:
+        for r in results:
+            for e in r.errors:
+                console.error(str(e))
+            if not r.errors:
+                detail = "blocks" if r.kind == "blocks" else f"{r.params:,} params, {r.macs:,} MACs"
+                console.info(f"{r.file}: ok ({detail})")
+
+
+def _record(r: Result) -> dict[str, Any]:
+    return {"file": r.file, "ok": not r.errors, "kind": r.kind, "params": r.params, "macs": r.macs,
+            "errors": [{"file": e.pos.file if e.pos else r.file, "line": e.pos.line if e.pos else None,
+                        "col": e.pos.col if e.pos else None, "code": e.code, "message": e.message}
+                       for e in r.errors]}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,6 +127,9 @@ def run(args: argparse.Namespace) -> int:
     files = spec_files(args.paths)
     if not files:
         raise UsageError(f"no spec files (*.yaml, *.yml) under {' '.join(args.paths)}")
-    results = [check_file(f, kwargs) for f in files]
-    report(results, args.format)
+    if args.with_importers:
+        files += importers([f for f in files if str(f) != STDIN])
+    stdin_text = read_stdin() if any(str(f) == STDIN for f in files) else None
+    results = [check_file(f, kwargs, stdin_text) for f in files]
+    report(results, args.format, EndColumns({STDIN_NAME: stdin_text} if stdin_text is not None else None))
     return 1 if any(r.errors for r in results) else 0

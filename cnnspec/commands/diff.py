@@ -17,13 +17,18 @@ from cnnspec.ir import Graph
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("diff", help="per-layer and total changes in shapes, params and MACs between two specs",
                        description="Compare two specs (or a spec with itself at a git revision): totals, and every "
-                       "layer added, removed or changed, matched by path. Nothing is built.")
+                       "layer added, removed or changed. Layers are paired by aligning their sequence of ops and "
+                       "paths (as `diff` aligns lines), so an inserted layer is one insertion; settings are named "
+                       "as in the spec. Nothing is built. Exit 0, or with --exit-code 1 when anything differs; "
+                       "1 on a spec error, 2 on a usage error.")
     p.add_argument("specs", nargs="+", metavar="SPEC", help="OLD NEW, or one SPEC with --git")
     p.add_argument("--git", metavar="REV", help="compare SPEC at git revision REV (e.g. HEAD, origin/main) with "
                    "the working tree")
     p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     p.add_argument("--skip-unchanged", action="store_true",
                    help="print nothing when no layer or total differs (for looping over every spec in CI)")
+    p.add_argument("--exit-code", action="store_true",
+                   help="exit 1 when any layer or total differs, 0 when none does (as `git diff --exit-code`)")
     add_spec_options(p)
 
 
@@ -47,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     diff = diff_graphs(old, new, old_label, new_path)
     if not (args.skip_unchanged and diff.identical):
         print(render_diff(diff, args.format), end="")
-    return 0
+    return 1 if args.exit_code and not diff.identical else 0
 
 
 def _not_a_library(path: str) -> None:

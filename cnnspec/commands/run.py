@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import io
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cnnspec import console
 from cnnspec.commands.common import parse_overrides
 from cnnspec.errors import UsageError
 
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args.model, parse_overrides(args.overrides), args.seed, args.max_bytes)
     s = open_session(model, args.provider)
     if s.note:
-        print(s.note, file=sys.stderr)
+        console.note(s.note)
     x = make_input(s.session, args.batch, args.seed) if not args.input_file else fit_input(
         s.session, _read_npy(args.input_file), args.input_file)
     y = s.session.run(None, {s.session.get_inputs()[0].name: x})[0]
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         buf = io.BytesIO()
         np.save(buf, y)
         write_atomic(args.output, buf.getvalue())
-        print(f"wrote {args.output}")
+        console.info(f"wrote {args.output}")
     return 0
 
 

@@ -78,6 +78,8 @@ def analyse(doc: Doc, path: str | os.PathLike[str] | None, overrides: Mapping[st
     errors = errors + link_errors
     if spec.layers is None:  # a block library
         return Analysis(None, _ordered(errors, doc.file), "blocks", program)
+    if link_errors:  # blocks of a file that could not be read would be reported unknown
+        return Analysis(None, _ordered(errors, doc.file), program=program)
     try:
         params = bind_params(spec, overrides or {})
         own = input_shape(spec, params) if shape is None else shape

@@ -50,8 +50,15 @@ def _cell(change: LayerChange, attr: str, arrow: str, number: bool = False) -> s
 
 
 def _counts(diff: SpecDiff) -> str:
+    moved = f" ({diff.renumbered} renumbered)" if diff.renumbered else ""
     return (f"{diff.count('changed')} changed, {diff.count('added')} added, {diff.count('removed')} removed, "
-            f"{diff.unchanged} unchanged")
+            f"{diff.unchanged} unchanged{moved}")
+
+
+def _key(change: LayerChange, arrow: str, quote: str = "") -> str:
+    """The layer's path, ``old => new`` when it moved."""
+    key = f"{quote}{change.key}{quote}"
+    return f"{quote}{change.old_key}{quote} {arrow} {key}" if change.renumbered else key
 
 
 def _label(t: Totals) -> str:
@@ -73,7 +80,7 @@ def to_text(diff: SpecDiff) -> str:
         rows = [["", "layer", "op", "output", "params", "MACs"]]
         notes: dict[int, list[str]] = {}
         for change in diff.layers:
-            rows.append([MARKS[change.status], change.key, _cell(change, "op", "=>"),
+            rows.append([MARKS[change.status], _key(change, "=>"), _cell(change, "op", "=>"),
                          _cell(change, "output_shape", "=>"), _cell(change, "params", "=>", True),
                          _cell(change, "macs", "=>", True)])
             notes[len(rows) - 1] = [f"{k}: {a} => {b}" for k, a, b in change.settings]
@@ -101,7 +108,7 @@ def to_markdown(diff: SpecDiff) -> str:
         lines += ["", "| | layer | op | output | params | MACs | settings |", "|---|---|---|---|---:|---:|---|"]
         for c in diff.layers:
             settings = "<br>".join(f"{k}: {a} → {b}" for k, a, b in c.settings)
-            lines.append(_md_row([c.status, f"`{c.key}`", _cell(c, "op", "→"), _cell(c, "output_shape", "→"),
+            lines.append(_md_row([c.status, _key(c, "→", "`"), _cell(c, "op", "→"), _cell(c, "output_shape", "→"),
                                   _cell(c, "params", "→", True), _cell(c, "macs", "→", True), settings]))
     return "\n".join(lines) + "\n"
 
@@ -125,8 +132,9 @@ def to_json(diff: SpecDiff) -> str:
         "new": _totals_record(diff.new),
         "change": {key: getattr(diff.new, key) - getattr(diff.old, key) for _, key in TOTAL_ROWS},
         "counts": {"changed": diff.count("changed"), "added": diff.count("added"),
-                   "removed": diff.count("removed"), "unchanged": diff.unchanged},
-        "layers": [{"path": c.key, "status": c.status, "old": _layer_record(c.old), "new": _layer_record(c.new),
+                   "removed": diff.count("removed"), "unchanged": diff.unchanged, "renumbered": diff.renumbered},
+        "layers": [{"path": c.key, "old_path": c.old_key, "status": c.status, "old": _layer_record(c.old),
+                    "new": _layer_record(c.new),
                     "settings": [{"name": k, "old": a, "new": b} for k, a, b in c.settings]}
                    for c in diff.layers],
     }

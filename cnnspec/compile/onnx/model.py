@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from cnnspec import __version__
+from cnnspec._version import __version__
 from cnnspec.compile.onnx.builder import Builder, Dim, Value
 from cnnspec.compile.onnx.lower import lower
 from cnnspec.compile.onnx.options import DEFAULT_OPSET

@@ -1,0 +1,189 @@
+"""``cnnspec check --format sarif``: SARIF 2.1.0 valid against the OASIS schema (tests/data/), exact results,
+URIs relative to the repository; the kinds of errors (SARIF rule ids, annotation titles); end columns."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from cnnspec._version import __version__
+from cnnspec.cli import main
+from cnnspec.commands.check import check_file
+from cnnspec.error_codes import KINDS, classify
+from cnnspec.errors import SourcePos, SpecError
+from cnnspec.report.regions import token_end
+from cnnspec.report.sarif import artifact_location
+
+ROOT = Path(__file__).parents[1]
+SCHEMA = ROOT / "tests" / "data" / "sarif-schema-2.1.0.json"
+NO_ARGS = {"overrides": None, "input_shape": None}
+
+# the kind of every spec of the broken-spec catalogue (its first error)
+KIND_OF_BROKEN = {
+    "yaml-syntax": ["bad_indentation", "control_character", "list_item_after_mapping", "tab_indentation",
+                    "two_documents", "unclosed_quote", "yaml_syntax_error"],
+    "yaml-feature": ["alias_bomb", "anchor_reused_layer", "duplicate_key", "duplicate_option", "explicit_tag",
+                     "non_string_key"],
+    "file": ["document_is_list", "empty_file", "not_utf8"],
+    "limit": ["nesting_too_deep", "not_a_finite_number"],
+    "unknown-key": ["conv_in_channels_written", "linear_in_features_written", "missing_space_after_colon",
+                    "misspelt_option", "unknown_block_argument", "unknown_key_in_block", "unknown_top_level_key"],
+    "unknown-name": ["op_name_with_newline", "undefined_param", "unknown_block_in_stage", "unknown_layer"],
+    "missing-key": ["missing_block_argument", "missing_layers", "stage_missing_block_argument"],
+    "structure": ["block_uses_itself", "empty_layer", "layer_settings_not_mapping", "layer_with_two_keys",
+                  "layers_not_a_list", "settings_not_indented", "stage_settings_not_mapping"],
+    "wrong-type": ["block_argument_wrong_type", "bool_as_number", "input_not_integer", "sexagesimal_is_a_string",
+                   "wrong_type"],
+    "invalid-value": ["dropout_probability", "groups_zero", "input_five_sizes", "input_zero_size", "linear_bad_axis",
+                      "negative_kernel", "softmax_bad_axis", "stage_repeat_zero", "zero_out_channels", "zero_stride"],
+    "expression": ["bad_expression", "expression_division_by_zero", "float_in_integer_arithmetic"],
+    "name": ["block_name_not_a_name", "block_named_like_op", "duplicate_layer_name",
+             "name_dunder", "name_keyword", "name_quote_newline", "name_shadows_module_attribute",
+             "name_unicode_lookalike"],
+    "import": ["block_defined_twice/lib", "block_defined_twice/spec", "import_cycle/a", "import_cycle/b", "import_cycle/spec",
+               "import_missing_file", "import_outside_directory"],
+    "shape": ["concat_spatial_mismatch", "conv_after_flatten", "fixed_weights_wrong_channels",
+              "groupnorm_groups_not_dividing", "groups_not_dividing", "kernel_larger_than_input", "kernel_wrong_rank",
+              "linear_without_flatten", "maxpool_padding_dilated", "padding_same_stride_2", "permute_dims_invalid",
+              "pool_padding_over_half", "reflect_padding_too_large", "residual_channel_mismatch",
+              "residual_projection_impossible", "weights_ragged"],
+    "budget": ["input_sizes_refused", "over_budget", "over_mac_budget"],
+}
+
+
+@cache
+def validator() -> jsonschema.Draft4Validator:
+    schema = json.loads(SCHEMA.read_text())
+    jsonschema.Draft4Validator.check_schema(schema)
+    return jsonschema.Draft4Validator(schema, format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER)
+
+
+def sarif(capsys: pytest.CaptureFixture[str], *paths: str) -> tuple[int, dict[str, Any]]:
+    code = main(["check", "--format", "sarif", *paths])
+    out, err = capsys.readouterr()
+    assert err == ""
+    return code, json.loads(out)
+
+
+def test_sarif_of_two_broken_specs_and_a_good_one(monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(ROOT)
+    code, log = sarif(capsys, "specs/lenet5.yaml", "tests/broken/kernel_larger_than_input.yaml",
+                      "tests/broken/misspelt_option.yaml")
+    assert code == 1
+    assert list(validator().iter_errors(log)) == []
+    assert (log["version"], log["$schema"], len(log["runs"])) == (
+        "2.1.0", "https://json.schemastore.org/sarif-2.1.0.json", 1)
+    run = log["runs"][0]
+    driver = run["tool"]["driver"]
+    assert (driver["name"], driver["version"], driver["informationUri"]) == (
+        "cnnspec", __version__, "https://github.com/OWNER/cnnspec")
+    assert [rule["id"] for rule in driver["rules"]] == list(KINDS)
+    assert driver["rules"][list(KINDS).index("shape")] == {
+        "id": "shape", "name": "Shape", "shortDescription": {"text": "A layer cannot take the shape it receives."},
+        "help": {"text": "Follow the shapes with `cnnspec summary`: change the layer's settings or the layers before "
+                         "it, as the message suggests."},
+        "defaultConfiguration": {"level": "error"}}
+    assert run["columnKind"] == "unicodeCodePoints"
+    assert run["results"] == [
+        {"ruleId": "shape", "ruleIndex": 13, "level": "error",
+         "message": {"text": "conv `0`: kernel 5x5 is larger than its 4x4 input; the output would be empty"},
+         "locations": [{"physicalLocation": {
+             "artifactLocation": {"uri": "tests/broken/kernel_larger_than_input.yaml", "uriBaseId": "%SRCROOT%"},
+             "region": {"startLine": 5, "startColumn": 28, "endLine": 5, "endColumn": 29}}}]},
+        {"ruleId": "unknown-key", "ruleIndex": 4, "level": "error",
+         "message": {"text": "unknown option `strid` for `conv`; did you mean `stride`?"},
+         "locations": [{"physicalLocation": {
+             "artifactLocation": {"uri": "tests/broken/misspelt_option.yaml", "uriBaseId": "%SRCROOT%"},
+             "region": {"startLine": 5, "startColumn": 31, "endLine": 5, "endColumn": 36}}}]},
+    ]
+
+
+def test_sarif_of_valid_specs_has_no_results(monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(ROOT)
+    code, log = sarif(capsys, "specs")
+    assert (code, log["runs"][0]["results"]) == (0, [])
+    assert list(validator().iter_errors(log)) == []
+
+
+def test_sarif_of_the_whole_broken_catalogue_is_valid(monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(ROOT)
+    code, log = sarif(capsys, "tests/broken")
+    results = log["runs"][0]["results"]
+    assert code == 1 and len(results) >= 90
+    assert list(validator().iter_errors(log)) == []
+    assert {r["ruleId"] for r in results} == set(KINDS) - {"override", "spec"}
+    assert all(log["runs"][0]["tool"]["driver"]["rules"][r["ruleIndex"]]["id"] == r["ruleId"] for r in results)
+
+
+def test_error_without_position_and_outside_the_working_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "repo").mkdir()
+    outside = tmp_path / "elsewhere.yaml"
+    outside.write_text("name: x\ninput: [1, 4, 4]\nlayers:\n  - conv: {out: 2, kernel: 5}\n")
+    monkeypatch.chdir(tmp_path / "repo")
+    code, log = sarif(capsys, str(outside))
+    assert code == 1 and list(validator().iter_errors(log)) == []
+    location = log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
+    assert location == {"artifactLocation": {"uri": outside.as_uri()},
+                        "region": {"startLine": 4, "startColumn": 28, "endLine": 4, "endColumn": 29}}
+
+
+@pytest.mark.parametrize(("file", "location"), [
+    ("specs/a b.yaml", {"uri": "specs/a%20b.yaml", "uriBaseId": "%SRCROOT%"}),
+    ("./specs/../specs/x.yaml", {"uri": "specs/x.yaml", "uriBaseId": "%SRCROOT%"}),
+    ("<stdin>", {"uri": "%3Cstdin%3E", "uriBaseId": "%SRCROOT%"}),
+])
+def test_artifact_locations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, file: str,
+                            location: dict[str, str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert artifact_location(file) == location
+    assert artifact_location(str(tmp_path / file)) == location
+
+
+@pytest.mark.parametrize("code", sorted(KIND_OF_BROKEN))
+def test_every_broken_spec_has_its_kind(code: str) -> None:
+    for name in KIND_OF_BROKEN[code]:
+        errors = check_file(ROOT / "tests" / "broken" / f"{name}.yaml", NO_ARGS).errors
+        assert [e.code for e in errors[:1]] == [code], (name, errors[0].message)
+
+
+def test_catalogue_is_covered() -> None:
+    listed = {name for names in KIND_OF_BROKEN.values() for name in names}
+    on_disk = {str(p.relative_to(ROOT / "tests" / "broken").with_suffix(""))
+               for p in (ROOT / "tests" / "broken").rglob("*.yaml")}
+    assert listed == on_disk - {"set_unknown_param", "set_wrong_type"}  # those need --set (below)
+
+
+def test_kinds_of_command_line_and_explicit_codes() -> None:
+    assert classify("--set classes: the spec has no parameter `classes`") == "override"
+    assert classify("something nobody wrote yet") == "spec"
+    assert SpecError("conv `0`: kernel 5x5 is larger", SourcePos("a.yaml", 1, 1)).code == "shape"
+    assert SpecError("anything", None, code="budget").code == "budget"
+
+
+@pytest.mark.parametrize(("line", "col", "end"), [
+    ("  - conv: {out: 6, kernel: 5, strid: 2}", 31, 36),  # a key in a flow mapping
+    ("  - conv: {out: 6, kernel: 5, strid: 2}", 38, 39),  # its value
+    ("  - conv: {out: 6, kernel: 5, strid: 2}", 11, 40),  # the flow mapping
+    ("  max_params: 5000  # budget", 15, 19),  # a plain scalar before a comment
+    ("  max_params: 5000", 3, 13),  # a block key
+    ("    - [1, 32, 32]", 7, 18),  # a flow sequence
+    ("name: 'it''s'", 7, 14),  # a quoted scalar with an escaped quote
+    ('name: "a\\"b"', 7, 13),
+    ("  - conv: {out: $widht, kernel: 3}", 17, 23),
+    ("  - relu", 5, 9),
+    ("name: 'never closed", 7, None),
+    ("layers: [conv,", 9, None),
+    ("short", 9, None),
+    ("  indented", 1, None),
+])
+def test_token_end(line: str, col: int, end: int | None) -> None:
+    assert token_end(line, col) == end
