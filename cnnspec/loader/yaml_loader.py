@@ -76,15 +76,23 @@ class Doc:
 
 
 def load_file(path: str | Path, display: str | None = None) -> Doc:
-    """Read and load a spec file; ``display`` is the name used in messages (defaults to ``path``)."""
+    """Read and load a spec file; ``display`` is the name used in messages (defaults to ``path``). Only a
+    regular file is read (a FIFO, a device such as ``/dev/zero`` or a directory is refused before it is
+    opened), and at most :data:`MAX_BYTES` + 1 bytes of it."""
+    from cnnspec.fsutil import read_regular
+
     name = display or str(path)
     try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise SpecError(f"cannot read the file: {exc.strerror or exc}", SourcePos(name, 1, 1)) from None
+        raw, size = read_regular(path, MAX_BYTES + 1)
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        if "\n" in name:
+            why += "; this is text with line breaks, not a file name: give the path of a spec file"
+            name = "<text>"
+        raise SpecError(f"cannot read the file: {why}", SourcePos(name, 1, 1)) from None
     if len(raw) > MAX_BYTES:
         raise SpecError(
-            f"the file is {len(raw):,} bytes; specs are limited to {MAX_BYTES:,} bytes",
+            f"the file is {max(size, len(raw)):,} bytes; specs are limited to {MAX_BYTES:,} bytes",
             SourcePos(name, 1, 1),
         )
     try:
