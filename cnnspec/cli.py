@@ -34,10 +34,15 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from cnnspec import stdstreams
+
+    stdstreams.never_unencodable()
     parser, modules = _parser()
     args = parser.parse_args(argv)
     try:
-        return int(modules[args.command].run(args))
+        status = int(modules[args.command].run(args))
+        sys.stdout.flush()  # a full device fails here, not in Python's flush at exit
+        return status
     except SpecError as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -48,7 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("cnnspec: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
+        stdstreams.discard_stdout()
         return 0
+    except OSError as exc:  # a file that cannot be read or written: `cnnspec CMD: error: PATH: reason`
+        return stdstreams.os_error(args.command, exc)
 
 
 if __name__ == "__main__":

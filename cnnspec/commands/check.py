@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from cnnspec.commands.common import add_spec_options, spec_kwargs
-from cnnspec.errors import SpecError, UsageError
+from cnnspec.errors import SpecError, UsageError, one_line
+from cnnspec.fsutil import file_kind
+from cnnspec.stdstreams import reader_may_leave
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 
@@ -36,6 +39,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def spec_files(paths: list[str]) -> list[Path]:
+    """The files to check: each file named, and the regular ``*.yaml``/``*.yml`` files under each directory
+    (symbolic links to directories are not followed; a FIFO or device found there is skipped)."""
     files: list[Path] = []
     for text in paths:
         path = Path(text)
@@ -43,6 +48,9 @@ def spec_files(paths: list[str]) -> list[Path]:
             files.extend(sorted(p for p in path.rglob("*") if p.suffix in SPEC_SUFFIXES and p.is_file()))
         elif path.is_file():
             files.append(path)
+        elif os.path.lexists(path):
+            kind = file_kind(path.stat().st_mode) if path.exists() else "a broken symbolic link"
+            raise UsageError(f"{text} is {kind}, not a spec file or a directory")
         else:
             raise UsageError(f"no such file or directory: {text}")
     return files
@@ -57,12 +65,12 @@ def check_file(path: Path, kwargs: dict) -> Result:
         doc = load_file(path)
         if is_blocks_file(doc):
             check_blocks_file(doc, path)
-            return Result(str(path), [], kind="blocks")
+            return Result(one_line(str(path)), [], kind="blocks")
         graph = analyse_doc(doc, path, **kwargs)
         errors = check_budgets(path, graph, lambda p, shape: analyse_doc(doc, p, kwargs["overrides"], shape))
-        return Result(str(path), errors, graph.root.total_params, graph.root.total_macs)
+        return Result(one_line(str(path)), errors, graph.root.total_params, graph.root.total_macs)
     except SpecError as exc:
-        return Result(str(path), [exc])
+        return Result(one_line(str(path)), [exc])
 
 
 def _github(text: str) -> str:
@@ -87,7 +95,7 @@ def report(results: list[Result], fmt: str) -> None:
         for e in r.errors:
             if fmt == "github":
                 file, line, col = (e.pos.file, e.pos.line, e.pos.col) if e.pos else (r.file, 1, 1)
-                print(f"::error file={_github_property(file)},line={line},col={col}::{_github(e.message)}")
+                print(f"::error file={_github_property(one_line(file))},line={line},col={col}::{_github(e.message)}")
             else:
                 print(e, file=sys.stderr)
         if not r.errors and fmt == "text":
@@ -101,5 +109,6 @@ def run(args: argparse.Namespace) -> int:
     if not files:
         raise UsageError(f"no spec files (*.yaml, *.yml) under {' '.join(args.paths)}")
     results = [check_file(f, kwargs) for f in files]
-    report(results, args.format)
+    with reader_may_leave():  # `check specs/ | head -1`: the errors and the exit status still count
+        report(results, args.format)
     return 1 if any(r.errors for r in results) else 0
