@@ -83,11 +83,12 @@ def _refuse_unless_regular(path: str | os.PathLike[str], mode: int) -> None:
 
 # ---------------------------------------------------------------------------------------------- writing
 
-def check_output(path: str | os.PathLike[str]) -> os.stat_result | None:
+def check_output(path: str | os.PathLike[str], example: str | None = None) -> os.stat_result | None:
     """Refuse an output path cnnspec must not write; returns the existing file's status (None if new).
 
-    Refused: a directory, a device node, FIFO or socket (followed through symbolic links), a path below a
-    regular file (``-o file/x``), a name longer than the file system allows."""
+    Refused: a directory (``example`` is a file name to suggest inside it), a device node, FIFO or socket
+    (followed through symbolic links), a path below a regular file (``-o file/x``), a name longer than the
+    file system allows."""
     target = Path(path)
     try:
         info = os.stat(target)
@@ -99,8 +100,8 @@ def check_output(path: str | os.PathLike[str]) -> os.stat_result | None:
     except OSError:
         info = None  # e.g. a dangling symlink loop: the write itself reports it
     if info is not None and stat.S_ISDIR(info.st_mode):
-        raise PathError(target, "it is a directory; give a file name (for example "
-                        f"{Path(target, 'model').as_posix()}.onnx)", errno.EISDIR)
+        hint = f" (for example {Path(target, example).as_posix()})" if example else ""
+        raise PathError(target, f"it is a directory; give a file name{hint}", errno.EISDIR)
     if info is not None and not stat.S_ISREG(info.st_mode):
         raise PathError(target, f"it is {file_kind(info.st_mode)}, not a regular file; cnnspec replaces only "
                         "regular files", errno.EINVAL)

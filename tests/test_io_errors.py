@@ -50,9 +50,9 @@ def test_C3_an_existing_directory_as_output(tmp_path: Path, capsys: pytest.Captu
     out.mkdir()
     assert main(["build", LENET, "--target", "onnx", "-o", str(out)]) == 1
     assert capsys.readouterr().err == (f"cnnspec build: error: {out}: it is a directory; give a file name (for "
-                                       f"example {out}/model.onnx)\n")
+                                       f"example {out}/lenet5.onnx)\n")
     model = cnnspec.load(LENET)
-    with pytest.raises(OSError, match="it is a directory"):
+    with pytest.raises(OSError, match=r"it is a directory; give a file name: "):
         model.to_onnx(out)  # the API raises the same error, an OSError
     assert list(out.iterdir()) == []
 

@@ -89,10 +89,10 @@ def plan_outputs(spec: str, target_values: list[str] | None, output: str | None)
     from cnnspec.fsutil import check_output
 
     names = targets.names(target_values)
-    if output is not None:
-        check_output(output)  # a directory or device is refused as such, before its suffix is looked at
+    stem = PurePath(spec).stem
+    if output is not None:  # a directory or device is refused as such, before its suffix is looked at
+        check_output(output, f"{stem}{targets.TARGETS[names[0] if names else 'torch'].suffix}")
     if output is None:
-        stem = PurePath(spec).stem
         return [(name, Path(f"{stem}{targets.TARGETS[name].suffix}")) for name in names or ["torch"]]
     by_suffix = targets.by_suffix(output)
     if not names:
@@ -101,7 +101,6 @@ def plan_outputs(spec: str, target_values: list[str] | None, output: str | None)
                              f"one of {targets.suffixes()}")
         names = [by_suffix]
     if len(names) > 1:
-        stem = PurePath(spec).stem
         files = [f"{stem}{targets.TARGETS[name].suffix}" for name in names]
         defaults = f"{', '.join(files[:-1])} and {files[-1]}"
         raise UsageError(f"-o names one file, but --target names {len(names)} targets ({', '.join(names)}); "
