@@ -66,6 +66,17 @@ class SpecError(Exception):
         return f"{where}error: {self.message}"
 
 
+def decode_utf8(raw: bytes, file: str, what: str = "the file") -> str:
+    """``raw`` as UTF-8 text, or a :class:`SpecError` at the line and column of the first bad byte."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        col = exc.start - raw.rfind(b"\n", 0, exc.start)
+        raise SpecError(f"{what} is not valid UTF-8 text (byte 0x{raw[exc.start]:02x}); save it as UTF-8",
+                        SourcePos(file, line, col)) from None
+
+
 class UsageError(Exception):
     """A problem with how cnnspec was called (exit code 2). Printed on one line, like every error."""
 

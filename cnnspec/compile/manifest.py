@@ -21,7 +21,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnnspec.errors import SpecError
+from cnnspec.errors import SpecError, decode_utf8
 from cnnspec.fsutil import read_regular
 from cnnspec.graph import SourcePos
 
@@ -51,15 +51,8 @@ def read(path: Path) -> list[Entry]:
         raise SpecError(f"cannot read the manifest: {exc.strerror or exc}", SourcePos(name, 1, 1)) from None
     if len(raw) > MAX_BYTES:
         raise SpecError(f"the manifest is {size:,} bytes; at most {MAX_BYTES:,}", SourcePos(name, 1, 1))
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        col = exc.start - raw.rfind(b"\n", 0, exc.start)
-        raise SpecError(f"the manifest is not valid UTF-8 text (byte 0x{raw[exc.start]:02x}); save it as UTF-8",
-                        SourcePos(name, line, col)) from None
     entries = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(decode_utf8(raw, name, "the manifest").splitlines(), start=1):
         try:
             tokens = _split(line)
         except ValueError as exc:

@@ -79,6 +79,7 @@ def load_file(path: str | Path, display: str | None = None) -> Doc:
     """Read and load a spec file; ``display`` is the name used in messages (defaults to ``path``). Only a
     regular file is read (a FIFO, a device such as ``/dev/zero`` or a directory is refused before it is
     opened), and at most :data:`MAX_BYTES` + 1 bytes of it."""
+    from cnnspec.errors import decode_utf8
     from cnnspec.fsutil import read_regular
 
     name = display or str(path)
@@ -95,14 +96,7 @@ def load_file(path: str | Path, display: str | None = None) -> Doc:
             f"the file is {max(size, len(raw)):,} bytes; specs are limited to {MAX_BYTES:,} bytes",
             SourcePos(name, 1, 1),
         )
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        col = exc.start - raw.rfind(b"\n", 0, exc.start)
-        raise SpecError(f"the file is not valid UTF-8 text (byte 0x{raw[exc.start]:02x}); save it as UTF-8",
-                        SourcePos(name, line, col)) from None
-    return load_text(text, name)
+    return load_text(decode_utf8(raw, name), name)
 
 
 def _mark(event: Any) -> tuple[int, int]:
