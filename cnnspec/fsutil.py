@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import signal
 import stat
@@ -36,10 +35,16 @@ from pathlib import Path
 
 from cnnspec.errors import PathError
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock, so stale temp files are judged by age
+    fcntl = None  # type: ignore[assignment]
+
 CHUNK = 16 * 2**20  # bytes per write(2): a signal is handled between chunks
 STALE_AFTER = 3600.0  # seconds; only where flock is unavailable
 _TEMP_TAIL = len(".4294967295.abcdefgh.tmp")  # pid and mkstemp's eight random characters
-_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 def file_kind(mode: int) -> str:
@@ -58,7 +63,7 @@ def read_regular(path: str | os.PathLike[str], limit: int) -> tuple[bytes, int]:
     """At most ``limit`` bytes of the regular file ``path``, and its size. Anything else is refused before
     it is opened (a FIFO would block, ``/dev/zero`` never ends); ``OSError`` as the system says."""
     _refuse_unless_regular(path, os.stat(path).st_mode)
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    fd = os.open(path, _READ_FLAGS)
     try:
         info = os.fstat(fd)
         _refuse_unless_regular(path, info.st_mode)  # replaced between the two looks
@@ -204,6 +209,8 @@ def _locked_temp(target: Path) -> tuple[int, str]:
 
 def _lock(fd: int, wait: bool) -> bool | None:
     """Take an exclusive flock: True taken, False held by someone else, None where flock is unsupported."""
+    if fcntl is None:
+        return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
     except BlockingIOError:
@@ -236,7 +243,7 @@ def remove_stale_temps(target: Path) -> list[Path]:
 
 def _remove_if_abandoned(temp: Path) -> bool:
     try:
-        fd = os.open(temp, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(temp, _READ_FLAGS | getattr(os, "O_NOFOLLOW", 0))
     except OSError:
         return False
     try:
