@@ -50,12 +50,17 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from cnnspec import stdstreams
+
+    stdstreams.never_unencodable()
     parser, modules = _parser()
     args = parser.parse_args(argv)
     console.configure(quiet=args.quiet)
     try:
         with extras_required(args):
-            return int(modules[args.command].run(args))
+            status = int(modules[args.command].run(args))
+        sys.stdout.flush()  # a full device fails here, not in Python's flush at exit
+        return status
     except SpecError as exc:
         console.error(str(exc))
         return 1
@@ -66,7 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("cnnspec: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
+        stdstreams.discard_stdout()
         return 0
+    except OSError as exc:  # a file that cannot be read or written: `cnnspec CMD: error: PATH: reason`
+        return stdstreams.os_error(args.command, exc)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,10 @@ def doing(args: argparse.Namespace) -> str:
     command = getattr(args, "command", None)
     if command == "build":
         if getattr(args, "spec", None) is not None:
-            return f"--target {args.target}"
+            chosen = ",".join(args.target) if isinstance(args.target, list) else args.target
+            if not chosen and getattr(args, "output", None):
+                return f"-o {args.output}"
+            return f"--target {chosen or 'torch'}"
         manifest = getattr(args, "manifest", None) or "generated/manifest"
         return f"{'checking' if getattr(args, 'check', False) else 'building'} {manifest}"
     return {"run": "running a model", "bench": "benchmarking a model"}.get(command or "", f"cnnspec {command}")

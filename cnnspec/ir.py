@@ -272,6 +272,7 @@ class Graph:
     # per input_sizes item, where it was written
     constraint_items: dict[tuple[str, int], SourcePos] = field(default_factory=dict)
     elaborated: Graph | None = None  # the graph before shapes, which infer can run on again
+    files: tuple[str, ...] = ()  # real paths of every file read for it: the spec, then its imports
 
     @property
     def output_shape(self) -> Shape:

@@ -109,3 +109,71 @@ def test_outputs_get_the_usual_permissions(tmp_path: Path) -> None:
     finally:
         os.umask(mask)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.slow
+def test_P9_sigterm_mid_write_removes_the_temp_file(tmp_path: Path) -> None:
+    out = tmp_path / "vgg16.onnx"
+    out.write_bytes(PREVIOUS)
+    proc, _ = _signal_mid_write(out, signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err) == (-signal.SIGTERM, b"")  # still ended by the signal, as CI expects
+    assert out.read_bytes() == PREVIOUS
+    assert _temps(out) == []
+
+
+def _hold_lock(path: Path) -> subprocess.Popen[str]:
+    """Another process holding ``path``'s flock, as a writer in another container or PID namespace does."""
+    code = ("import fcntl, sys; f = open(sys.argv[1], 'rb'); fcntl.flock(f, fcntl.LOCK_EX); "
+            "print('locked', flush=True); sys.stdin.read()")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout is not None and proc.stdout.readline() == "locked\n"
+    return proc
+
+
+def test_C11_a_temp_file_locked_by_a_writer_whose_pid_is_not_visible_is_kept(tmp_path: Path) -> None:
+    out = tmp_path / "m.onnx"
+    invisible = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                               text=True, check=True).stdout.strip()  # a pid with no process here
+    live = tmp_path / f".m.onnx.{invisible}.abc123.tmp"
+    live.write_bytes(b"half of a model")
+    holder = _hold_lock(live)
+    try:
+        assert remove_stale_temps(out) == []
+        write_atomic(out, b"mine\n")  # a build beside it finishes without touching its file
+        assert live.read_bytes() == b"half of a model" and out.read_bytes() == b"mine\n"
+    finally:
+        holder.communicate("")
+    assert remove_stale_temps(out) == [live]  # its writer died: the lock is gone with it
+
+
+def test_C11_writers_hold_the_lock_until_the_rename(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "m.onnx"
+    seen: list[list[Path]] = []
+    real_replace = os.replace
+
+    def replace(src: str, dst: Path) -> None:
+        seen.append(remove_stale_temps(out))  # another process cleaning up right now, pid unseen
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr("cnnspec.fsutil._running", lambda pid: False)
+    write_atomic(out, b"model\n")
+    assert seen == [[]] and out.read_bytes() == b"model\n" and _temps(out) == []
+
+
+def test_C3_a_long_output_name_gets_a_shortened_temp_name(tmp_path: Path) -> None:
+    out = tmp_path / ("n" * 250 + ".onnx")
+    names: list[str] = []
+    real_replace = os.replace
+
+    def replace(src: str, dst: Path) -> None:
+        names.append(Path(src).name)
+        real_replace(src, dst)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "replace", replace)
+        write_atomic(out, b"x")
+    assert out.read_bytes() == b"x" and len(names[0]) <= 255
+    assert names[0].startswith("." + "n" * 200) and names[0].endswith(".tmp")

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from cnnspec.compile.dot import build, render, render_dot
-from cnnspec.compile.dot.render import RenderError
+from cnnspec.compile.dot import render_dot
+from cnnspec.compile.dot.render import RenderError, render
+from cnnspec.compile.dot.target import build
 from cnnspec.frontend import analyse_file
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,10 @@ from typing import Any
 from cnnspec import console
 from cnnspec.commands.common import STDIN, STDIN_NAME, add_spec_options, load_spec, read_stdin, spec_kwargs
 from cnnspec.commands.importers import SPEC_SUFFIXES, importers
-from cnnspec.errors import SpecError, UsageError
+from cnnspec.errors import SpecError, UsageError, one_line
+from cnnspec.fsutil import file_kind
 from cnnspec.report.regions import EndColumns
+from cnnspec.stdstreams import reader_may_leave
 
 FORMATS = ("text", "json", "github", "sarif")
 MAX_SHOWN = 50  # errors reported per file; the rest are counted in one more line
@@ -50,6 +53,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def spec_files(paths: list[str]) -> list[Path]:
+    """The files to check: ``-`` (standard input), each file named, and the regular ``*.yaml``/``*.yml`` files
+    under each directory (symbolic links to directories are not followed; a FIFO or device found there is
+    skipped)."""
     files: list[Path] = []
     for text in paths:
         path = Path(text)
@@ -59,6 +65,9 @@ def spec_files(paths: list[str]) -> list[Path]:
             files.extend(sorted(p for p in path.rglob("*") if p.suffix in SPEC_SUFFIXES and p.is_file()))
         elif path.is_file():
             files.append(path)
+        elif os.path.lexists(path):
+            kind = file_kind(path.stat().st_mode) if path.exists() else "a broken symbolic link"
+            raise UsageError(f"{text} is {kind}, not a spec file or a directory")
         else:
             raise UsageError(f"no such file or directory: {text}")
     return files
@@ -70,7 +79,7 @@ def check_file(path: Path, kwargs: dict, stdin_text: str | None = None) -> Resul
     from cnnspec.frontend import analyse
     from cnnspec.frontend.budgets import check_budgets
 
-    name = STDIN_NAME if str(path) == STDIN else str(path)
+    name = STDIN_NAME if str(path) == STDIN else one_line(str(path))
     try:
         doc, spec_path = load_spec(str(path), stdin_text)
     except SpecError as exc:
@@ -131,5 +140,6 @@ def run(args: argparse.Namespace) -> int:
         files += importers([f for f in files if str(f) != STDIN])
     stdin_text = read_stdin() if any(str(f) == STDIN for f in files) else None
     results = [check_file(f, kwargs, stdin_text) for f in files]
-    report(results, args.format, EndColumns({STDIN_NAME: stdin_text} if stdin_text is not None else None))
+    with reader_may_leave():  # `check specs/ | head -1`: the errors and the exit status still count
+        report(results, args.format, EndColumns({STDIN_NAME: stdin_text} if stdin_text is not None else None))
     return 1 if any(r.errors for r in results) else 0

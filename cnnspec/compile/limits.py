@@ -25,17 +25,30 @@ GiB = 2**30
 DEFAULTS = {"torch": 4 * GiB, "onnx": 16 * GiB}
 ITEMSIZE = {"float32": 4, "float16": 2, "int64": 8}
 _UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40, "p": 2**50}
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?", re.IGNORECASE)
+_SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([kmgtp]?)(?:i?b)?", re.IGNORECASE | re.ASCII)
+MAX_SIZE = 2**63 - 1
+FORMS = "4GiB, 512MiB or 1000000"
 
 
 def parse_size(text: str) -> int:
-    """``4294967296``, ``4GiB``, ``4G``, ``512MiB``, ``1.5T``: a byte count (binary units)."""
+    """``4294967296``, ``4GiB``, ``4G``, ``512MiB``, ``1.5T``: a byte count (binary units), ASCII digits, at
+    most 2^63 - 1 (computed exactly: 400 digits are refused, not turned into a float infinity)."""
+    shown = text if len(text) <= 40 else f"{text[:40]}... ({len(text)} characters)"
     match = _SIZE.fullmatch(text.strip())
     if not match:
-        raise ValueError(f"expected a size such as 4GiB, 512MiB or 1000000, got '{text}'")
-    value = int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+        hint = "" if text.isascii() else " (write the digits 0-9 and the unit in ASCII)"
+        raise ValueError(f"expected a size such as {FORMS}, got '{shown}'{hint}")
+    number, unit = match.group(1), _UNITS[match.group(2).lower()]
+    whole, _, fraction = number.partition(".")
+    fraction = fraction[:20] or "0"  # beyond a byte at 1 PiB: no 5,000-digit int parse
+    if len(whole.lstrip("0")) > 19:
+        value = MAX_SIZE + 1
+    else:
+        value = int(whole) * unit + int(fraction) * unit // 10 ** len(fraction)
+    if value > MAX_SIZE:
+        raise ValueError(f"expected a size such as {FORMS}, at most 8 EiB (2^63 - 1 bytes), got '{shown}'")
     if value < 1:
-        raise ValueError(f"expected a positive size, got '{text}'")
+        raise ValueError(f"expected a positive size, got '{shown}'")
     return value
 
 

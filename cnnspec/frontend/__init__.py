@@ -96,6 +96,7 @@ def analyse(doc: Doc, path: str | os.PathLike[str] | None, overrides: Mapping[st
     graph.constraint_items = {("input_sizes", i): spec.spots.pos("constraints", "input_sizes", i)
                               for i in range(len(spec.constraints.get("input_sizes", ())))}
     graph.spec_hash = _digest(program, params, own)
+    graph.files = program.files
     return Analysis(graph, shape_errors, program=program)
 
 

@@ -30,7 +30,7 @@ class Program:
     spec: ast.SpecAst
     blocks: dict[str, ast.BlockDef]
     libraries: tuple[ast.SpecAst, ...] = ()
-    files: tuple[str, ...] = ()  # real paths of the spec and every imported file
+    files: tuple[str, ...] = ()  # real paths of the spec and of every imported file, in reading order
 
 
 @dataclass
@@ -39,7 +39,7 @@ class _Linker:
     read: Read
     table: dict[str, ast.BlockDef] = field(default_factory=dict)
     libraries: list[ast.SpecAst] = field(default_factory=list)
-    done: set[str] = field(default_factory=set)
+    done: dict[str, None] = field(default_factory=dict)  # files read, in order
     errors: list[SpecError] = field(default_factory=list)
 
     def add_blocks(self, blocks: tuple[ast.BlockDef, ...]) -> None:
@@ -58,7 +58,7 @@ class _Linker:
             if target is None or target[0] in self.done:
                 continue
             real, display = target
-            self.done.add(real)
+            self.done[real] = None
             if len(self.done) > MAX_FILES:
                 self.errors.append(SpecError(f"the spec imports more than {MAX_FILES:,} files", pos))
                 return
@@ -103,7 +103,6 @@ def link(spec: ast.SpecAst, path: str | os.PathLike[str] | None = None,
     real = os.path.realpath(path) if path is not None else os.path.join(os.getcwd(), "<stdin>")
     linker = _Linker(Path(real).parent, read)
     linker.add_blocks(spec.blocks)
-    linker.done.add(real)
+    linker.done[real] = None
     linker.imports(spec, (real,))
-    files = tuple(sorted(linker.done))
-    return Program(spec, linker.table, tuple(linker.libraries), files), linker.errors
+    return Program(spec, linker.table, tuple(linker.libraries), tuple(linker.done)), linker.errors

@@ -75,25 +75,27 @@ class Doc:
 
 
 def load_file(path: str | Path, display: str | None = None) -> Doc:
-    """Read and load a spec file; ``display`` is the name used in messages (defaults to ``path``)."""
+    """Read and load a spec file; ``display`` is the name used in messages (defaults to ``path``). Only a
+    regular file is read (a FIFO, a device such as ``/dev/zero`` or a directory is refused before it is
+    opened), and at most :data:`MAX_BYTES` + 1 bytes of it."""
+    from cnnspec.errors import decode_utf8
+    from cnnspec.fsutil import read_regular
+
     name = display or str(path)
     try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise SpecError(f"cannot read the file: {exc.strerror or exc}", SourcePos(name, 1, 1)) from None
+        raw, size = read_regular(path, MAX_BYTES + 1)
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        if "\n" in name:
+            why += "; this is text with line breaks, not a file name: give the path of a spec file"
+            name = "<text>"
+        raise SpecError(f"cannot read the file: {why}", SourcePos(name, 1, 1)) from None
     if len(raw) > MAX_BYTES:
         raise SpecError(
-            f"the file is {len(raw):,} bytes; specs are limited to {MAX_BYTES:,} bytes",
+            f"the file is {max(size, len(raw)):,} bytes; specs are limited to {MAX_BYTES:,} bytes",
             SourcePos(name, 1, 1),
         )
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        col = exc.start - raw.rfind(b"\n", 0, exc.start)
-        raise SpecError(f"the file is not valid UTF-8 text (byte 0x{raw[exc.start]:02x}); save it as UTF-8",
-                        SourcePos(name, line, col)) from None
-    return load_text(text, name)
+    return load_text(decode_utf8(raw, name), name)
 
 
 def _mark(event: Any) -> tuple[int, int]:

@@ -4,7 +4,7 @@ as the Actions runner escapes them: ``%``, CR and LF in the message; also ``:`` 
 
 from __future__ import annotations
 
-from cnnspec.errors import SourcePos, SpecError
+from cnnspec.errors import SourcePos, SpecError, one_line
 from cnnspec.report.regions import EndColumns
 
 
@@ -22,7 +22,7 @@ def annotation(file: str, error: SpecError, ends: EndColumns) -> str:
     """The ``::error`` line of ``error``, found while checking ``file``. ``endColumn`` is the column of the
     token's last character (GitHub counts both ends in)."""
     pos = error.pos or SourcePos(file, 1, 1)
-    props = [("file", pos.file), ("line", str(pos.line)), ("col", str(pos.col))]
+    props = [("file", one_line(pos.file)), ("line", str(pos.line)), ("col", str(pos.col))]
     end = ends.end(pos)
     if end is not None:
         props += [("endLine", str(pos.line)), ("endColumn", str(end - 1))]

@@ -2,24 +2,22 @@
 ``dot`` when it is on PATH. Reads only the analysed graph; needs no Python package beyond cnnspec.
 
 * :func:`render_dot` -- the DOT text (deterministic: same graph, same bytes).
-* :func:`build` -- the ``cnnspec build --target dot|svg|png|pdf`` backend: writes the ``.dot`` file
-  always, then the rendered file.
+* ``target.build`` -- the ``cnnspec build --target dot|svg|png|pdf`` backend: writes the ``.dot`` file
+  always, then the rendered file, reproducibly.
 * :func:`add_build_options` -- ``--depth`` and ``--rankdir`` for the ``build`` command.
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from cnnspec.compile.dot.diagram import build_diagram
-from cnnspec.compile.dot.render import FORMATS, RenderError, render
+from cnnspec.compile.dot.render import FORMATS, RenderError
 from cnnspec.compile.dot.writer import RANKDIRS, write_dot
-from cnnspec.fsutil import write_atomic
 from cnnspec.ir import Graph
 
 TARGETS = ("dot", *FORMATS)
-__all__ = ["TARGETS", "RenderError", "add_build_options", "build", "render_dot"]
+__all__ = ["TARGETS", "RenderError", "add_build_options", "render_dot"]
 
 
 def render_dot(graph: Graph, depth: int | None = None, rankdir: str = "TB") -> str:
@@ -51,22 +49,3 @@ def add_build_options(parser: argparse.ArgumentParser) -> None:
                             "stages collapsed; default: everything)")
     group.add_argument("--rankdir", choices=RANKDIRS, default="TB",
                        help="layout direction: TB top to bottom (default) or LR left to right")
-
-
-def build(graph: Graph, output: Path, options: argparse.Namespace) -> list[Path]:
-    """Write the DOT text next to ``output`` (``output`` itself for ``--target dot``), then render
-    ``output`` with ``dot``. Returns the written paths, ``output`` first. Without ``dot`` the DOT file is
-    still written and :class:`RenderError` says how to install Graphviz."""
-    target = getattr(options, "target", None) or output.suffix.lstrip(".") or "dot"
-    if target not in TARGETS:
-        raise ValueError(f"not a diagram target: {target!r}")
-    text = render_dot(graph, getattr(options, "depth", None), getattr(options, "rankdir", "TB"))
-    dot_path = output if target == "dot" else output.with_suffix(".dot")
-    write_atomic(dot_path, text)
-    if target == "dot":
-        return [dot_path]
-    try:
-        image = render(text, target)
-    except RenderError as exc:
-        raise RenderError(f"{exc.message} (the DOT text is in {dot_path})") from None
-    return [write_atomic(output, image), dot_path]
