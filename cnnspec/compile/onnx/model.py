@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import onnx
@@ -11,9 +13,10 @@ from onnx import helper
 
 from cnnspec import __version__
 from cnnspec.compile.onnx.builder import Builder, Dim, Value
+from cnnspec.compile.onnx.detached import InitializerSink, RawTensor
 from cnnspec.compile.onnx.emit import emit_graph
 from cnnspec.compile.onnx.options import DEFAULT_OPSET
-from cnnspec.compile.onnx.weights import check_weights, init_weights
+from cnnspec.compile.onnx.weights import CheckedWeights, SeededWeights, check_weights
 from cnnspec.graph import Graph, Node
 
 BATCH_DIM = "N"
@@ -26,39 +29,50 @@ class Compiled:
 
     model: onnx.ModelProto
     produced: list[tuple[Value, Node]]
+    # with ``detached``: the initializers, kept out of ``model`` (for ``save.save_detached``)
+    initializers: list[RawTensor] | None = None
 
 
 def to_model_proto(
     graph: Graph,
-    weights: dict[str, np.ndarray] | None = None,
+    weights: Mapping[str, Any] | None = None,
     seed: int = 0,
     opset: int = DEFAULT_OPSET,
     batch: int | None = None,
     fp16: bool = False,
     source: str = "weights",
 ) -> onnx.ModelProto:
-    """The ONNX model for ``graph``. ``weights`` (a state_dict as numpy arrays, checked against the spec)
-    default to a seeded initialisation; ``batch`` fixes the batch dimension, else it is symbolic."""
+    """The ONNX model for ``graph``. ``weights`` (a state_dict of numpy arrays or torch tensors, or a
+    checkpoint's tensors from ``weights.read_checkpoint``; checked against the spec) default to a seeded
+    initialisation; ``batch`` fixes the batch dimension, else it is symbolic."""
     return compile_graph(graph, weights, seed, opset, batch, fp16, source).model
 
 
 def compile_graph(
     graph: Graph,
-    weights: dict[str, np.ndarray] | None = None,
+    weights: Mapping[str, Any] | None = None,
     seed: int = 0,
     opset: int = DEFAULT_OPSET,
     batch: int | None = None,
     fp16: bool = False,
     source: str = "weights",
+    detached: bool = False,
 ) -> Compiled:
-    weights = init_weights(graph, seed) if weights is None else check_weights(graph, weights, source)
-    dim: Dim = BATCH_DIM if batch is None else int(batch)
+    """The model and every leaf's value; with ``detached`` the initializers stay out of the ModelProto
+    (its graph has none) and come back as ``Compiled.initializers``, to be written by ``save_detached``
+    without protobuf's copies of them."""
+    dim: Dim = BATCH_DIM if batch is None else check_batch(batch)
+    # read lazily, one tensor at a time: the model being built holds the only full copy of the weights
+    lazy = SeededWeights(graph, seed) if weights is None else check_weights(graph, weights, source, fp16)
     model = onnx.ModelProto(producer_name="cnnspec", producer_version=__version__)
-    b = Builder(weights, dim, np.float16 if fp16 else np.float32, opset, model.graph)
+    sink = InitializerSink() if detached else model.graph
+    b = Builder(lazy, dim, np.float16 if fp16 else np.float32, opset, sink)  # type: ignore[arg-type]
     x = Value(INPUT, (dim, *graph.input_shape))
     y = emit_graph(b, graph.root, x)
     final = _name_output(b, y)
-    g = b.graph
+    if isinstance(lazy, CheckedWeights):
+        lazy.check_unread()
+    g = model.graph
     g.name = graph.name
     g.node.extend(b.nodes)
     g.input.append(b.tensor_type(INPUT, x.shape))
@@ -70,7 +84,18 @@ def compile_graph(
     model.doc_string = graph.description
     helper.set_model_props(model, _metadata(graph, fp16))
     produced = [(replace(v, name=OUTPUT) if v.name == final else v, n) for v, n in b.produced]
-    return Compiled(model, produced)
+    return Compiled(model, produced, sink.initializer if isinstance(sink, InitializerSink) else None)
+
+
+def check_batch(batch: object) -> int:
+    """A fixed batch size: a positive integer (``None``, not this, asks for a symbolic batch dimension)."""
+    if isinstance(batch, bool) or not isinstance(batch, int | np.integer):
+        raise TypeError(f"batch must be a positive integer (a fixed batch size) or None (a symbolic batch "
+                        f"dimension), got {type(batch).__name__}")
+    if batch < 1:
+        raise ValueError(f"batch must be a positive integer (a fixed batch size) or None (a symbolic batch "
+                         f"dimension), got {batch}: a model needs at least one item per batch")
+    return int(batch)
 
 
 def _name_output(b: Builder, y: Value) -> str:
