@@ -64,7 +64,7 @@ def to_float32(a: np.ndarray) -> np.ndarray:
     """``a`` (any float dtype numpy or ml_dtypes knows) as a C-contiguous float32 array; float64 values
     beyond float32's range raise ``ValueProblem`` instead of becoming infinite."""
     with np.errstate(over="ignore"):  # overflow is reported below, not as a numpy warning
-        out = np.ascontiguousarray(a, dtype=np.float32)
+        out = np.asarray(a, dtype=np.float32, order="C")  # (ascontiguousarray makes 0-d arrays 1-d)
     if a.dtype == np.float64 and out.size and not np.isfinite(np.add.reduce(out, axis=None, dtype=np.float64)):
         overflow = np.isfinite(a) & ~np.isfinite(out)
         if overflow.any():
@@ -77,7 +77,7 @@ def to_float32(a: np.ndarray) -> np.ndarray:
 def convert(a: np.ndarray, dtype: str) -> np.ndarray:
     """The values of an accepted dtype as ONNX takes them: float32 for floats, int64 for integers."""
     if dtype in INT_DTYPES:
-        return np.ascontiguousarray(a, dtype=np.int64)
+        return np.asarray(a, dtype=np.int64, order="C")
     return to_float32(a)
 
 
