@@ -21,6 +21,9 @@ from cnnspec.graph import Graph, Node
 
 BATCH_DIM = "N"
 INPUT, OUTPUT = "input", "output"
+# ModelProto.model_version: the version of the layout cnnspec writes (input and output names, initializer
+# names and layouts, metadata keys). It goes up when a change would break code that reads those.
+MODEL_VERSION = 1
 
 
 @dataclass
@@ -81,7 +84,8 @@ def compile_graph(
     opsets = [helper.make_opsetid("", opset)]
     model.opset_import.extend(opsets)
     model.ir_version = helper.find_min_ir_version_for(opsets)
-    model.doc_string = graph.description
+    model.model_version = MODEL_VERSION
+    model.doc_string = f"{graph.name}: {graph.description}" if graph.description else graph.name
     helper.set_model_props(model, _metadata(graph, fp16))
     produced = [(replace(v, name=OUTPUT) if v.name == final else v, n) for v, n in b.produced]
     return Compiled(model, produced, sink.initializer if isinstance(sink, InitializerSink) else None)
