@@ -21,7 +21,7 @@ ITEMS_SHOWN = 8  # items of the batch whose top values are printed
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from cnnspec.compile import limits
 
-    p = sub.add_parser("run", help="run an ONNX model (or a spec, with random weights) in onnxruntime",
+    p = sub.add_parser("run", help="run an ONNX model (or a spec, with random weights or --weights) in onnxruntime",
                        description="Run one inference in onnxruntime and print the inputs' and outputs' shapes and "
                        "the top values. A spec is compiled in memory, with seeded random weights or --weights.")
     p.add_argument("model", help="an .onnx file or a spec (.yaml)")
