@@ -296,3 +296,15 @@ def test_run_output_saves_the_first_tensor(capsys: pytest.CaptureFixture[str], m
     code, _, err = cli(capsys, "run", models["seq_out"], "--output", str(tmp_path / "s.npy"))
     assert (code, err) == (2, [("cnnspec run: error: --output saves a tensor, but the model's first output is sequence "
                                "of 2 tensors")])
+
+
+def test_C6_sizes_of_any_length_and_only_ascii_digits(capsys: pytest.CaptureFixture[str]) -> None:
+    """A 400-digit --max-bytes gave an OverflowError traceback; full-width digits were accepted."""
+    code, out, err = cli(capsys, "run", LENET, "--max-bytes", "9" * 400, "--max-input-bytes", "9" * 400)
+    assert (code, err) == (0, []) and body(out)[1] == "output:   [1, 10] float32"
+    with pytest.raises(SystemExit) as exc:
+        main(["run", LENET, "--max-input-bytes", "\uff11\uff12\uff13GiB"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "cnnspec run: error: argument --max-input-bytes: expected a size such as 4GiB, 512MiB or 1000000, got "
+        "'\uff11\uff12\uff13GiB'")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+from fractions import Fraction
 
 from cnnspec.errors import SpecError, UsageError
 from cnnspec.graph import Graph, Node, TensorSpec
@@ -28,7 +29,7 @@ INPUT_ENV = "CNNSPEC_MAX_INPUT_BYTES"
 INPUT_DEFAULT = 2 * GiB
 ITEMSIZE = {"float32": 4, "float16": 2, "int64": 8}
 _UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40, "p": 2**50}
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?", re.IGNORECASE)
+_SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([kmgtp]?)(?:i?b)?", re.IGNORECASE)  # ASCII digits only
 
 
 def parse_size(text: str) -> int:
@@ -36,7 +37,7 @@ def parse_size(text: str) -> int:
     match = _SIZE.fullmatch(text.strip())
     if not match:
         raise ValueError(f"expected a size such as 4GiB, 512MiB or 1000000, got '{text}'")
-    value = int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    value = int(Fraction(match.group(1)) * _UNITS[match.group(2).lower()])  # exact: any length, no float overflow
     if value < 1:
         raise ValueError(f"expected a positive size, got '{text}'")
     return value
