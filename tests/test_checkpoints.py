@@ -402,3 +402,31 @@ def test_torch_is_imported_only_for_pt_checkpoints(tmp_path: Path) -> None:
             f"'--weights', {str(tmp_path / 'w.safetensors')!r}]) == 0; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert out.strip() == "False"
+
+
+def test_M6_zip_that_python_cannot_open_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    torch.save(lenet_state(), tmp_path / "w.pt")
+    data = bytearray((tmp_path / "w.pt").read_bytes())
+    central = data.index(b"PK\x01\x02")
+    data[central + 6:central + 8] = struct.pack("<H", 159)  # "version needed to extract": 15.9
+    (tmp_path / "w.pt").write_bytes(bytes(data))
+    assert refusal(capsys, tmp_path / "w.pt") == (f"{tmp_path / 'w.pt'}: error: cannot read checkpoint: not a valid "
+                                                  "zip archive (zip file version 15.9)")
+
+
+def test_M6_torch_warnings_are_not_printed(tmp_path: Path) -> None:
+    """torch warns over several lines while it reads a quantized tensor; a command prints one line."""
+    import warnings
+
+    state = lenet_state()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's own deprecation warning for making one
+        state["3.bias"] = torch.quantize_per_tensor(state["3.bias"], 0.1, 0, torch.qint8)
+    torch.save(state, tmp_path / "w.pt")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(CheckpointError) as err:
+            build(tmp_path / "w.pt")
+    assert [str(w.message) for w in caught] == []
+    assert str(err.value) == (f"{tmp_path / 'w.pt'}: error: cannot read checkpoint: it holds quantized tensors; "
+                              "weights must be floating point (float16, bfloat16, float32 or float64)")

@@ -89,9 +89,10 @@ def convert(x: np.ndarray, spec: InputSpec, source: str) -> np.ndarray:
         if low < info.min or high > info.max:
             raise UsageError(f"{source}: the array holds values from {low} to {high}, but {target}, which holds "
                              f"{info.min} to {info.max}")
-    with np.errstate(over="ignore"):
+    with np.errstate(all="ignore"):
         out = np.asarray(x, dtype=want, order="C")
-    if want.kind == "f" and out.size and not np.isfinite(np.add.reduce(out, axis=None, dtype=np.float64)):
+        finite = not out.size or want.kind != "f" or np.isfinite(np.add.reduce(out, axis=None, dtype=np.float64))
+    if not finite:
         overflow = np.isinf(out) & np.isfinite(x)
         if overflow.any():
             raise UsageError(f"{source}: the array holds values up to {float(np.abs(x[overflow]).max()):.6g} in "

@@ -65,13 +65,20 @@ def to_float32(a: np.ndarray) -> np.ndarray:
     beyond float32's range raise ``ValueProblem`` instead of becoming infinite."""
     with np.errstate(over="ignore"):  # overflow is reported below, not as a numpy warning
         out = np.asarray(a, dtype=np.float32, order="C")  # (ascontiguousarray makes 0-d arrays 1-d)
-    if a.dtype == np.float64 and out.size and not np.isfinite(np.add.reduce(out, axis=None, dtype=np.float64)):
+    if a.dtype == np.float64 and out.size and not _finite_sum(out):
         overflow = np.isfinite(a) & ~np.isfinite(out)
         if overflow.any():
             big = float(np.abs(a[overflow]).max())
             raise ValueProblem(f"holds float64 values up to {big:.6g} in magnitude, beyond float32's largest "
                                f"({FLOAT32_MAX:.6g}), where they would become infinite")
     return out
+
+
+def _finite_sum(a: np.ndarray) -> bool:
+    """True when every value of ``a`` is finite: one float64 sum (a float32 array cannot overflow it), no
+    temporary the size of ``a``; numpy's warnings about infinities are not printed."""
+    with np.errstate(all="ignore"):
+        return bool(np.isfinite(np.add.reduce(a, axis=None, dtype=np.float64)))
 
 
 def convert(a: np.ndarray, dtype: str) -> np.ndarray:
@@ -86,7 +93,7 @@ def check_values(a: np.ndarray, fp16: bool) -> None:
     float64 sum decides the common case without a temporary array the size of ``a``."""
     if a.dtype != np.float32 or a.size == 0:
         return
-    if not np.isfinite(np.add.reduce(a, axis=None, dtype=np.float64)):
+    if not _finite_sum(a):
         nan, inf = int(np.count_nonzero(np.isnan(a))), int(np.count_nonzero(np.isinf(a)))
         what = " and ".join(part for part in (f"{nan:,} NaN" if nan else "", f"{inf:,} infinite" if inf else "")
                             if part)

@@ -16,6 +16,7 @@ could need (``budget``).
 from __future__ import annotations
 
 import struct
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -51,10 +52,14 @@ def _load(path: Path, **kwargs: Any) -> Any:
     import torch
 
     try:
-        return torch.load(str(path), weights_only=True, **kwargs)
+        with warnings.catch_warnings():  # torch warns (TypedStorage, legacy formats) over several lines
+            warnings.simplefilter("ignore")
+            return torch.load(str(path), weights_only=True, **kwargs)
     except Exception as exc:  # torch raises many types for corrupt, hostile or non-weights files
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
         detail = lines[0] if lines else type(exc).__name__
+        if "Quantized" in detail:  # quantized tensors cannot be made on the meta device: say what they are
+            detail = "it holds quantized tensors; weights must be floating point (float16, bfloat16, float32 or float64)"
         unsupported = next((line for line in lines if line.startswith("WeightsUnpickler error")), "")
         if unsupported and unsupported != detail:
             detail += " " + unsupported
@@ -147,7 +152,7 @@ def _zip_records(path: Path) -> dict[int, zipfile.ZipInfo] | None:
                 if "/data/" in info.filename:
                     records[_data_offset(fh, info)] = info
             return records
-    except (zipfile.BadZipFile, OSError, struct.error, ValueError) as exc:
+    except (zipfile.BadZipFile, OSError, struct.error, ValueError, NotImplementedError, EOFError, RuntimeError) as exc:
         raise CheckpointError(str(path), f"cannot read checkpoint: not a valid zip archive ({exc})") from None
 
 
