@@ -9,6 +9,7 @@ that hold them, booleans to booleans, text to strings; complex values are refuse
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +28,7 @@ def read_npy(path: str, limit: int) -> np.ndarray:
     if not p.is_file():
         raise UsageError(f"no such input file: {path}" if not p.exists() else f"not a regular file: {path}")
     shape, dtype, offset = _header(path)
-    n = 1
-    for d in shape:
-        n *= d
+    n = math.prod(shape)
     if dtype.hasobject or dtype.names is not None or dtype.kind == "V":
         what = "Python objects (a pickle)" if dtype.hasobject else f"records of type {dtype.str}"
         raise UsageError(f"{path}: the array holds {what}; give an array of numbers, booleans or strings")

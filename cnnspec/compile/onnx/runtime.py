@@ -10,6 +10,7 @@ log is silenced); an input it cannot take (a sequence, a map, bfloat16) is refus
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 import subprocess
@@ -182,9 +183,7 @@ def check_input_bytes(specs: list[InputSpec], shapes: list[tuple[int, ...]], lim
     """Refuse inputs whose elements together exceed ``limit`` bytes, before any is made."""
     total = elements = 0
     for spec, shape in zip(specs, shapes, strict=True):
-        n = 1
-        for d in shape:
-            n *= d
+        n = math.prod(shape)
         elements += n
         total += n * (STRING_BYTES if spec.dtype.kind == "U" else spec.dtype.itemsize)
     if total > limit:

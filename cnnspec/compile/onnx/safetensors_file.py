@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -99,9 +100,7 @@ def _entry(path: Path, name: str, info: Any, data_len: int) -> tuple[str, tuple[
             and offsets[0] <= offsets[1] <= data_len):
         raise _bad(path, f"the data offsets of {quote(name)} do not lie inside the file's {data_len:,} data bytes")
     begin, end = offsets
-    numel = 1
-    for d in shape:
-        numel *= d
+    numel = math.prod(shape)
     if dtype in DTYPES:
         need = numel * np.dtype(DTYPES[dtype][1]).itemsize
         if end - begin != need:

@@ -15,6 +15,7 @@ torch is imported only when a torch tensor is described (a ``.pt`` checkpoint, a
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,10 +46,7 @@ class StoredTensor:
 
     @property
     def numel(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
+        return math.prod(self.shape)
 
     @property
     def kind(self) -> str:
