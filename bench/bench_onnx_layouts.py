@@ -20,26 +20,19 @@ import time
 
 import numpy as np
 import onnxruntime as ort
-from cnnspec.compile.onnx.ops import linear, norm
 
-from cnnspec.compile.onnx import builder, to_model_proto
+from cnnspec.compile.onnx.model import to_model_proto
 from cnnspec.frontend import analyse_file
+from cnnspec.ir import Graph
 
-VARIANTS = {  # (defer permutes, channel layernorm, channel linear)
-    "A transposes (torch-like)": (False, "transpose", "transpose"),
-    "B reduce-LN + conv": (True, "reduce", "conv"),
-    "C transposed-LN + conv": (True, "transpose", "conv"),
-    "D reduce-LN + matmul": (True, "reduce", "transpose"),
+VARIANTS = {  # defer permutes
+    "A transposes (torch-like)": False,
+    "C transposed-LN + conv": True,
 }
 
 
-def session(defer: bool, layernorm: str, lin: str, graph: object) -> ort.InferenceSession:
-    saved = builder.DEFER_PERMUTES, norm.CHANNEL_LAYERNORM, linear.CHANNEL_LINEAR
-    builder.DEFER_PERMUTES, norm.CHANNEL_LAYERNORM, linear.CHANNEL_LINEAR = defer, layernorm, lin
-    try:
-        model = to_model_proto(graph).SerializeToString()
-    finally:
-        builder.DEFER_PERMUTES, norm.CHANNEL_LAYERNORM, linear.CHANNEL_LINEAR = saved
+def session(defer: bool, graph: Graph) -> ort.InferenceSession:
+    model = to_model_proto(graph, defer_permutes=defer).SerializeToString()
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1

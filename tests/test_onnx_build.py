@@ -13,6 +13,7 @@ import onnx
 import pytest
 from safetensors.numpy import save_file
 
+import cnnspec
 from cnnspec.cli import main
 from cnnspec.compile.onnx import CheckpointError, add_build_options, build, export, save, to_model_proto
 from cnnspec.compile.onnx.check import declared_shapes, run_model
@@ -64,6 +65,17 @@ def test_metadata() -> None:
     assert props["cnnspec.spec_hash"] == graph.spec_hash and len(graph.spec_hash) == 16
     assert list(props) == sorted(props)
     assert (model.producer_name, model.opset_import[0].version) == ("cnnspec", 20)
+    assert (model.producer_version, props["cnnspec.version"]) == (cnnspec.__version__, cnnspec.__version__)
+    assert (model.model_version, model.doc_string) == (1, "resnet18")  # no description: the name alone
+
+
+def test_metadata_doc_string_is_name_and_description(tmp_path: Path) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text("name: edges\ndescription: Sobel edges for the lecture\ninput: [1, 8, 8]\nlayers: [relu]\n")
+    (path,) = build(analyse_file(spec), tmp_path / "s.onnx", options())
+    model = onnx.load(str(path))
+    assert (model.doc_string, model.model_version) == ("edges: Sobel edges for the lecture", 1)
+    assert {p.key: p.value for p in model.metadata_props}["cnnspec.spec"] == "edges"
 
 
 def test_same_inputs_same_bytes(tmp_path: Path) -> None:

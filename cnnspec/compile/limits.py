@@ -23,6 +23,9 @@ from cnnspec.ir import Graph, Node, TensorSpec
 ENV = "CNNSPEC_MAX_BYTES"
 GiB = 2**30
 DEFAULTS = {"torch": 4 * GiB, "onnx": 16 * GiB}
+# the inputs `cnnspec run` and `bench` make or read (random noise, an .npy file): counted before allocating
+INPUT_ENV = "CNNSPEC_MAX_INPUT_BYTES"
+INPUT_DEFAULT = 2 * GiB
 ITEMSIZE = {"float32": 4, "float16": 2, "int64": 8}
 _UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40, "p": 2**50}
 _SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([kmgtp]?)(?:i?b)?", re.IGNORECASE | re.ASCII)
@@ -66,17 +69,32 @@ def add_option(parser: argparse.ArgumentParser) -> None:
                         f"default ${ENV}, else 4GiB for torch and 16GiB for ONNX)")
 
 
+def add_input_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-input-bytes", type=size_arg, default=None, metavar="SIZE",
+                        help=f"refuse model inputs (random or --input X.npy) larger than SIZE in all (default "
+                        f"${INPUT_ENV}, else {human(INPUT_DEFAULT)})")
+
+
 def limit(target: str, max_bytes: int | None = None) -> int:
     """The limit in bytes for ``target`` ("torch" or "onnx")."""
+    return _explicit_or_env(max_bytes, ENV, DEFAULTS[target])
+
+
+def input_limit(max_bytes: int | None = None) -> int:
+    """The limit in bytes of the inputs ``cnnspec run`` and ``bench`` give a model."""
+    return _explicit_or_env(max_bytes, INPUT_ENV, INPUT_DEFAULT)
+
+
+def _explicit_or_env(max_bytes: int | None, env: str, default: int) -> int:
     if max_bytes is not None:
         return max_bytes
-    text = os.environ.get(ENV, "").strip()
+    text = os.environ.get(env, "").strip()
     if text:
         try:
             return parse_size(text)
         except ValueError as exc:
-            raise UsageError(f"${ENV}: {exc}") from None
-    return DEFAULTS[target]
+            raise UsageError(f"${env}: {exc}") from None
+    return default
 
 
 def weight_bytes(graph: Graph) -> tuple[int, int, Node | None]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnnspec.compile.onnx.options import DEFAULT_OPSET, add_build_options, model_options
+from cnnspec.errors import UsageError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -34,7 +35,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "CheckpointError":
-        from cnnspec.compile.onnx.weights import CheckpointError
+        from cnnspec.compile.onnx.errors import CheckpointError
 
         return CheckpointError
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -53,28 +54,42 @@ def build(graph: Graph, output: Path, options: argparse.Namespace) -> list[Path]
     """``cnnspec build --target onnx``: write ``output`` (and ``output.data`` past 2 GB); nothing is
     written when the weights do not fit the spec."""
     from cnnspec.compile.limits import check_size
-    from cnnspec.compile.onnx.model import to_model_proto as _to_model_proto
-    from cnnspec.compile.onnx.save import save_model
-    from cnnspec.compile.onnx.weights import read_checkpoint
+    from cnnspec.compile.onnx.weights import load_weights
 
     check_size(graph, "onnx", getattr(options, "max_bytes", None))
     path = getattr(options, "weights", None)
-    weights = read_checkpoint(path) if path else None
-    model = _to_model_proto(graph, weights, source=str(path), **model_options(options))
-    return save_model(model, output)
+    strip = getattr(options, "strip_prefix", None)
+    if strip and not path:
+        raise UsageError("--strip-prefix applies to the names in a --weights file; give one")
+    weights = load_weights(graph, path, strip) if path else None
+    return _compile_and_save(graph, output, weights, str(path), None, model_options(options))
+
+
+def _compile_and_save(graph: Graph, output: str | Path, weights: Any, source: str, external: bool | None,
+                      opts: dict[str, Any]) -> list[Path]:
+    """Compile with the initializers kept out of protobuf and write them straight to the file."""
+    from cnnspec.compile.onnx.model import compile_graph
+    from cnnspec.compile.onnx.save import save_detached
+
+    compiled = compile_graph(graph, weights, source=source, detached=True, **opts)
+    assert compiled.initializers is not None
+    return save_detached(compiled.model, compiled.initializers, output, external)
 
 
 def export(graph: Graph, path: str | Path, weights: str | Path | dict[str, Any] | None = None, module: Any = None,
-           external: bool | None = None, max_bytes: int | None = None, **opts: Any) -> list[Path]:
+           external: bool | None = None, max_bytes: int | None = None, strip_prefix: str | None = None,
+           **opts: Any) -> list[Path]:
     """``Model.to_onnx``: weights from a checkpoint path, a state_dict (numpy arrays or torch tensors), a
-    torch module's state_dict, or (none given) the seeded initialisation. ``opts``: seed, opset, batch,
-    fp16; ``external`` forces (or forbids) external data, which is otherwise used past 2 GB; ``max_bytes``
-    overrides the size limit (``cnnspec.compile.limits``)."""
+    torch module's state_dict, or (none given) the seeded initialisation; ``strip_prefix`` removes a prefix
+    from their names (``"module."``). ``opts``: seed, opset, batch, fp16; ``external`` forces (or forbids)
+    external data, which is otherwise used past 2 GB; ``max_bytes`` overrides the size limit
+    (``cnnspec.compile.limits``)."""
     from cnnspec.compile.limits import check_size
-    from cnnspec.compile.onnx.model import to_model_proto as _to_model_proto
-    from cnnspec.compile.onnx.save import save_model
+    from cnnspec.compile.onnx.model import check_batch
     from cnnspec.compile.onnx.weights import weights_from
 
+    if opts.get("batch") is not None:
+        check_batch(opts["batch"])  # before any weights are read
     check_size(graph, "onnx", max_bytes)
-    arrays, source = weights_from(weights, module)
-    return save_model(_to_model_proto(graph, arrays, source=source, **opts), path, external=external)
+    tensors, source = weights_from(graph, weights, module, strip_prefix)
+    return _compile_and_save(graph, path, tensors, source, external, opts)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import onnx
@@ -11,13 +13,17 @@ from onnx import helper
 
 from cnnspec._version import __version__
 from cnnspec.compile.onnx.builder import Builder, Dim, Value
+from cnnspec.compile.onnx.detached import InitializerSink, RawTensor
 from cnnspec.compile.onnx.lower import lower
 from cnnspec.compile.onnx.options import DEFAULT_OPSET
-from cnnspec.compile.onnx.weights import check_weights, init_weights
+from cnnspec.compile.onnx.weights import CheckedWeights, SeededWeights, check_weights
 from cnnspec.ir import Graph, Node
 
 BATCH_DIM = "N"
 INPUT, OUTPUT = "input", "output"
+# ModelProto.model_version: the version of the layout cnnspec writes (input and output names, initializer
+# names and layouts, metadata keys). It goes up when a change would break code that reads those.
+MODEL_VERSION = 1
 
 
 @dataclass
@@ -26,11 +32,13 @@ class Compiled:
 
     model: onnx.ModelProto
     produced: list[tuple[Value, Node]]
+    # with ``detached``: the initializers, kept out of ``model`` (for ``save.save_detached``)
+    initializers: list[RawTensor] | None = None
 
 
 def to_model_proto(
     graph: Graph,
-    weights: dict[str, np.ndarray] | None = None,
+    weights: Mapping[str, Any] | None = None,
     seed: int = 0,
     opset: int = DEFAULT_OPSET,
     batch: int | None = None,
@@ -38,30 +46,39 @@ def to_model_proto(
     source: str = "weights",
     defer_permutes: bool = True,
 ) -> onnx.ModelProto:
-    """The ONNX model for ``graph``. ``weights`` (a state_dict as numpy arrays, checked against the spec)
-    default to a seeded initialisation; ``batch`` fixes the batch dimension, else it is symbolic;
-    ``defer_permutes=False`` writes every permute as a Transpose (lower.py)."""
-    return compile_graph(graph, weights, seed, opset, batch, fp16, source, defer_permutes).model
+    """The ONNX model for ``graph``. ``weights`` (a state_dict of numpy arrays or torch tensors, or a
+    checkpoint's tensors from ``weights.read_checkpoint``; checked against the spec) default to a seeded
+    initialisation; ``batch`` fixes the batch dimension, else it is symbolic; ``defer_permutes=False``
+    writes every permute as a Transpose (lower.py)."""
+    return compile_graph(graph, weights, seed, opset, batch, fp16, source, defer_permutes=defer_permutes).model
 
 
 def compile_graph(
     graph: Graph,
-    weights: dict[str, np.ndarray] | None = None,
+    weights: Mapping[str, Any] | None = None,
     seed: int = 0,
     opset: int = DEFAULT_OPSET,
     batch: int | None = None,
     fp16: bool = False,
     source: str = "weights",
+    detached: bool = False,
     defer_permutes: bool = True,
 ) -> Compiled:
-    weights = init_weights(graph, seed) if weights is None else check_weights(graph, weights, source)
-    dim: Dim = BATCH_DIM if batch is None else int(batch)
+    """The model and every leaf's value; with ``detached`` the initializers stay out of the ModelProto
+    (its graph has none) and come back as ``Compiled.initializers``, to be written by ``save_detached``
+    without protobuf's copies of them."""
+    dim: Dim = BATCH_DIM if batch is None else check_batch(batch)
+    # read lazily, one tensor at a time: the model being built holds the only full copy of the weights
+    lazy = SeededWeights(graph, seed) if weights is None else check_weights(graph, weights, source, fp16)
     model = onnx.ModelProto(producer_name="cnnspec", producer_version=__version__)
-    b = Builder(weights, dim, np.float16 if fp16 else np.float32, opset, model.graph, defer_permutes)
+    sink = InitializerSink() if detached else model.graph
+    b = Builder(lazy, dim, np.float16 if fp16 else np.float32, opset, sink, defer_permutes)  # type: ignore[arg-type]
     x = Value(INPUT, (dim, *graph.input_shape))
     y = lower(b, graph, x)[0]
     final = _name_output(b, y)
-    g = b.graph
+    if isinstance(lazy, CheckedWeights):
+        lazy.check_unread()
+    g = model.graph
     g.name = graph.name
     g.node.extend(b.nodes)
     g.input.append(b.tensor_type(INPUT, x.shape))
@@ -70,10 +87,22 @@ def compile_graph(
     opsets = [helper.make_opsetid("", opset)]
     model.opset_import.extend(opsets)
     model.ir_version = helper.find_min_ir_version_for(opsets)
-    model.doc_string = graph.description
+    model.model_version = MODEL_VERSION
+    model.doc_string = f"{graph.name}: {graph.description}" if graph.description else graph.name
     helper.set_model_props(model, _metadata(graph, fp16))
     produced = [(replace(v, name=OUTPUT) if v.name == final else v, n) for v, n in b.produced]
-    return Compiled(model, produced)
+    return Compiled(model, produced, sink.initializer if isinstance(sink, InitializerSink) else None)
+
+
+def check_batch(batch: object) -> int:
+    """A fixed batch size: a positive integer (``None``, not this, asks for a symbolic batch dimension)."""
+    if isinstance(batch, bool) or not isinstance(batch, int | np.integer):
+        raise TypeError(f"batch must be a positive integer (a fixed batch size) or None (a symbolic batch "
+                        f"dimension), got {type(batch).__name__}")
+    if batch < 1:
+        raise ValueError(f"batch must be a positive integer (a fixed batch size) or None (a symbolic batch "
+                         f"dimension), got {batch}: a model needs at least one item per batch")
+    return int(batch)
 
 
 def _name_output(b: Builder, y: Value) -> str:

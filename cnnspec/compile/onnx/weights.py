@@ -1,33 +1,28 @@
 """Where the ONNX initializers come from: a seeded initialisation with PyTorch's default distributions,
-a checkpoint file keyed like the torch module's state_dict, or a torch module itself.
+a checkpoint file keyed like the torch module's state_dict, a state_dict, or a torch module itself.
 
-Every source is checked against the spec's state_dict (names and shapes) before anything is written.
-``num_batches_tracked`` is optional: ONNX has no use for it and old torchvision checkpoints lack it.
+Every source is checked against the spec (``fit.py``) before its values are trusted, and every source is
+read lazily: the builder asks for one tensor at a time, so a build holds about one copy of the weights
+(in the model being built) rather than three.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cnnspec.errors import SpecError
+from cnnspec.compile.onnx.errors import CheckpointError
+from cnnspec.compile.onnx.fit import OPTIONAL_SUFFIX, CheckedWeights, as_stored, check_weights, strip_prefix
+from cnnspec.compile.onnx.tensors import StoredTensor
 from cnnspec.ir import Graph, TensorSpec
 
-OPTIONAL_SUFFIX = ".num_batches_tracked"
-WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
-
-
-class CheckpointError(SpecError):
-    """A weights file that cannot be used for this spec; printed as ``FILE: error: ...``."""
-
-    def __init__(self, source: str, message: str) -> None:
-        super().__init__(message)
-        self.source = source
-
-    def __str__(self) -> str:
-        return f"{self.source}: error: {self.message}"
+__all__ = ["OPTIONAL_SUFFIX", "CheckedWeights", "CheckpointError", "SeededWeights", "check_weights",
+           "init_weights", "load_weights", "read_checkpoint", "state_dict_to_numpy", "tensor_specs",
+           "weights_from"]
+SUFFIXES = (".safetensors", ".pt", ".pth")
 
 
 def tensor_specs(graph: Graph) -> dict[str, TensorSpec]:
@@ -36,11 +31,48 @@ def tensor_specs(graph: Graph) -> dict[str, TensorSpec]:
     return {key: by_key[key] for key, _, _ in graph.state_dict_keys()}
 
 
+class SeededWeights(Mapping[str, np.ndarray]):
+    """PyTorch's default initialisation drawn from a seeded numpy generator, in state_dict order, one tensor
+    when asked for: the values are those ``init_weights`` gives, without holding them all at once (tensors
+    drawn ahead of the one asked for wait in a small cache)."""
+
+    def __init__(self, graph: Graph, seed: int = 0) -> None:
+        self._specs = tensor_specs(graph)
+        self._seed = seed
+        self._restart()
+
+    def _restart(self) -> None:
+        self._rng = np.random.default_rng(self._seed)
+        self._order = iter(self._specs.items())
+        self._ahead: dict[str, np.ndarray] = {}
+        self._drawn: set[str] = set()
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        if key in self._ahead:
+            return self._ahead.pop(key)
+        if key in self._drawn:  # asked for twice: draw the stream again
+            self._restart()
+        if key not in self._specs:
+            raise KeyError(key)
+        for name, spec in self._order:
+            self._drawn.add(name)
+            if name == key:
+                return _draw(spec, self._rng)
+            self._ahead[name] = _draw(spec, self._rng)
+        raise AssertionError(f"{key} was not drawn")  # unreachable: every key is in the order
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._specs)
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+
 def init_weights(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
     """Fresh weights drawn like PyTorch's defaults (uniform(-b, b), constants, fixed kernels) from a seeded
     numpy generator: the same seed gives the same arrays (PyTorch's own random stream is not reproduced)."""
-    rng = np.random.default_rng(seed)
-    return {key: _draw(spec, rng) for key, spec in tensor_specs(graph).items()}
+    seeded = SeededWeights(graph, seed)
+    return {key: seeded[key] for key in seeded}
 
 
 def _draw(spec: TensorSpec, rng: np.random.Generator) -> np.ndarray:
@@ -55,98 +87,60 @@ def _draw(spec: TensorSpec, rng: np.random.Generator) -> np.ndarray:
     return np.full(spec.shape, spec.init.value, dtype=dtype)
 
 
-def check_weights(graph: Graph, weights: dict[str, np.ndarray], source: str) -> dict[str, np.ndarray]:
-    """``weights`` if it holds exactly the spec's tensors with the spec's shapes, else a CheckpointError
-    naming every missing, unexpected and misshapen tensor with both shapes."""
-    expected = {key: spec.shape for key, spec in tensor_specs(graph).items()}
-    problems = []
-    missing = [k for k in expected if k not in weights and not k.endswith(OPTIONAL_SUFFIX)]
-    problems += [f"missing {k} {_fmt(expected[k])}" for k in missing]
-    problems += [f"unexpected {k} {_fmt(np.shape(v))}" for k, v in weights.items() if k not in expected]
-    problems += [
-        f"{k} is {_fmt(np.shape(v))} in the file but {_fmt(expected[k])} in the spec"
-        for k, v in weights.items()
-        if k in expected and tuple(np.shape(v)) != tuple(expected[k])
-    ]
-    if problems:
-        raise CheckpointError(source, f"does not fit spec '{graph.name}': " + "; ".join(problems))
-    return weights
-
-
-def _fmt(shape: Any) -> str:
-    return "[" + ", ".join(str(int(d)) for d in shape) + "]"
-
-
-def read_checkpoint(path: str | Path) -> dict[str, np.ndarray]:
-    """A state_dict from ``.safetensors`` (no torch needed) or ``.pt``/``.pth`` (read with torch, imported
-    here only), as float32/int64 numpy arrays."""
+def read_checkpoint(path: str | Path, strip: str | None = None, budget: int | None = None) -> dict[str, StoredTensor]:
+    """A checkpoint's tensors, described from its header (``.safetensors``, read without torch) or pickle
+    (``.pt``/``.pth``, torch imported here only); values are read when asked for. ``strip`` removes a
+    prefix from the names (``module.``); ``budget`` bounds a legacy-format ``.pt``, which is read whole."""
     p = Path(path)
     if not p.is_file():
-        raise CheckpointError(str(p), "no such weights file")
+        raise CheckpointError(str(p), "no such weights file" if not p.exists() else "not a regular file")
     suffix = p.suffix.lower()
     if suffix == ".safetensors":
-        return _read_safetensors(p)
-    if suffix in (".pt", ".pth"):
-        return _read_torch(p)
-    raise CheckpointError(str(p), f"unsupported weights format '{suffix}' (use .pt, .pth or .safetensors)")
+        from cnnspec.compile.onnx.safetensors_file import read_safetensors
+
+        tensors = read_safetensors(p)
+    elif suffix in (".pt", ".pth"):
+        from cnnspec.compile.onnx.torch_file import read_torch
+
+        tensors = read_torch(p, budget)
+    else:
+        raise CheckpointError(str(p), f"unsupported weights format '{suffix[:20]}' (use .pt, .pth or .safetensors)")
+    return strip_prefix(tensors, strip, str(p)) if strip else tensors
 
 
-def _read_safetensors(p: Path) -> dict[str, np.ndarray]:
-    from safetensors.numpy import load_file
-
-    try:
-        return {k: _as_numpy(v) for k, v in load_file(str(p)).items()}
-    except Exception as exc:  # safetensors raises several types for corrupt or bfloat16 files
-        raise CheckpointError(str(p), f"cannot read safetensors file: {exc}") from exc
+def legacy_budget(graph: Graph) -> int:
+    """The largest legacy-format ``.pt`` read for ``graph``: its weights at float64, four times over (room
+    for optimizer state), plus 1 MiB."""
+    return 4 * 8 * sum(spec.numel for spec in tensor_specs(graph).values()) + 2**20
 
 
-def _read_torch(p: Path) -> dict[str, np.ndarray]:
-    import torch
-
-    try:
-        obj = torch.load(str(p), map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(str(p), f"cannot read checkpoint: {str(exc).splitlines()[0]}") from exc
-    return state_dict_to_numpy(_unwrap(obj, str(p)))
+def load_weights(graph: Graph, path: str | Path, strip: str | None = None) -> dict[str, StoredTensor]:
+    """``cnnspec build/run/bench --weights``: the checkpoint's tensors for ``graph`` (checked when built)."""
+    return read_checkpoint(path, strip, legacy_budget(graph))
 
 
-def _unwrap(obj: Any, source: str) -> dict[str, Any]:
-    """The state_dict inside common checkpoint wrappers ({'state_dict': ...}, {'model': ...})."""
-    if isinstance(obj, dict):
-        for key in WRAPPER_KEYS:
-            inner = obj.get(key)
-            if isinstance(inner, dict) and inner and all(hasattr(v, "shape") for v in inner.values()):
-                return inner
-        if all(hasattr(v, "shape") for v in obj.values()):
-            return obj
-    raise CheckpointError(source, "not a state_dict (expected a mapping from tensor names to tensors)")
-
-
-def state_dict_to_numpy(state: dict[str, Any]) -> dict[str, np.ndarray]:
-    """torch tensors (any float dtype, bfloat16 included) as float32 numpy arrays; integers as int64."""
-    import torch
-
-    out = {}
-    for key, tensor in state.items():
-        t = tensor.detach().cpu()
-        t = t.to(torch.float32) if t.is_floating_point() else t.to(torch.int64)
-        out[key] = t.numpy()
-    return out
-
-
-def _as_numpy(a: np.ndarray) -> np.ndarray:
-    return a.astype(np.float32) if np.issubdtype(a.dtype, np.floating) else a.astype(np.int64)
-
-
-def weights_from(weights: Any, module: Any) -> tuple[dict[str, np.ndarray] | None, str]:
-    """Weights for ``export``: a torch module, a checkpoint path, a state_dict, or None (seeded init);
-    with the name that error messages give their source."""
+def weights_from(graph: Graph, weights: Any, module: Any,
+                 strip: str | None = None) -> tuple[dict[str, StoredTensor] | None, str]:
+    """Weights for ``export``: a torch module, a checkpoint path, a state_dict (numpy arrays or torch
+    tensors), or None (seeded init); with the name that error messages give their source."""
     if module is not None:
-        return state_dict_to_numpy(module.state_dict()), type(module).__name__
-    if weights is None:
+        if not callable(getattr(module, "state_dict", None)):
+            raise TypeError(f"module must be a torch.nn.Module (something with a state_dict()), got "
+                            f"{type(module).__name__}")
+        stored, source = as_stored(module.state_dict()), type(module).__name__
+    elif weights is None:
         return None, "weights"
-    if isinstance(weights, str | Path):
-        return read_checkpoint(weights), str(weights)
-    if any(not isinstance(v, np.ndarray) for v in weights.values()):
-        return state_dict_to_numpy(weights), "state_dict"
-    return dict(weights), "state_dict"
+    elif isinstance(weights, str | Path):
+        return load_weights(graph, weights, strip), str(weights)
+    elif isinstance(weights, Mapping):
+        stored, source = as_stored(weights), "state_dict"
+    else:
+        raise TypeError(f"weights must be a checkpoint path (str or pathlib.Path to a .pt, .pth or .safetensors "
+                        f"file), a state_dict (a dict of numpy arrays or torch tensors) or None, got "
+                        f"{type(weights).__name__}")
+    return (strip_prefix(stored, strip, source) if strip else stored), source
+
+
+def state_dict_to_numpy(state: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """A state_dict's tensors as float32 (any float dtype, bfloat16 included) or int64 numpy arrays."""
+    return {key: t.read() for key, t in as_stored(state).items()}
