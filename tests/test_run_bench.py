@@ -117,7 +117,8 @@ def test_C1_0d_input_and_scalar_output(capsys: pytest.CaptureFixture[str], model
 
 
 def test_C1_random_inputs_are_made_in_their_dtype() -> None:
-    from cnnspec.compile.onnx.runtime import InputSpec, random_input
+    from cnnspec.compile.onnx.npy import InputSpec
+    from cnnspec.compile.onnx.runtime import random_input
 
     rng = np.random.default_rng(0)
     ints = random_input(InputSpec("x", ("N", 1000), np.dtype(np.int8)), (1, 1000), rng)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -80,5 +81,5 @@ def test_unknown_target_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureF
 def test_generated_modules_pass_ruff_with_default_rules() -> None:
     files = sorted(str(p) for p in (ROOT / "generated").glob("*.py"))
     assert len(files) >= 10
-    result = subprocess.run(["ruff", "check", "--isolated", *files], capture_output=True, text=True, check=False)
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", *files], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr

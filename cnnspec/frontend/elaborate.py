@@ -26,9 +26,9 @@ from cnnspec.frontend.spec import Projection, SequentialSettings
 from cnnspec.frontend.syntax import LAYER_OPS, STRUCTURES, not_a_mapping
 from cnnspec.ops import REGISTRY
 from cnnspec.ops.base import label as layer_label
-from cnnspec.ops.conv import ConvSettings
-from cnnspec.ops.merge import Label
-from cnnspec.ops.norm import BatchNormSettings
+from cnnspec.ops.conv import Conv, ConvSettings
+from cnnspec.ops.merge import Add, Concat, Label
+from cnnspec.ops.norm import BatchNorm, BatchNormSettings
 
 MAX_NODES = 50_000  # about 2 s of analysis on a slow machine
 TYPE_NAMES = {"int": int, "float": float, "bool": bool, "str": str}
@@ -36,7 +36,7 @@ TYPE_WORDS = {int: "a whole number", float: "a number", bool: "true or false", s
 INPUT = 0  # the value id of the graph's input
 
 
-_UNNAMED = {op: REGISTRY[op].Settings() for op in ("add", "concat")}  # the settings of merges from structures
+_UNNAMED = {op.name: op.Settings() for op in (Add, Concat)}  # the settings of the merges of structures
 
 
 def bind_params(spec: ast.SpecAst, overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -280,7 +280,7 @@ class Elaborator:
         finally:
             self.shortcut -= 1
         label = Label("residual add", roles, suggest_projection=item.shortcut is None)
-        return self.merge("add", (body, shortcut), item.pos, naming, body_lane, label), body_lane
+        return self.merge(Add.name, (body, shortcut), item.pos, naming, body_lane, label), body_lane
 
     def projection(self, item: ast.ProjectionShortcut, naming: _Naming, x: int, body: int, env: dict[str, Any]
                    ) -> int:
@@ -291,15 +291,15 @@ class Elaborator:
 
         def fill(inner: _Naming) -> int:
             y = self.value()
-            conv = ir.Node(op="conv", name="0", path=f"{scope.path}.0", scope=scope.path, inputs=(x,), outputs=(y,),
-                           settings=ConvSettings(out=1, kernel=1, bias=False), pos=item.pos, lane="x",
-                           label=layer_label("conv", f"{scope.path}.0"))
+            conv = ir.Node(op=Conv.name, name="0", path=f"{scope.path}.0", scope=scope.path, inputs=(x,),
+                           outputs=(y,), settings=ConvSettings(out=1, kernel=1, bias=False), pos=item.pos, lane="x",
+                           label=layer_label(Conv.name, f"{scope.path}.0"))
             self.add(conv, inner)
-            if settings.norm == "batchnorm":
+            if settings.norm == BatchNorm.name:
                 z = self.value()
-                self.add(ir.Node(op="batchnorm", name="1", path=f"{scope.path}.1", scope=scope.path, inputs=(y,),
+                self.add(ir.Node(op=BatchNorm.name, name="1", path=f"{scope.path}.1", scope=scope.path, inputs=(y,),
                                  outputs=(z,), settings=BatchNormSettings(), pos=item.pos, lane="x",
-                                 label=layer_label("batchnorm", f"{scope.path}.1")), inner)
+                                 label=layer_label(BatchNorm.name, f"{scope.path}.1")), inner)
                 return z
             return y
 
@@ -316,8 +316,8 @@ class Elaborator:
                stack: tuple[str, ...]) -> int:
         outs = tuple(self.layers(branch, naming, x, self.lane("branch"), env, stack) if branch else x
                      for branch in item.branches)
-        label = Label("concat", tuple(f"branch {i}" for i in range(1, len(outs) + 1)))
-        return self.merge("concat", outs, item.pos, naming, lane, label)
+        label = Label(Concat.name, tuple(f"branch {i}" for i in range(1, len(outs) + 1)))
+        return self.merge(Concat.name, outs, item.pos, naming, lane, label)
 
     # -- blocks ----------------------------------------------------------------------------------------
     def stage(self, item: ast.Stage, naming: _Naming, x: int, lane: str, env: dict[str, Any],

@@ -59,7 +59,7 @@ def infer(graph: ir.Graph, input_shape: ir.Shape, first_error_only: bool = False
                 alias[node.outputs[0]] = inputs[0]
                 done[id(node)] = node.evolve(inputs=inputs, active=False)
                 continue
-            if node.op == "conv":
+            if "stride" in type(settings).model_fields:  # the 1x1 conv (the norm after it needs nothing)
                 settings = settings.model_copy(update={"out": plan[0], "stride": list(plan[1])})
         done[id(node)] = _node(node, inputs, settings, state)
         if first_error_only and state.errors:

@@ -22,12 +22,11 @@ from cnnspec.compile.dot.style import COMPACT_FAMILIES
 from cnnspec.ir import Graph, Node, Scope
 from cnnspec.ops import REGISTRY
 
-MERGES = {"add": "add", "concat": "concat"}  # ops drawn as merge boxes: op -> box kind
-
 
 @dataclass
 class Box:
-    """One drawn node. ``kind``: layer, block (a collapsed scope), add, concat, input, output."""
+    """One drawn node. ``kind``: layer, block (a collapsed scope), plus (a sum), join (a concatenation or other
+    merge), input, output."""
 
     id: str
     kind: str
@@ -118,9 +117,10 @@ class _Builder:
                 self.members(member, frame.members, depth + 1)
 
     def node(self, node: Node, into: list[Box | Cluster]) -> None:
-        kind = MERGES.get(node.op) if not node.name else None
-        if kind is not None:
-            box = Box(self.unique(f"{node.path}@{kind}"), kind, "merge", "+" if kind == "add" else "concat",
+        op = REGISTRY[node.op]
+        if op.family == "merge" and not node.name:  # a merge the spec wrote as a structure: a small node
+            caption = op.caption(node.attrs)
+            box = Box(self.unique(f"{node.path}@{node.op}"), "plus" if caption == "+" else "join", "merge", caption,
                       tooltip=_merge_tip(node), projection=node.shortcut)
         else:
             box = leaf_box(node, self.unique(node.path), node.shortcut)
@@ -137,7 +137,7 @@ class _Builder:
         identity (the input itself) unless it comes from shortcut layers."""
         if node.shortcut:
             return "projection"
-        if node.op == "add" and not node.name and index > 0:
+        if node.label == "residual add" and index > 0:
             return "projection" if self.drawn[value] in self.on_shortcut else "identity"
         return "main"
 

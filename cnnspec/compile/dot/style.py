@@ -40,13 +40,13 @@ EDGE_DEFAULTS = {
 
 
 def node_attrs(kind: str, fam: str, projection: bool) -> dict[str, str]:
-    """Attributes for one drawn node. ``kind`` is ``layer``, ``block`` (a collapsed scope), ``add``,
-    ``concat``, ``input`` or ``output``."""
+    """Attributes for one drawn node. ``kind`` is ``layer``, ``block`` (a collapsed scope), ``plus``,
+    ``join``, ``input`` or ``output``."""
     attrs: dict[str, str]
-    if kind == "add":
+    if kind == "plus":
         attrs = {"shape": "circle", "style": "filled", "fillcolor": "#ffffff", "width": "0.26",
                  "height": "0.26", "fixedsize": "true", "fontsize": "12", "margin": "0"}
-    elif kind == "concat":
+    elif kind == "join":
         attrs = {"shape": "box", "style": "filled", "fillcolor": "#ffffff", "height": "0.22"}
     elif kind in ("input", "output"):
         attrs = {"shape": "box", "style": "filled", "fillcolor": "#f0f0f0", "color": "#888888"}

@@ -41,7 +41,7 @@ def html_label(title: str, details: list[str], bold: bool = True, left: bool = F
 
 def _box_lines(box: Box, indent: str) -> list[str]:
     attrs = style.node_attrs(box.kind, box.family, box.projection)
-    if box.kind == "add":
+    if box.kind == "plus":
         attrs["label"] = "+"
     else:
         attrs["label"] = html_label(box.title, box.details, bold=box.family not in style.COMPACT_FAMILIES)

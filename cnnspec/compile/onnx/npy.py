@@ -10,14 +10,24 @@ that hold them, booleans to booleans, text to strings; complex values are refuse
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from cnnspec.compile.limits import INPUT_ENV, human
 from cnnspec.compile.onnx.errors import quote
-from cnnspec.compile.onnx.runtime import InputSpec
 from cnnspec.errors import UsageError
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One model input: its name, shape (symbolic or unknown dimensions as strings or None) and dtype."""
+
+    name: str
+    shape: tuple[int | str | None, ...]
+    dtype: np.dtype
+
 
 MAX_HEADER = 2**16
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from cnnspec.compile.limits import INPUT_ENV, human
 from cnnspec.compile.onnx.errors import ModelError, quote, short
+from cnnspec.compile.onnx.npy import InputSpec, fit_input, read_npy
 from cnnspec.errors import UsageError
 from cnnspec.ir import Graph
 
@@ -120,15 +121,6 @@ _ORT_NOISE = (re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : "),
 
 # inputs --------------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class InputSpec:
-    """One model input: its name, shape (symbolic or unknown dimensions as strings or None) and dtype."""
-
-    name: str
-    shape: tuple[int | str | None, ...]
-    dtype: np.dtype
-
-
 def input_specs(s: Session) -> list[InputSpec]:
     """Every input of the model; one that is not a tensor of numbers, booleans or strings is refused."""
     specs = []
@@ -210,7 +202,6 @@ def feeds_for(s: Session, npy: str | None, batch: int | None, seed: int, limit: 
     """The model's inputs: random ones (``make_inputs``), or the array in ``npy`` for a one-input model."""
     if npy is None:
         return make_inputs(s, batch, seed, limit)
-    from cnnspec.compile.onnx.npy import fit_input, read_npy
 
     specs = input_specs(s)
     if len(specs) != 1:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from cnnspec.compile.torch import expr as E
 from cnnspec.compile.torch import names as N
@@ -38,8 +38,20 @@ from cnnspec.ir import Node, Scope
 from cnnspec.ops import REGISTRY
 from cnnspec.ops.base import TorchExpression, TorchModule
 
-if TYPE_CHECKING:
-    from cnnspec.compile.torch.generator import Generator
+
+class Host(Protocol):
+    """What a ``Builder`` asks of the module-wide generator that owns it (``generator.Generator``)."""
+
+    def structure_inputs(self, member: Node | Scope) -> tuple[int, ...]: ...
+    def alone_on_shortcut(self, node: Node) -> bool: ...
+    def fresh_and_alone(self, value: int, reader: Node) -> bool: ...
+    def may_run_in_place(self, group: Group, class_name: str) -> bool: ...
+    def is_chain(self, scope: Scope) -> bool: ...
+    def helper(self, name: str, source: str | None) -> None: ...
+    def block_class(self, scope: Scope) -> ClassInfo: ...
+    def scope_class(self, group: Group, parent: Builder) -> ClassInfo: ...
+    def call_arg(self, scope: Scope, arg: str) -> Any: ...
+    def fixups(self, b: Builder, group: Group, ref: str) -> list[Line]: ...
 
 
 def _matches(value: Any, concrete: Any) -> bool:
@@ -78,7 +90,7 @@ def _stem(lane: str) -> str:
 class Builder:
     """Builds one class: resolves values against every instance and accumulates lines."""
 
-    def __init__(self, gen: Generator, view: ClassView, own: set[str], in_name: str) -> None:
+    def __init__(self, gen: Host, view: ClassView, own: set[str], in_name: str) -> None:
         self.gen = gen
         self.view = view
         self.own = set(own)
