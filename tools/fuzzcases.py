@@ -2,7 +2,8 @@
 classifies what cnnspec does with each.
 
 A case is made from a ``random.Random`` (the hypothesis suite draws it, ``tools/fuzz_long.py`` seeds it),
-so every case is reproducible from its seed. Mutations: delete, duplicate, retype, move and rename keys
+so every case is reproducible from its seed. It starts from a zoo spec, an odd extra one, a random
+runnable spec (``tools/runnable_specs.py``) or random YAML. Mutations: delete, duplicate, retype, move and rename keys
 and list items, random and extreme values (0, negatives, 2^63, 10^400, 1e308), ``$`` expressions,
 hostile names (quotes, newlines, look-alikes, dunders, keywords), unicode, deep nesting, hostile ``use:``
 paths; then, on the YAML text: deleted, duplicated and swapped lines, inserted tokens (anchors, tags,
@@ -29,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tools.runnable_specs import random_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"
@@ -117,10 +120,17 @@ _SEEDS: dict[str, Any] | None = None
 _OPS: list[str] = []
 
 
+RUNNABLE_SHARE = 0.2  # of the mutated cases start from a random runnable spec (tools/runnable_specs.py)
+
+
 def _seed_data(rng: random.Random) -> Any:
+    """What a mutated case starts from: a zoo or extra spec, or a random runnable one (every op and
+    structure, in small odd sizes)."""
     global _SEEDS, _OPS
     if _SEEDS is None:
         _SEEDS, _OPS = seeds(), _ops()
+    if rng.random() < RUNNABLE_SHARE:
+        return random_spec(rng.randrange(2**32))
     return copy.deepcopy(_SEEDS[rng.choice(sorted(_SEEDS))])
 
 

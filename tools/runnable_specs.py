@@ -329,8 +329,9 @@ def make_flatten(g: Gen, shape: Shape) -> Made:
     return leaf("flatten", g.name({})), (total,)
 
 
-def make_linear(g: Gen, shape: Shape) -> Made:
-    over = "features" if len(shape) == 1 and g.chance(0.7) else g.rng.choice(["channels", "last"])
+def make_linear(g: Gen, shape: Shape, over: str | None = None) -> Made:
+    if over is None:
+        over = "features" if len(shape) == 1 and g.chance(0.7) else g.rng.choice(["channels", "last"])
     out = g.channels()
     settings: dict[str, Any] = {"out": g.param(out)}
     if over != "features" or g.chance(0.1):
@@ -349,6 +350,32 @@ def make_permute(g: Gen, shape: Shape) -> Made:
         g.rng.shuffle(rest)
     dims = [0, *rest]
     return {"permute": g.name({"dims": dims})}, tuple(shape[d - 1] for d in dims[1:])
+
+
+def make_channels_last(g: Gen, shape: Shape) -> Made:
+    """ConvNeXt's pattern as a sequential: permute to channels-last, layers over the last axis (norms,
+    linears, activations), permute back."""
+    n = len(shape) - 1
+    if not 1 <= n <= 3 or g.depth >= MAX_DEPTH:
+        raise NoFit
+    to_last = [0, *range(2, n + 2), 1]
+    moved = tuple(shape[d - 1] for d in to_last[1:])
+    items: list[Item] = [{"permute": {"dims": to_last}}]
+    for _ in range(g.rng.randint(1, 4)):
+        roll = g.rng.random()
+        if roll < 0.3:
+            item, moved = make_linear(g, moved, "last")
+        elif roll < 0.5:
+            item = {"layernorm": {"over": "last", **({"eps": 1e-6} if g.chance(0.5) else {})}}
+        elif roll < 0.8:
+            item = make_activation(g, moved)[0]
+        else:
+            item = make_layer(g, moved, PRESERVING)[0]
+        items.append(item)
+    items.append({"permute": {"dims": [0, n + 1, *range(1, n + 1)]}})
+    g.leaves += len(items)
+    back = (moved[-1], *moved[:-1])
+    return {"sequential": g.name({"layers": items}, "cl", p=0.5)}, back
 
 
 # --------------------------------------------------------------------------------------- structures
@@ -592,6 +619,7 @@ MAKERS: dict[str, Maker] = {
     "flatten": make_flatten,
     "linear": make_linear,
     "permute": make_permute,
+    "channels_last": make_channels_last,
     "same_conv": _same_conv,
     "same_pool": _same_pool,
     "residual": make_residual,
@@ -599,12 +627,13 @@ MAKERS: dict[str, Maker] = {
     "sequential": make_sequential,
     "stage": make_stage,
 }
-LEAF_MAKERS = frozenset(MAKERS) - {"residual", "concat", "sequential", "stage"}
+LEAF_MAKERS = frozenset(MAKERS) - {"residual", "concat", "sequential", "stage", "channels_last"}
 # Relative weights of each kind where it fits the shape.
 ANY: dict[str, float] = {
     "conv": 6, "maxpool": 1.5, "avgpool": 1.5, "sumpool": 1, "adaptive_avgpool": 0.7, "adaptive_maxpool": 0.7,
     "global_avgpool": 0.3, "global_maxpool": 0.3, "batchnorm": 2, "layernorm": 1.5, "groupnorm": 1,
-    "activation": 5, "layer_scale": 0.7, "flatten": 0.5, "linear": 1.2, "permute": 1, "residual": 2.5,
+    "activation": 5, "layer_scale": 0.7, "flatten": 0.5, "linear": 1.2, "permute": 1, "channels_last": 0.8,
+    "residual": 2.5,
     "concat": 1.5, "sequential": 0.7, "stage": 1.5,
 }
 PRESERVING: dict[str, float] = {
@@ -635,9 +664,11 @@ def make_layer(g: Gen, shape: Shape, kinds: dict[str, float] | None = None) -> M
 def random_input(rng: random.Random) -> Shape:
     rank = rng.choices([0, 1, 2, 3], weights=[0.05, 0.3, 0.4, 0.25])[0]
     channels = rng.randint(1, 4)
-    low, high = {0: (1, 1), 1: (3, 12), 2: (2, 7), 3: (2, 5)}[rank]
     if rank == 0:
         return (rng.randint(2, 12),)
+    low, high = {1: (3, 12), 2: (2, 7), 3: (2, 5)}[rank]
+    if rank > 1 and rng.random() < 0.1:
+        low = 1  # an axis of length 1 now and then
     return (channels, *(rng.randint(low, high) for _ in range(rank)))
 
 
