@@ -23,14 +23,15 @@ from tools import fuzzpool
 from tools.differential import ATOL, RTOL, DiffWorker, Result, Summary, run_seed
 
 
-def run(first: int, cases: int, workers: int, timeout: float) -> Summary:
+def run(first: int, cases: int, workers: int, timeout: float) -> tuple[Summary, int]:
+    """The run's summary and the largest peak RSS of a worker (KiB)."""
     summary = Summary()
 
     def lost(seed: int, how: str) -> None:
         summary.lost.append((seed, how))
 
-    fuzzpool.run(DiffWorker, first, cases, workers, timeout, lambda seed, out: summary.add(*out), lost)
-    return summary
+    peaks = fuzzpool.run(DiffWorker, first, cases, workers, timeout, lambda seed, out: summary.add(*out), lost)
+    return summary, max(peaks, default=0)
 
 
 def save(summary: Summary, directory: Path) -> None:
@@ -68,10 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.repro is not None:
         return repro(args.repro)
     began = time.monotonic()
-    summary = run(args.first, args.cases, args.workers, args.timeout)
+    summary, peak_kb = run(args.first, args.cases, args.workers, args.timeout)
     print(f"specs {args.first:,}-{args.first + args.cases - 1:,}, {args.workers} workers, "
           f"tolerance rtol {RTOL:g}, atol {ATOL:g} x max(1, max|torch|)")
-    print(summary.table(time.monotonic() - began))
+    print(summary.table(time.monotonic() - began, (f"{'peak RSS per worker':<34}{peak_kb / 1024:>5.0f} MiB",)))
     if args.save:
         save(summary, args.save)
     return 1 if summary.failures or summary.lost else 0

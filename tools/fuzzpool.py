@@ -10,10 +10,11 @@ reports the case and starts a fresh worker at the next case of its share."""
 from __future__ import annotations
 
 import multiprocessing as mp
-import queue
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing import connection
 from typing import Any, Protocol
 
 
@@ -25,13 +26,21 @@ class Worker(Protocol):
         """Clean up; the returned summary (e.g. the worker's peak RSS) must pickle."""
 
 
-def _work(setup: Callable[[], Worker], wid: int, seeds: range, state: Any, results: Any) -> None:
+def _work(setup: Callable[[], Worker], wid: int, seeds: range, state: Any, conn: Any) -> None:
     worker = setup()
     for seed in seeds:
         state[2 * wid], state[2 * wid + 1] = seed, time.monotonic()
-        results.put(("case", seed, worker.run(seed)))
+        conn.send(("case", seed, worker.run(seed)))  # a pipe write, no feeder thread: nothing lost if we die
     state[2 * wid + 1] = 0.0
-    results.put(("done", wid, worker.close()))
+    conn.send(("done", wid, worker.close()))
+
+
+@dataclass
+class _Running:
+    proc: Any
+    conn: Any
+    seeds: range
+    last: int | None = None  # the last case reported
 
 
 def run(setup: Callable[[], Worker], first: int, cases: int, jobs: int, timeout: float,
@@ -41,42 +50,48 @@ def run(setup: Callable[[], Worker], first: int, cases: int, jobs: int, timeout:
     ``on_lost(seed, "hang" | "crash")`` for each that does not. Returns each worker's ``close()`` summary."""
     ctx = mp.get_context(context)
     state = ctx.Array("d", 2 * jobs)
-    results: Any = ctx.Queue()
-    parts = {wid: range(first + wid, first + cases, jobs) for wid in range(jobs)}
 
-    def start(wid: int, seeds: range) -> Any:
-        proc = ctx.Process(target=_work, args=(setup, wid, seeds, state, results), daemon=True)
+    def start(wid: int, seeds: range) -> _Running:
+        reader, writer = ctx.Pipe(duplex=False)
+        state[2 * wid], state[2 * wid + 1] = seeds.start, 0.0
+        proc = ctx.Process(target=_work, args=(setup, wid, seeds, state, writer), daemon=True)
         proc.start()
-        return proc
+        writer.close()
+        return _Running(proc, reader, seeds)
 
-    workers = {wid: start(wid, seeds) for wid, seeds in parts.items()}
-    running, summaries, last_report, done = set(workers), [], time.monotonic(), 0
+    running = {wid: start(wid, range(first + wid, first + cases, jobs)) for wid in range(jobs)}
+    summaries: list[Any] = []
+    last_report, done = time.monotonic(), 0
     while running:
-        try:
-            message = results.get(timeout=1.0)
-        except queue.Empty:
-            message = None
-        if message and message[0] == "case":
-            on_result(message[1], message[2])
-            done += 1
-        elif message and message[0] == "done":
-            running.discard(message[1])
-            summaries.append(message[2])
-            workers[message[1]].join()
-        for wid in list(running):
+        ready = set(connection.wait([w.conn for w in running.values()], timeout=1.0))
+        for wid, w in list(running.items()):
             seed, began = int(state[2 * wid]), state[2 * wid + 1]
-            hung = began and time.monotonic() - began > timeout
-            if hung or (not workers[wid].is_alive() and results.empty()):
-                workers[wid].kill()
-                workers[wid].join()
-                on_lost(seed, "hang" if hung else "crash")
-                done += 1
-                state[2 * wid + 1] = 0.0
-                rest = range(seed + jobs, parts[wid].stop, jobs)
-                if rest:
-                    workers[wid] = start(wid, rest)
+            how = "hang" if began and time.monotonic() - began > timeout else None
+            if w.conn in ready:
+                try:
+                    kind, key, payload = w.conn.recv()
+                except EOFError:  # the worker died
+                    how = "crash"
                 else:
-                    running.discard(wid)
+                    how = None
+                    if kind == "case":
+                        on_result(key, payload)
+                        w.last, done = key, done + 1
+                    else:
+                        summaries.append(payload)
+                        w.proc.join()
+                        del running[wid]
+            if how is None:
+                continue
+            w.proc.kill()
+            w.proc.join()
+            if seed != w.last:  # it died in a case (not between two)
+                on_lost(seed, how)
+                done += 1
+            rest = range(seed + jobs, w.seeds.stop, jobs)
+            del running[wid]
+            if rest:
+                running[wid] = start(wid, rest)
         if time.monotonic() - last_report > 30:
             last_report = time.monotonic()
             print(f"... {done:,} of {cases:,} cases", file=sys.stderr, flush=True)
