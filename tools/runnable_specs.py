@@ -18,9 +18,13 @@ Sizes stay tiny (inputs such as 2x6x6, at most 8 channels), so one spec runs in 
 
 from __future__ import annotations
 
+import functools
+import math
 import random
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -39,6 +43,35 @@ PADDING_MODES = ("zeros", "zeros", "reflect", "replicate", "circular")
 
 class NoFit(Exception):
     """The layer kind being drawn does not fit the current shape."""
+
+
+# ------------------------------------------------------------------------------- what check accepts
+
+# Corners where check accepts what PyTorch refuses (docs/robustness.md, "Differential fuzz": C9, N1). The
+# generator writes them for as long as check accepts them, and stops once check refuses them, so that
+# its specs stay valid by construction when those bugs are fixed either way.
+PROBES = {
+    "avgpool3d wider than its input": "input: [1, 1, 3, 3]\nlayers: [avgpool: {kernel: [2, 1, 1], padding: [1, 0, 0]}]",
+    "sumpool3d wider than its input": "input: [1, 1, 3, 3]\nlayers: [sumpool: {kernel: [2, 1, 1], padding: [1, 0, 0]}]",
+    "batch statistics of one value": "input: [2, 1, 1]\nlayers: [batchnorm: {track_running_stats: false}]",
+    "groupnorm of one value": "input: [2, 1, 1]\nlayers: [groupnorm: {groups: 2}]",
+}
+
+
+@functools.cache
+def check_accepts(probe: str) -> bool:
+    """Whether ``cnnspec.load`` accepts the spec ``PROBES[probe]``."""
+    import cnnspec
+    from cnnspec.errors import SpecError
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "probe.yaml"
+        path.write_text(f"name: probe\n{PROBES[probe]}\n")
+        try:
+            cnnspec.load(path)
+        except SpecError:
+            return False
+    return True
 
 
 # ------------------------------------------------------------------------------------------ size rules
@@ -235,6 +268,8 @@ def make_pool(g: Gen, shape: Shape, op: str) -> Made:
                      for i in range(n))
     if min(out_size) < 1:
         raise NoFit
+    if not _accepted_window(op, kernel, size):
+        raise NoFit
     settings: dict[str, Any] = {"kernel": g.size(kernel)}
     if stride != kernel or g.chance(0.1):
         settings["stride"] = g.size(stride)
@@ -247,6 +282,12 @@ def make_pool(g: Gen, shape: Shape, op: str) -> Made:
     if op == "avgpool" and g.chance(0.5):
         settings["count_include_pad"] = g.chance(0.5)
     return {op: g.name(settings)}, (shape[0], *out_size)
+
+
+def _accepted_window(op: str, kernel: list[int], size: Shape) -> bool:
+    """False for a 3D average or sum pool window wider than the input once check refuses those (C9)."""
+    wider = len(size) == 3 and op != "maxpool" and any(k > length for k, length in zip(kernel, size))
+    return not wider or check_accepts(f"{op}3d wider than its input")
 
 
 def make_adaptive(g: Gen, shape: Shape, op: str) -> Made:
@@ -272,6 +313,9 @@ def make_batchnorm(g: Gen, shape: Shape) -> Made:
         settings["eps"] = g.rng.choice([1e-3, 1e-5, 0.1])
     if g.chance(0.1):
         settings["momentum"] = 0.2
+    one_value = settings.get("track_running_stats") is False and math.prod(shape[1:]) == 1
+    if one_value and not check_accepts("batch statistics of one value"):
+        del settings["track_running_stats"]
     return leaf("batchnorm", g.name(settings)), shape
 
 
@@ -292,6 +336,8 @@ def make_groupnorm(g: Gen, shape: Shape) -> Made:
         settings["affine"] = g.chance(0.5)
     if g.chance(0.1):
         settings["eps"] = 1e-3
+    if shape[0] // settings["groups"] * math.prod(shape[1:]) == 1 and not check_accepts("groupnorm of one value"):
+        raise NoFit
     return {"groupnorm": g.name(settings)}, shape
 
 
@@ -323,10 +369,7 @@ def make_layer_scale(g: Gen, shape: Shape) -> Made:
 def make_flatten(g: Gen, shape: Shape) -> Made:
     if len(shape) < 2 and not g.chance(0.1):
         raise NoFit
-    total = 1
-    for d in shape:
-        total *= d
-    return leaf("flatten", g.name({})), (total,)
+    return leaf("flatten", g.name({})), (math.prod(shape),)
 
 
 def make_linear(g: Gen, shape: Shape, over: str | None = None) -> Made:
@@ -423,6 +466,8 @@ def _same_pool(g: Gen, shape: Shape) -> Made:
     if not 1 <= n <= 3:
         raise NoFit
     op = g.rng.choice(["maxpool", "avgpool", "sumpool"])
+    if not _accepted_window(op, [3] * n, shape[1:]):
+        op = "maxpool"
     settings: dict[str, Any] = {"kernel": 3, "stride": 1, "padding": 1}
     if op == "avgpool" and g.chance(0.5):
         settings["count_include_pad"] = False
