@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from tools.fuzzcases import ERROR_LINE, Outcome, invoke, make_case, prepare, run_case
 
 ROOT = Path(__file__).resolve().parents[1]
-MAX_SECONDS = 2.0
+HANG_SECONDS = 30.0  # a hang guard, not a benchmark: cases take ~0.05 s; tools/fuzz_long.py measures them
 MAX_ALLOCATED = 64 * 2**20
 FUZZ = settings(derandomize=True, database=None, deadline=None, print_blob=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -44,7 +44,7 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _assert_clean(outcomes: list[Outcome], data: bytes) -> None:
     for outcome in outcomes:
         assert outcome.clean, f"{outcome.kind} for {outcome.argv} on {data[:2000]!r}:\n{outcome.detail}"
-        assert outcome.seconds < MAX_SECONDS, f"{outcome.seconds:.2f} s for {outcome.argv} on {data[:2000]!r}"
+        assert outcome.seconds < HANG_SECONDS, f"{outcome.seconds:.2f} s for {outcome.argv} on {data[:2000]!r}"
 
 
 def _run(data: bytes, tree: Path, rng: random.Random, backends: bool) -> list[Outcome]:

@@ -2,7 +2,8 @@
 classifies what cnnspec does with each.
 
 A case is made from a ``random.Random`` (the hypothesis suite draws it, ``tools/fuzz_long.py`` seeds it),
-so every case is reproducible from its seed. Mutations: delete, duplicate, retype, move and rename keys
+so every case is reproducible from its seed. It starts from a zoo spec, an odd extra one, a random
+runnable spec (``tools/runnable_specs.py``) or random YAML. Mutations: delete, duplicate, retype, move and rename keys
 and list items, random and extreme values (0, negatives, 2^63, 10^400, 1e308), ``$`` expressions,
 hostile names (quotes, newlines, look-alikes, dunders, keywords), unicode, deep nesting, hostile ``use:``
 paths; then, on the YAML text: deleted, duplicated and swapped lines, inserted tokens (anchors, tags,
@@ -29,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tools.runnable_specs import random_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"
@@ -117,10 +120,17 @@ _SEEDS: dict[str, Any] | None = None
 _OPS: list[str] = []
 
 
+RUNNABLE_SHARE = 0.2  # of the mutated cases start from a random runnable spec (tools/runnable_specs.py)
+
+
 def _seed_data(rng: random.Random) -> Any:
+    """What a mutated case starts from: a zoo or extra spec, or a random runnable one (every op and
+    structure, in small odd sizes)."""
     global _SEEDS, _OPS
     if _SEEDS is None:
         _SEEDS, _OPS = seeds(), _ops()
+    if rng.random() < RUNNABLE_SHARE:
+        return random_spec(rng.randrange(2**32))
     return copy.deepcopy(_SEEDS[rng.choice(sorted(_SEEDS))])
 
 
@@ -318,6 +328,8 @@ class Outcome:
     seconds: float
     argv: list[str]
     detail: str = ""  # the error line, or the traceback / unexpected output
+    peak_rss_kb: int = 0  # the process's peak resident memory during the command (when measured)
+    rss_before_kb: int = 0  # its resident memory when the command began
 
     @property
     def clean(self) -> bool:
@@ -343,18 +355,19 @@ COMMANDS = (["check"], ["summary"], ["summary", "--format", "json"], ["summary",
                                                                         "--depth", "2"])
 
 
-def run_case(data: bytes, tree: Path, rng: random.Random, backends: bool = False) -> list[Outcome]:
+def run_case(data: bytes, tree: Path, rng: random.Random, backends: bool = False, measure: bool = False
+             ) -> list[Outcome]:
     """Write ``data`` to ``tree/case.yaml`` and run one front-end command on it (chosen by ``rng``); a
     spec that passes is also built with ``--target torch`` (the source compiled, not run) and ``dot``
-    when ``backends``."""
+    when ``backends``. ``measure``: record each command's peak RSS (see ``invoke``)."""
     spec = tree / "case.yaml"
     spec.write_bytes(data)
     argv = [*rng.choice(COMMANDS), str(spec)]
-    outcomes = [invoke(argv)]
+    outcomes = [invoke(argv, measure)]
     if backends and outcomes[0].kind == "ok":
         for target in ("torch", "dot"):
             out = tree / f"out.{target}"
-            result = invoke(["build", str(spec), "--target", target, "-o", str(out)])
+            result = invoke(["build", str(spec), "--target", target, "-o", str(out)], measure)
             if result.kind == "ok" and target == "torch":
                 result = _compiles(out, result)
             outcomes.append(result)
@@ -369,21 +382,51 @@ def _compiles(path: Path, result: Outcome) -> Outcome:
     return result
 
 
-def invoke(argv: list[str]) -> Outcome:
-    """``cnnspec.cli.main(argv)`` in-process, timed, its output captured and classified."""
+def invoke(argv: list[str], measure: bool = False) -> Outcome:
+    """``cnnspec.cli.main(argv)`` in-process, timed, its output captured and classified. ``measure``: also
+    the process's peak RSS during the command (Linux: the high-water mark is reset before it)."""
     from cnnspec.cli import main
 
     out, err = io.StringIO(), io.StringIO()
+    before = reset_peak_rss() if measure else 0
     start = time.perf_counter()
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = main(argv)
     except Exception:  # noqa: BLE001 - exactly what the fuzzer looks for
-        return Outcome("traceback", time.perf_counter() - start, argv, traceback.format_exc())
+        outcome = Outcome("traceback", time.perf_counter() - start, argv, traceback.format_exc())
     except SystemExit as exc:  # argparse
         code = exc.code if isinstance(exc.code, int) else 2
-    seconds = time.perf_counter() - start
-    return classify(code, out.getvalue(), err.getvalue(), seconds, argv)
+        outcome = classify(code, out.getvalue(), err.getvalue(), time.perf_counter() - start, argv)
+    else:
+        outcome = classify(code, out.getvalue(), err.getvalue(), time.perf_counter() - start, argv)
+    if measure:
+        outcome.peak_rss_kb, outcome.rss_before_kb = proc_status_kb("VmHWM"), before
+    return outcome
+
+
+def proc_status_kb(field: str) -> int:
+    """A memory figure of this process from ``/proc/self/status`` (``VmRSS``, ``VmHWM``) in KiB; 0 where
+    there is no /proc."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def reset_peak_rss() -> int:
+    """Reset this process's RSS high-water mark (``VmHWM``: Linux 4.0+, ``clear_refs`` 5) to its current
+    RSS, which is returned, so that the next ``proc_status_kb("VmHWM")`` is the peak since now."""
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+    except OSError:
+        pass
+    return proc_status_kb("VmRSS")
 
 
 def classify(code: int, stdout: str, stderr: str, seconds: float, argv: list[str]) -> Outcome:

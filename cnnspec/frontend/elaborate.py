@@ -343,7 +343,10 @@ class Elaborator:
                 where = "first" if index == 0 and first else "args"
                 writes = {**item.args, **item.first} if index == 0 else dict(item.args)
                 call = self.bind(block, given, writes, spots, (where,), item.pos, stack)
+                before = len(self.errors)
                 y = self.instance(block, call, None, spots, inner, y, inner_lane, item.pos, stack)
+                if index and len(self.errors) > before:
+                    break  # later instances take the same arguments, so they would repeat these errors
             return y
 
         return self.scope(scope, naming, fill)
@@ -408,7 +411,19 @@ def elaborate(program: Program, params: Mapping[str, Any], source: str) -> tuple
         elaborator.errors.append(exc)
         graph = ir.Graph(program.spec.name, source, program.spec.description, dict(params),
                          ir.Scope("model", "", "", program.spec.spots.at), (), (INPUT,), ())
-    return graph, elaborator.errors
+    return graph, _once(elaborator.errors)
+
+
+def _once(errors: list[SpecError]) -> list[SpecError]:
+    """``errors`` without repeats: a mistake inside a block is found once per instance, and said once."""
+    seen: set[tuple[str, SourcePos | None]] = set()
+    kept = []
+    for error in errors:
+        key = (str(error), error.pos)
+        if key not in seen:
+            seen.add(key)
+            kept.append(error)
+    return kept
 
 
 def _boundaries(nodes: tuple[ir.Node, ...], chains: list[tuple[ir.Scope, ...]], output: int) -> None:

@@ -262,8 +262,11 @@ class _Parser:
         return ast.Concat(branches, pos)
 
     def stage(self, settings: Any, path: DataPath, pos: Any) -> ast.Stage | None:
-        if isinstance(settings, dict):
-            self.expressions(settings, path)
+        if not isinstance(settings, dict):
+            self.errors.append(SpecError(not_a_mapping(settings, "`stage`", "{block: basic, repeat: 2}"),
+                                         self.pos(path)))
+            return None
+        self.expressions(settings, path)
         _, ok = self.check(StageSettings, settings, path, "`stage`")
         if not ok:
             return None
@@ -289,9 +292,9 @@ def _get(data: object, loc: tuple[object, ...]) -> object:
     return data
 
 
-def not_a_mapping(settings: Any, what: str) -> str:
+def not_a_mapping(settings: Any, what: str, example: str = "{name: x}") -> str:
     shown = "a list" if isinstance(settings, list) else f"`{settings}`"
-    return f"the settings of {what} should be a mapping such as `{{name: x}}`, got {shown}"
+    return f"the settings of {what} should be a mapping such as `{example}`, got {shown}"
 
 
 def layer_shape_message(item: Any) -> str:

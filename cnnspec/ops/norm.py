@@ -4,6 +4,7 @@ ConvNeXt's LayerNorm2d, or over the last axis, as nn.LayerNorm) and group norm."
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -113,6 +114,11 @@ class BatchNorm(Op):
             raise RuleError(f"{label}: batchnorm works on 1D, 2D or 3D inputs, got {fmt(shape)}")
         check_eps(s.eps, label)
         c = shape[0]
+        if not s.track_running_stats and math.prod(shape[1:]) == 1:
+            raise RuleError(f"{label}: batchnorm without running statistics normalises with the batch's own "
+                            f"statistics, and on {fmt(shape)} that is one value per channel at batch 1: PyTorch "
+                            "refuses it ('Expected more than 1 value per channel'); keep track_running_stats, "
+                            "or normalise where there is more than one value per channel", "track_running_stats")
         buffers = _bn_buffers(c) if s.track_running_stats else ()
         attrs = BatchNormAttrs(c, s.eps, s.momentum, s.affine, s.track_running_stats)
         return Inferred(attrs, shape, affine(c, s.affine), buffers)
@@ -265,6 +271,10 @@ class GroupNorm(Op):
         c, groups = shape[0], s.groups
         if groups < 1 or c % groups:
             raise RuleError(f"{label}: groups={groups} must divide the {c} channels", "groups")
+        if c // groups * math.prod(shape[1:]) == 1:
+            raise RuleError(f"{label}: each of the {groups} groups of {fmt(shape)} holds one value, and a value "
+                            "normalised by itself is always 0 (PyTorch refuses it at batch 1: 'Expected more "
+                            "than 1 value per channel'); use fewer groups", "groups")
         return Inferred(GroupNormAttrs(groups, c, s.eps, s.affine), shape, affine(c, s.affine))
 
     def caption(self, a: GroupNormAttrs) -> str:

@@ -58,13 +58,20 @@ class Generator:
 
     def fresh_and_alone(self, value: int, reader: Node) -> bool:
         """Whether ``value`` is a new tensor of ``reader``'s own module that nothing but ``reader`` reads, so
-        ``reader`` may overwrite it (autograd needs no copy: its maker's backward does not read it)."""
-        maker = self.producer.get(value)
-        while maker is not None and REGISTRY[maker.op].traits.pass_through:
-            maker = self.producer.get(maker.inputs[0])
-        if maker is None or maker.scope != reader.scope or not REGISTRY[maker.op].traits.fresh_output:
-            return False
-        return [id(n) for n in self.readers.get(value, ())] == [id(reader)] and value not in self.outputs()
+        ``reader`` may overwrite it (autograd needs no copy: its maker's backward does not read it). Through
+        pass-through makers (dropout in eval returns its input) every value back to the fresh one must be
+        read by the next link alone."""
+        outputs = self.outputs()
+        holder = reader
+        while True:
+            if [id(n) for n in self.readers.get(value, ())] != [id(holder)] or value in outputs:
+                return False
+            maker = self.producer.get(value)
+            if maker is None or maker.scope != reader.scope:
+                return False
+            if not REGISTRY[maker.op].traits.pass_through:
+                return REGISTRY[maker.op].traits.fresh_output
+            holder, value = maker, maker.inputs[0]
 
     def outputs(self) -> set[int]:
         return {v for _, v in self.graph.outputs}
