@@ -25,7 +25,13 @@ PREVIOUS = b"the previous build\n"
 def _start_build(out: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "cnnspec", "build", str(ROOT / "specs" / "vgg16.yaml"),
                              "--target", "onnx", "-o", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    """As in a terminal: a test run started in the background inherits SIGINT ignored, and Python then
+    installs no KeyboardInterrupt handler, so the build would not see the Ctrl-C at all."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _temps(out: Path) -> list[Path]:
