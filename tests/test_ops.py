@@ -136,6 +136,7 @@ CASES: list[tuple[str, str, str]] = [
     ("reshape", "reshape: {shape: [6, -1]}", "[3, 4, 5]"),
     ("reshape", "reshape: {shape: [60]}", "[3, 4, 5]"),
     ("reshape", "reshape: {shape: [4, 3, 2, 2]}", "[6, 8]"),
+    ("reshape", "reshape: {shape: [2, 2, 2]}", "[8]"),
     ("pad", "pad: {left: 6}", "[2, 5]"),
     ("pad", "pad: {padding: 2, mode: reflect}", "[3, 5, 6]"),
     ("pad", "pad: {padding: [1, [0, 3]], mode: replicate}", "[2, 4, 5]"),

@@ -199,13 +199,12 @@ class Reshape(Op):
     def torch(self, a: ReshapeAttrs, ctx: TorchContext) -> TorchModule:
         """``nn.Unflatten(1, shape)`` from a flat vector (the DCGAN generator's projection), else a helper
         ``Reshape``."""
-        shape = ctx.same("shape", "the torch backend needs a block's reshape `shape` to be equal in every "
-                         "instance")
-        sym = ctx.shape(list(shape))
+        shape = _shape_source(ctx)
+        sym = ctx.shape([None] * len(a.shape))
         if all(attrs.flat_input for attrs in ctx.attrs):
-            return TorchModule(f"nn.Unflatten(1, {tuple(shape)!r})", sym)
+            return TorchModule(f"nn.Unflatten(1, {shape})", sym)
         ctx.helper("Reshape", RESHAPE)
-        return TorchModule(f"Reshape({tuple(shape)!r})", sym)
+        return TorchModule(f"Reshape({shape})", sym)
 
     def onnx(self, a: ReshapeAttrs, ctx: OnnxContext) -> OnnxValue:
         """Reshape to ``[0, *shape]``: 0 keeps the (symbolic) batch axis."""
@@ -214,6 +213,22 @@ class Reshape(Op):
 
     def reference(self, a: ReshapeAttrs, inputs: tuple[Shape, ...]) -> str:
         return f"lambda x: x.reshape(-1, *{a.shape})"
+
+
+def _shape_source(ctx: TorchContext) -> str:
+    """``shape`` as the spec wrote it where that reproduces every instance (``(width * 4, 4, 4)``), else as
+    numbers. The backend writes a value whose sizes are all equal as one number (PyTorch's convention for
+    kernels), so such a shape is written back as a tuple of it."""
+    shapes = [attrs.shape for attrs in ctx.attrs]
+    uniform = [all(v == s[0] for v in s) for s in shapes]
+    if any(uniform) and not all(uniform) or len({len(s) for s in shapes}) > 1:
+        shape = ctx.same("shape", "the torch backend needs a block's reshape `shape` to be equal in every instance")
+        return repr(tuple(shape))
+    value = str(ctx.value("shape", "shape").src)
+    if all(uniform):
+        n = len(shapes[0])
+        return f"({', '.join([value] * n)}{',' if n == 1 else ''})"
+    return value
 
 
 PAD_MODULES = {"constant": "ConstantPad", "reflect": "ReflectionPad", "replicate": "ReplicationPad",

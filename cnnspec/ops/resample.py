@@ -53,8 +53,8 @@ class UpsampleSettings(OpSettings):
 
 @dataclass(frozen=True)
 class UpsampleAttrs:
-    mode: str  # nearest | linear
-    torch_mode: str  # nearest | linear | bilinear | trilinear
+    mode: str  # PyTorch's: nearest, or linear | bilinear | trilinear by rank
+    linear: bool
     size: tuple[int, ...]  # the output's spatial size
     scale: tuple[int | float, ...] | None  # per axis, as written; None when the spec gave `size`
     align_corners: bool  # always False for nearest
@@ -101,8 +101,7 @@ class Upsample(Op):
             out = expand(s.size, n, "size", label, 1)
         window = tuple((interpolation_window(size[i], out[i], linear, align), _step(size[i], out[i], align))
                        for i in range(n))
-        attrs = UpsampleAttrs("linear" if linear else "nearest", LINEAR_MODES[n] if linear else "nearest", out,
-                              scale, align, scale is not None)
+        attrs = UpsampleAttrs(LINEAR_MODES[n] if linear else "nearest", linear, out, scale, align, scale is not None)
         return Inferred(attrs, (shape[0], *out), window=window)
 
     def caption(self, a: UpsampleAttrs) -> str:
@@ -112,35 +111,47 @@ class Upsample(Op):
             how = f"x{a.scale[0]:g}"
         else:
             how = "x(" + ", ".join(f"{v:g}" for v in a.scale) + ")"
-        return f"upsample {how} ({a.torch_mode}{', align corners' if a.align_corners else ''})"
+        return f"upsample {how} ({a.mode}{', align corners' if a.align_corners else ''})"
 
     def torch(self, a: UpsampleAttrs, ctx: TorchContext) -> TorchModule:
-        mode = ctx.same("torch_mode", "the torch backend needs a block's upsample `mode` to be equal in every "
-                        "instance")
         by_scale = ctx.same("by_scale", "the torch backend needs a block's upsample to give `scale` in every "
                             "instance, or `size` in every instance")
         keywords: list[tuple[str, Any]] = [("scale_factor", ctx.value("scale", "scale")) if by_scale
                                            else ("size", ctx.value("size", "size"))]
-        if mode != "nearest":
-            keywords.append(("mode", repr(mode)))
+        keywords.append(("mode", ctx.value("mode", "mode", default="nearest")))
         keywords.append(("align_corners", ctx.value("align_corners", "align_corners", default=False)))
         return TorchModule(ctx.call("nn.Upsample", [], keywords), ctx.shape([ctx.input[0], *[None] * ctx.rank]))
 
     def onnx(self, a: UpsampleAttrs, ctx: OnnxContext) -> OnnxValue:
-        """Resize of the spatial axes to the output ``sizes`` (exact, where a float scale could round)."""
+        """Nearest by whole factors: each value repeated, as Reshape (a unit axis after every spatial axis),
+        Expand, Reshape. Otherwise Resize of the spatial axes to the output ``sizes`` (exact, where a float
+        scale could round). ONNX's shape inference gives a Resize output an unknown batch axis (its declared
+        value_info keeps ``N``); the Expand form keeps it."""
         x = ctx.inputs[0]
+        size = [int(d) for d in x.shape[2:]]
+        if not a.linear and all(o % length == 0 for o, length in zip(a.size, size, strict=True)):
+            factors = [o // length for o, length in zip(a.size, size, strict=True)]
+            spread = [d for length in size for d in (length, 1)]
+            y = ctx.op("Reshape", [x.name, ctx.const("spread", [0, int(x.shape[1]), *spread], integer=True)],
+                       (*x.shape[:2], *spread), suffix="Spread")
+            repeated = [d for length, f in zip(size, factors, strict=True) for d in (length, f)]
+            ones = [d for f in factors for d in (1, f)]
+            y = ctx.op("Expand", [y.name, ctx.const("repeat", [1, 1, *ones], integer=True)], (*x.shape[:2], *repeated),
+                       suffix="Expand")
+            out = ctx.out_shape()
+            return ctx.op("Reshape", [y.name, ctx.const("shape", [0, *out[1:]], integer=True)], out)
         axes = list(range(2, len(x.shape)))
-        attrs: dict[str, Any] = {"mode": a.mode, "axes": axes,
-                                 "coordinate_transformation_mode": COORDINATES[(a.mode == "linear", a.align_corners)]}
-        if a.mode == "nearest":
+        attrs: dict[str, Any] = {"mode": "linear" if a.linear else "nearest", "axes": axes,
+                                 "coordinate_transformation_mode": COORDINATES[(a.linear, a.align_corners)]}
+        if not a.linear:
             attrs["nearest_mode"] = "floor"
         sizes = ctx.const("sizes", list(a.size), integer=True)
         return ctx.op("Resize", [x.name, "", "", sizes], ctx.out_shape(), **attrs)
 
     def reference(self, a: UpsampleAttrs, inputs: tuple[Shape, ...]) -> str:
         how = f"scale_factor={a.scale}" if a.scale is not None else f"size={a.size}"
-        corners = a.align_corners if a.mode == "linear" else None
-        return f"lambda x: F.interpolate(x, {how}, mode={a.torch_mode!r}, align_corners={corners})"
+        corners = a.align_corners if a.linear else None
+        return f"lambda x: F.interpolate(x, {how}, mode={a.mode!r}, align_corners={corners})"
 
 
 def _per_axis(scale: float | list[float], n: int, label: str) -> tuple[float, ...]:
