@@ -11,6 +11,9 @@ test fails naming any op without). A case is a tiny spec; for the node of the op
 
 from __future__ import annotations
 
+import doctest
+import importlib
+
 import numpy as np
 import pytest
 import torch
@@ -245,3 +248,11 @@ def test_generated_module_and_onnx_compute_the_reference(case: tuple[str, str, s
     np.testing.assert_allclose(run_model(model, x.numpy()), want.numpy(), rtol=RTOL, atol=ATOL)
 
 
+
+
+@pytest.mark.parametrize("module", ["shape", "conv", "pool", "resample", "norm", "activation", "regularise", "linear",
+                                    "layout", "merge"])
+def test_worked_examples_in_docstrings(module: str) -> None:
+    """The shape rules' worked examples (formulas with their numbers) hold."""
+    result = doctest.testmod(importlib.import_module(f"cnnspec.ops.{module}"))
+    assert result.attempted > 0 and result.failed == 0

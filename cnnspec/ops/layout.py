@@ -188,8 +188,8 @@ class Reshape(Op):
                                 f"input: {total:,} is not a multiple of {known:,}", "shape")
             sizes = [total // known if v == -1 else v for v in sizes]
         elif known != total:
-            raise RuleError(f"{label}: `shape` {fmt(sizes)} holds {known:,} elements but its {fmt(shape)} input holds "
-                            f"{total:,}; a reshape keeps every element (one size may be -1)", "shape")
+            raise RuleError(f"{label}: `shape` {fmt(sizes)} holds {known:,} elements but the input, {fmt(shape)}, "
+                            f"holds {total:,}; a reshape keeps every element (one size may be -1)", "shape")
         out = tuple(sizes)
         return Inferred(ReshapeAttrs(out, len(shape) == 1), out, whole=len(shape) > 1 and out != shape)
 
@@ -392,8 +392,8 @@ def _check_pad_mode(mode: str, begin: Shape, end: Shape, size: Shape, by_sides: 
             too_big = pad >= size[i] if mode == "reflect" else pad > size[i]
             if too_big:
                 need = "smaller than" if mode == "reflect" else "at most"
-                where = f"`{side}` " if by_sides else ""
-                raise RuleError(f"{label}: {mode} padding {where}{pad} must be {need} the input's size along "
+                where = f" on the {side}" if by_sides else ""
+                raise RuleError(f"{label}: {mode} padding {pad}{where} must be {need} the input's size along "
                                 f"{axis_name(i, n)}, which is {size[i]} ({fmt(size)} input)",
                                 side if by_sides else "padding")
 
