@@ -249,15 +249,15 @@ class PadSettings(OpSettings):
         None, description="Every side (`3`); per axis, both sides (`[1, 2]`: H by 1, W by 2); or per axis "
         "[begin, end] (`[[0, 0], [2, 1]]`). Or name the sides instead.", examples=[3, [[0, 0], [2, 1]]])
     left: int | None = Field(None, description="Before the last axis (L in 1D, W in 2D and 3D).", examples=[6])
-    right: int | None = Field(None, description="After the last axis.")
-    top: int | None = Field(None, description="Before H (2D and 3D).")
-    bottom: int | None = Field(None, description="After H (2D and 3D).")
-    front: int | None = Field(None, description="Before D (3D).")
-    back: int | None = Field(None, description="After D (3D).")
+    right: int | None = Field(None, description="After the last axis.", examples=[1])
+    top: int | None = Field(None, description="Before H (2D and 3D).", examples=[1])
+    bottom: int | None = Field(None, description="After H (2D and 3D).", examples=[1])
+    front: int | None = Field(None, description="Before D (3D).", examples=[1])
+    back: int | None = Field(None, description="After D (3D).", examples=[1])
     mode: Literal["constant", "reflect", "replicate", "circular"] = Field(
         "constant", description="`constant`: `value`; `reflect`: mirror without repeating the edge; `replicate`: "
         "repeat the edge; `circular`: wrap around.")
-    value: float | None = Field(None, description="What `mode: constant` pads with (default 0).")
+    value: float | None = Field(None, description="What `mode: constant` pads with (default 0).", examples=[-1.0])
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,8 @@ class UpsampleSettings(OpSettings):
         "nearest", description="`nearest`, or `linear` interpolation along every spatial axis (PyTorch's `linear`, "
         "`bilinear` or `trilinear` by rank; those names are accepted for 2D and 3D inputs).")
     align_corners: bool | None = Field(
-        None, description="Linear only: map the corner pixels' centres onto each other (PyTorch's default: false).")
+        None, description="Linear only: map the corner pixels' centres onto each other (PyTorch's default: false).",
+        examples=[True])
 
 
 @dataclass(frozen=True)
