@@ -66,7 +66,7 @@ class Upsample(Op):
     name = "upsample"
     family = "resample"
     Settings = UpsampleSettings
-    traits = Traits(stateless=True, fresh_output=True)
+    traits = Traits(stateless=True, fresh_output=True, dynamic_spatial=False)  # Resize to fixed sizes
 
     def infer(self, s: UpsampleSettings, inputs: tuple[Shape, ...], label: str) -> Inferred:
         """Output ``L * scale`` per axis (refused unless whole: PyTorch would floor it), or ``size``.
