@@ -416,12 +416,16 @@ class FactorAttrs:
     factor: int
 
 
-def _planar(shape: Shape, label: str, what: str) -> None:
-    """pixel (un)shuffle takes [C, H, W] only: PyTorch's rearranges the last two axes of any tensor."""
+def _planar(shape: Shape, factor: int, label: str, what: str) -> int:
+    """The factor of a pixel (un)shuffle, which takes [C, H, W] only (PyTorch's rearranges the last two axes
+    of any tensor)."""
     if len(shape) != 3:
         kind = "the flat vector" if len(shape) == 1 else f"a {len(shape) - 1}D input"
         raise RuleError(f"{label} works on 2D inputs [C, H, W] ({what} the last two axes), but gets {kind} "
                         f"{fmt(shape)}")
+    if factor < 1:
+        raise RuleError(f"{label}: `factor` must be at least 1, got {factor}", "factor")
+    return factor
 
 
 class PixelShuffle(Op):
@@ -439,10 +443,7 @@ class PixelShuffle(Op):
         (3, 24, 24)
         """
         shape = inputs[0]
-        _planar(shape, label, "it moves channels into")
-        r = s.factor
-        if r < 1:
-            raise RuleError(f"{label}: `factor` must be at least 1, got {r}", "factor")
+        r = _planar(shape, s.factor, label, "it moves channels into")
         c, h, w = shape
         if c % (r * r):
             raise RuleError(f"{label}: its {c} input channels must be a multiple of factor^2 = {r * r} (each output "
@@ -477,10 +478,7 @@ class PixelUnshuffle(PixelShuffle):
         (12, 4, 3)
         """
         shape = inputs[0]
-        _planar(shape, label, "it moves into the channels")
-        r = s.factor
-        if r < 1:
-            raise RuleError(f"{label}: `factor` must be at least 1, got {r}", "factor")
+        r = _planar(shape, s.factor, label, "it moves into the channels")
         c, h, w = shape
         for axis, length in (("H", h), ("W", w)):
             if length % r:
