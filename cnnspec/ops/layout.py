@@ -297,7 +297,7 @@ class Pad(Op):
             raise RuleError(f"{label}: give either `padding` or the sides (`{next(iter(sides))}`, ...), not both",
                             next(iter(sides)))
         if s.padding is None and not sides:
-            raise RuleError(f"{label}: say how much to pad: `padding` (every side, or per axis) or sides such as "
+            raise RuleError(f"{label} needs `padding` (every side, or per axis) or the sides to pad, such as "
                             "`left: 6`")
         begin, end = _pad_sides(s.padding, sides, shape, label)
         if s.value is not None and s.mode != "constant":

@@ -81,7 +81,7 @@ class Upsample(Op):
         n = spatial_input(shape, label)
         size = shape[1:]
         if s.scale is None and s.size is None:
-            raise RuleError(f"{label}: give `scale` (a factor per axis) or `size` (the output size)")
+            raise RuleError(f"{label} needs `scale` (a factor per axis) or `size` (the output size)")
         if s.scale is not None and s.size is not None:
             raise RuleError(f"{label}: give `scale` or `size`, not both (PyTorch refuses both)", "size")
         mode = s.mode
