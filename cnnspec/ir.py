@@ -24,11 +24,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 from cnnspec.errors import SourcePos
 
 Shape = tuple[int, ...]
+RFValue = int | Fraction  # a receptive field's size or stride, in input pixels: a Fraction only after upsampling
 BYTES_PER_ELEMENT = 4  # activations and weights are counted as float32
 
 
@@ -164,8 +166,8 @@ class Node:
     active: bool = True
     input_shapes: tuple[Shape, ...] = ()
     output_shapes: tuple[Shape, ...] = ()
-    rf_size: tuple[int, ...] = ()
-    rf_stride: tuple[int, ...] = ()
+    rf_size: tuple[RFValue, ...] = ()
+    rf_stride: tuple[RFValue, ...] = ()
 
     @property
     def input_shape(self) -> Shape:
@@ -228,8 +230,8 @@ class Scope:
     total_buffers: int = 0
     total_macs: int = 0
     activation_elems: int = 0
-    rf_size: tuple[int, ...] = ()  # the receptive field of its output
-    rf_stride: tuple[int, ...] = ()
+    rf_size: tuple[RFValue, ...] = ()  # the receptive field of its output
+    rf_stride: tuple[RFValue, ...] = ()
 
     @property
     def op(self) -> str:  # a scope is drawn and listed by its kind

@@ -23,15 +23,18 @@ PREVIOUS = b"the previous build\n"
 
 
 def _start_build(out: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "cnnspec", "build", str(ROOT / "specs" / "vgg16.yaml"),
-                             "--target", "onnx", "-o", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)}, preexec_fn=_default_sigint)
-
-
-def _default_sigint() -> None:
-    """As in a terminal: a test run started in the background inherits SIGINT ignored, and Python then
-    installs no KeyboardInterrupt handler, so the build would not see the Ctrl-C at all."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    # As from a terminal: a suite started in the background inherits SIGINT ignored, which the child would
+    # inherit too (Python then installs no KeyboardInterrupt handler and the Ctrl-C is not seen at all).
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen([sys.executable, "-m", "cnnspec", "build", str(ROOT / "specs" / "vgg16.yaml"),
+                                 "--target", "onnx", "-o", str(out)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _temps(out: Path) -> list[Path]:

@@ -13,12 +13,12 @@ from safetensors.torch import save_file
 
 import cnnspec
 from cnnspec.compile.onnx import build, export
-from cnnspec.compile.onnx.check import run_model, static_shape_mismatches
+from cnnspec.compile.onnx.check import declared_shapes, inferred_shapes, run_model, static_shape_mismatches
 from cnnspec.compile.onnx.model import compile_graph
 from cnnspec.compile.onnx.weights import state_dict_to_numpy
 from cnnspec.compile.torch import build_module
 from cnnspec.errors import SpecError
-from cnnspec.frontend import analyse_file
+from cnnspec.frontend import analyse_file, analyse_text
 from cnnspec.ir import Graph
 from cnnspec.ops import REGISTRY
 
@@ -59,9 +59,19 @@ layers:
   - relu6
   - hardsigmoid
   - hardtanh: {min: -0.5, max: 0.5}
+  - pad: {left: 2, top: 1, mode: reflect}
+  - conv_transpose: {out: 12, kernel: 3, stride: 2, padding: 1, output_padding: 1}
+  - prelu: {per_channel: true}
+  - pixel_unshuffle: {factor: 2}
+  - channel_shuffle: {groups: 4}
+  - pixel_shuffle: {factor: 2}
+  - elu: {alpha: 0.5}
+  - upsample: {scale: [2, 1]}
+  - mish
   - adaptive_maxpool: {out: [3, 4]}
   - adaptive_avgpool: {out: [2, 3]}
   - softmax: {over: channels}
+  - reshape: {shape: [-1, 3, 2]}
   - identity
   - concat:
       branches:
@@ -171,3 +181,13 @@ def test_every_op_through_the_front_end(tmp_path: Path) -> None:
     assert np.abs(want).min() > 1e-3  # no op zeroes the comparison
     with pytest.raises(SpecError, match=r"every_op.yaml:7:5: error: layer `3`: circular padding needs ONNX opset 19 or later"):
         compile_graph(graph, opset=18)
+
+
+def test_resize_loses_only_the_batch_symbol_in_onnx_inference() -> None:
+    """Linear (and non-integer nearest) upsampling is a Resize, whose output ONNX's shape inference gives an
+    unknown batch axis; the declared value_info keeps `N`, and every other axis agrees."""
+    graph = analyse_text("name: up\ninput: [2, 4, 6]\nlayers:\n  - upsample: {scale: 1.5, mode: linear}\n"
+                         "  - conv: {out: 3, kernel: 3}\n", "up.yaml")
+    model = compile_graph(graph).model
+    assert inferred_shapes(model) == {"0": ("unk__0", 2, 6, 9), "output": ("N", 3, 4, 7)}
+    assert declared_shapes(model) == {"0": ("N", 2, 6, 9), "output": ("N", 3, 4, 7)}

@@ -11,6 +11,9 @@ test fails naming any op without). A case is a tiny spec; for the node of the op
 
 from __future__ import annotations
 
+import doctest
+import importlib
+
 import numpy as np
 import pytest
 import torch
@@ -40,6 +43,16 @@ CASES: list[tuple[str, str, str]] = [
     ("conv", "conv: {out: 3, kernel: 3, padding: 1, padding_mode: reflect}", "[2, 4, 5, 6]"),
     ("conv", "conv: {out: 4, kernel: 5, padding: 2, padding_mode: circular}", "[3, 8, 8]"),
     ("conv", "conv: {weights: [[1, 0, -1], [2, 0, -2], [1, 0, -1]], padding: 1, trainable: false}", "[1, 6, 6]"),
+    ("conv_transpose", "conv_transpose: {out: 6, kernel: 4, stride: 2, padding: 1, bias: false}", "[8, 4, 4]"),
+    ("conv_transpose", "conv_transpose: {out: 4, kernel: 3, stride: 2, padding: 1, output_padding: 1}", "[3, 5, 7]"),
+    ("conv_transpose", "conv_transpose: {out: 6, kernel: 3, stride: 3, groups: 3, dilation: 2}", "[3, 9]"),
+    ("conv_transpose", "conv_transpose: {out: 2, kernel: [2, 3, 2], stride: [2, 1, 2], padding: [0, 1, 1]}",
+     "[4, 3, 4, 5]"),
+    ("conv_transpose", "conv_transpose: {out: 4, kernel: 3, stride: 1, dilation: 2, output_padding: 1, padding: 3}",
+     "[2, 6, 6]"),
+    ("conv_transpose", "conv_transpose: {out: 3, kernel: 2, dilation: 3, output_padding: [2, 1], padding: [1, 0]}",
+     "[2, 4, 5]"),
+    ("conv_transpose", "conv_transpose: {out: 2, kernel: 2, dilation: 3, output_padding: 2, bias: false}", "[2, 4]"),
     ("maxpool", "maxpool: {kernel: 3, stride: 2, padding: 1}", "[4, 9, 9]"),
     ("maxpool", "maxpool: {kernel: 3, stride: 2, padding: 1, ceil_mode: true}", "[4, 8, 9]"),
     ("maxpool", "maxpool: {kernel: 2, dilation: 2, padding: 1}", "[2, 7, 8]"),
@@ -68,6 +81,17 @@ CASES: list[tuple[str, str, str]] = [
     ("adaptive_avgpool", "adaptive_avgpool: {out: 5}", "[2, 12]"),
     ("global_avgpool", "global_avgpool", "[3, 5, 6]"),
     ("global_maxpool", "global_maxpool", "[3, 5, 6, 2]"),
+    ("upsample", "upsample: {scale: 2}", "[3, 4, 5]"),
+    ("upsample", "upsample: {scale: 2, mode: linear}", "[3, 4, 5]"),
+    ("upsample", "upsample: {scale: [2, 3], mode: bilinear, align_corners: true}", "[2, 4, 5]"),
+    ("upsample", "upsample: {size: 11, mode: linear}", "[2, 5]"),
+    ("upsample", "upsample: {scale: 3}", "[2, 7]"),
+    ("upsample", "upsample: {size: [6, 8, 7], mode: trilinear}", "[2, 3, 4, 5]"),
+    ("upsample", "upsample: {scale: 2, mode: linear, align_corners: false}", "[2, 2, 3, 3]"),
+    ("upsample", "upsample: {scale: 1.5}", "[2, 4, 6]"),
+    ("upsample", "upsample: {scale: 1.5, mode: linear}", "[2, 4, 6]"),
+    ("upsample", "upsample: {size: [9, 4]}", "[2, 6, 9]"),
+    ("upsample", "upsample: {size: 1, mode: linear}", "[2, 6]"),
     ("batchnorm", "batchnorm", "[4, 5, 5]"),
     ("batchnorm", "batchnorm", "[6]"),
     ("batchnorm", "batchnorm: {affine: false, eps: 1.0e-3}", "[3, 9]"),
@@ -91,6 +115,15 @@ CASES: list[tuple[str, str, str]] = [
     ("hardtanh", "hardtanh: {min: -2, max: 0.5}", "[3, 4, 4]"),
     ("hardswish", "hardswish", "[3, 4, 4]"),
     ("hardsigmoid", "hardsigmoid", "[3, 4, 4]"),
+    ("elu", "elu", "[3, 4, 4]"),
+    ("elu", "elu: {alpha: 0.5}", "[7]"),
+    ("mish", "mish", "[3, 4, 4]"),
+    ("mish", "mish", "[2, 3, 4, 5]"),
+    ("prelu", "prelu", "[3, 4, 4]"),
+    ("prelu", "prelu: {per_channel: true}", "[3, 4, 4]"),
+    ("prelu", "prelu: {per_channel: true, init: 0.1}", "[6]"),
+    ("prelu", "prelu: {per_channel: true}", "[4, 2, 3, 5]"),
+    ("prelu", "prelu: {init: -0.5}", "[4, 9]"),
     ("dropout", "dropout: {p: 0.3}", "[3, 4, 4]"),
     ("stochastic_depth", "stochastic_depth: {p: 0.2}", "[3, 4, 4]"),
     ("flatten", "flatten", "[3, 4, 5]"),
@@ -101,6 +134,26 @@ CASES: list[tuple[str, str, str]] = [
     ("linear", "linear: {out: 5, bias: false}", "[12]"),
     ("layer_scale", "layer_scale: {init: 0.5}", "[6, 3, 3]"),
     ("permute", "permute: {dims: [0, 2, 3, 1]}", "[3, 4, 5]"),
+    ("reshape", "reshape: {shape: [8, 2, 3]}", "[48]"),
+    ("reshape", "reshape: {shape: [-1, 4, 4]}", "[32]"),
+    ("reshape", "reshape: {shape: [6, -1]}", "[3, 4, 5]"),
+    ("reshape", "reshape: {shape: [60]}", "[3, 4, 5]"),
+    ("reshape", "reshape: {shape: [4, 3, 2, 2]}", "[6, 8]"),
+    ("reshape", "reshape: {shape: [2, 2, 2]}", "[8]"),
+    ("pad", "pad: {left: 6}", "[2, 5]"),
+    ("pad", "pad: {padding: 2, mode: reflect}", "[3, 5, 6]"),
+    ("pad", "pad: {padding: [1, [0, 3]], mode: replicate}", "[2, 4, 5]"),
+    ("pad", "pad: {top: 1, bottom: 2, left: 3, mode: circular}", "[2, 4, 5]"),
+    ("pad", "pad: {padding: [[1, 0], [0, 2], [2, 1]], value: 1.5}", "[2, 3, 4, 5]"),
+    ("pad", "pad: {front: 1, right: 2, mode: reflect}", "[2, 3, 4, 5]"),
+    ("pad", "pad: {padding: 4, mode: replicate}", "[2, 3]"),
+    ("pixel_shuffle", "pixel_shuffle: {factor: 2}", "[12, 3, 4]"),
+    ("pixel_shuffle", "pixel_shuffle: {factor: 3}", "[18, 2, 2]"),
+    ("pixel_unshuffle", "pixel_unshuffle: {factor: 2}", "[3, 4, 6]"),
+    ("pixel_unshuffle", "pixel_unshuffle: {factor: 3}", "[2, 6, 3]"),
+    ("channel_shuffle", "channel_shuffle: {groups: 3}", "[12, 4, 4]"),
+    ("channel_shuffle", "channel_shuffle: {groups: 2}", "[6, 5]"),
+    ("channel_shuffle", "channel_shuffle: {groups: 4}", "[8, 2, 3, 3]"),
     ("add", "residual: {body: [conv: {out: 3, kernel: 3, padding: 1}]}", "[3, 5, 5]"),
     ("concat", "concat: {branches: [[conv: {out: 2, kernel: 1}], [], [relu]]}", "[3, 5, 5]"),
 ]
@@ -195,3 +248,11 @@ def test_generated_module_and_onnx_compute_the_reference(case: tuple[str, str, s
     np.testing.assert_allclose(run_model(model, x.numpy()), want.numpy(), rtol=RTOL, atol=ATOL)
 
 
+
+
+@pytest.mark.parametrize("module", ["shape", "conv", "pool", "resample", "norm", "activation", "regularise", "linear",
+                                    "layout", "merge"])
+def test_worked_examples_in_docstrings(module: str) -> None:
+    """The shape rules' worked examples (formulas with their numbers) hold."""
+    result = doctest.testmod(importlib.import_module(f"cnnspec.ops.{module}"))
+    assert result.attempted > 0 and result.failed == 0

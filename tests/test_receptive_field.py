@@ -3,12 +3,19 @@ the adaptive-pooling window that feeds them."""
 
 from __future__ import annotations
 
+import doctest
+import json
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
+import torch
+from torch.nn import functional as F
 
-from cnnspec.frontend import analyse_file
-from cnnspec.ops.shape import adaptive_window
+from cnnspec.compile.torch import build_module
+from cnnspec.frontend import analyse_file, analyse_text
+from cnnspec.ops.shape import adaptive_window, interpolation_window, transposed_window
+from cnnspec.report import json_report, rows, table
 
 SPECS = Path(__file__).parents[1] / "specs"
 
@@ -40,3 +47,101 @@ def test_published_receptive_fields(spec: str, path: str, size: int, stride: int
 ])
 def test_adaptive_window(length: int, out: int, window: tuple[int, int]) -> None:
     assert adaptive_window(length, out) == window
+
+
+# --- upsampling: fractional jumps, against the dependencies autograd finds --------------------------------
+
+def exact_extents(text: str) -> list[int]:
+    """Per output position of a 1D spec without non-linearities, how many input positions lie between the
+    first and the last that it depends on (autograd, all weights positive: no cancellation)."""
+    graph = analyse_text(text, "rf.yaml")
+    module = build_module(graph).eval()
+    with torch.no_grad():
+        for p in module.parameters():
+            p.fill_(1.0)
+    x = torch.rand(1, *graph.input_shape)
+    jacobian = torch.autograd.functional.jacobian(lambda t: module(t).sum(dim=1)[0], x)  # (L_out, 1, C, L_in)
+    extents = []
+    for row in jacobian.abs().sum(dim=(1, 2)) > 0:
+        used = row.nonzero().flatten()
+        if len(used):  # (a dilated transposed convolution leaves outputs that read no input: bias only)
+            extents.append(int(used.max() - used.min() + 1))
+    return extents
+
+
+def last_rf(text: str) -> tuple[tuple[object, ...], tuple[object, ...]]:
+    leaf = analyse_text(text, "rf.yaml").leaves()[-1]
+    return leaf.rf_size, leaf.rf_stride
+
+
+UNET_1D = """name: u\ninput: [1, 64]\nlayers:
+  - conv: {out: 2, kernel: 3}
+  - avgpool: {kernel: 2}
+  - conv: {out: 2, kernel: 3}
+  - upsample: {scale: 2, mode: linear}
+  - conv: {out: 2, kernel: 3}
+"""
+
+
+def test_upsampling_back_to_whole_jumps_is_exact() -> None:
+    """A U-Net's decoder: the jump goes 1, 2, then back to 1; every output depends on exactly 12 inputs
+    (the linear upsampling reads 2 positions 2 input pixels apart, then the conv 3 positions 1 apart)."""
+    assert last_rf(UNET_1D) == ((12,), (1,))
+    assert max(exact_extents(UNET_1D)) == 12
+
+
+@pytest.mark.parametrize(("layer", "size", "stride", "exact"), [
+    ("conv_transpose: {out: 2, kernel: 3, stride: 2}", 2, Fraction(1, 2), 2),  # outputs read 1 or 2 inputs
+    ("conv_transpose: {out: 2, kernel: 4, stride: 2, padding: 1}", 2, Fraction(1, 2), 2),  # DCGAN's
+    ("conv_transpose: {out: 2, kernel: 3, stride: 2, dilation: 2}", 3, Fraction(1, 2), 3),
+    ("upsample: {scale: 3}", 1, Fraction(1, 3), 1),
+    ("upsample: {scale: 2, mode: linear}", 2, Fraction(1, 2), 2),
+    ("upsample: {size: 24, mode: linear, align_corners: true}", 2, Fraction(11, 23), 2),
+    ("upsample: {scale: 1.5, mode: linear}", 2, Fraction(2, 3), 2),
+])
+def test_one_upsampling_layer_is_exact(layer: str, size: int, stride: Fraction, exact: int) -> None:
+    text = f"name: u\ninput: [1, 12]\nlayers:\n  - {layer}\n"
+    assert last_rf(text) == ((size,), (stride,))
+    assert max(exact_extents(text)) == exact
+
+
+def test_a_window_after_a_fractional_jump_spans_a_fraction() -> None:
+    """After a nearest 2x upsampling, a 4-wide conv's outputs read 2 or 3 input pixels, alternately: the
+    receptive field is the span of 4 positions half a pixel apart, 1 + 3 x 0.5 = 2.5 (docs/conventions.md)."""
+    text = "name: u\ninput: [1, 12]\nlayers:\n  - upsample: {scale: 2}\n  - conv: {out: 1, kernel: 4}\n"
+    assert last_rf(text) == ((Fraction(5, 2),), (Fraction(1, 2),))
+    extents = exact_extents(text)
+    assert set(extents) == {2, 3} and sum(extents) / len(extents) == pytest.approx(2.5, abs=0.05)
+
+
+def test_fractional_receptive_fields_in_the_reports() -> None:
+    graph = analyse_text("name: u\ninput: [1, 12, 12]\nlayers:\n  - upsample: {scale: 2}\n"
+                         "  - conv: {out: 1, kernel: 4}\n  - upsample: {scale: 3}\n", "u.yaml")
+    record = json_report.summary_record(graph)
+    assert [layer["receptive_field"] for layer in record["layers"]] == [
+        {"size": [1, 1], "stride": [0.5, 0.5]},
+        {"size": [2.5, 2.5], "stride": [0.5, 0.5]},
+        {"size": [2.5, 2.5], "stride": [1 / 6, 1 / 6]},
+    ]
+    assert json.loads(json_report.to_json(graph)) == record
+    text = table.text(graph)
+    assert "2      upsample x3 (nearest)  1x63x63       -      -  2.5x2.5\n" in text
+    assert "Receptive field of the output: 2.5x2.5 (stride 1/6x1/6)" in text
+    assert doctest.testmod(rows).failed == 0  # rf_number's examples: 212, 0.5, 5.25, 1/3
+
+
+def test_windows_of_upsampling_ops_against_brute_force() -> None:
+    """The most inputs one output reads, for every small transposed convolution and interpolation."""
+    for k in range(1, 7):
+        for s in range(1, 6):
+            for d in range(1, 5):
+                y = F.conv_transpose1d(torch.eye(40).reshape(40, 1, 40), torch.ones(1, 1, k), stride=s, dilation=d)
+                reads = [(col != 0).nonzero().flatten() for col in y[:, 0, :].T]
+                assert max(int(r.max() - r.min() + 1) for r in reads if len(r)) == transposed_window(k, s, d)
+    for length in range(1, 11):
+        for out in range(1, 24):
+            for align in (False, True):
+                y = F.interpolate(torch.eye(length).reshape(length, 1, length), size=out, mode="linear",
+                                  align_corners=align)
+                reads = [(col.abs() > 1e-7).nonzero().flatten() for col in y[:, 0, :].T]
+                assert max(int(r.max() - r.min() + 1) for r in reads) == interpolation_window(length, out, True, align)

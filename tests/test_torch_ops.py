@@ -226,3 +226,85 @@ def test_same_bytes_under_any_hash_seed(tmp_path: Path) -> None:
                        cwd=tmp_path, check=True, capture_output=True)
         out.append(target.read_bytes())
     assert out[0] == out[1]
+
+
+# The resampling and layout ops in blocks whose instances differ: a DCGAN-style generator (linear,
+# reshape to 4x4, transposed convolutions), causal 1D padding written as an expression, upsampling,
+# pixel and channel shuffles, and the learnable PReLU.
+GENERATOR = """\
+name: generator
+params: {z: 16, width: 8}
+input: [$z]
+blocks:
+  up:
+    args: {c: int}
+    layers:
+      - conv_transpose: {out: $c, kernel: 4, stride: 2, padding: 1, bias: false, name: conv}
+      - batchnorm: {name: bn}
+      - prelu: {per_channel: true, name: act}
+  smooth:
+    args: {c: int, mode: nearest}
+    layers:
+      - upsample: {scale: 2, mode: $mode, name: up}
+      - pad: {padding: 1, mode: reflect, name: pad}
+      - conv: {out: $c, kernel: 3, name: conv}
+      - elu: {name: act}
+layers:
+  - linear: {out: "$width * 4 * 16", name: project}
+  - reshape: {shape: ["$width * 4", 4, 4], name: unflatten}
+  - up: {c: "$width * 2", name: up1}
+  - up: {c: $width, name: up2}
+  - smooth: {c: 8, name: s1}
+  - smooth: {c: 8, mode: linear, name: s2}
+  - pixel_unshuffle: {factor: 2}
+  - channel_shuffle: {groups: 4}
+  - pixel_shuffle: {factor: 2}
+  - pad: {left: 2, top: 1, value: 0.5}
+  - reshape: {shape: [8, 65, -1]}
+  - mish
+  - conv_transpose: {out: 3, kernel: 3, stride: [1, 2], output_padding: [0, 1], groups: 1}
+  - tanh
+"""
+
+CAUSAL = """\
+name: causal
+input: [2, 50]
+blocks:
+  causal:
+    args: {width: int, k: int, d: 1}
+    layers:
+      - pad: {left: "($k - 1) * $d", name: pad}
+      - conv: {out: $width, kernel: $k, dilation: $d, name: conv}
+      - elu: {alpha: 0.5, name: act}
+layers:
+  - causal: {width: 4, k: 3, name: b1}
+  - causal: {width: 4, k: 3, d: 2, name: b2}
+  - causal: {width: 4, k: 5, d: 4, name: b3}
+"""
+
+
+@pytest.mark.parametrize("text", [GENERATOR, CAUSAL], ids=["generator", "causal"])
+def test_resampling_and_layout_ops_match_analysis(tmp_path: Path, text: str) -> None:
+    check_model(_graph(tmp_path, text))
+
+
+def test_resampling_and_layout_ops_read_like_pytorch(tmp_path: Path) -> None:
+    source = render_source(_graph(tmp_path, GENERATOR))
+    for line in [
+        "self.conv = nn.ConvTranspose2d(in_channels, c, kernel_size=4, stride=2, padding=1, bias=False)",
+        "self.act = nn.PReLU(num_parameters=c)",
+        "self.up = nn.Upsample(scale_factor=2, mode=up_mode)",
+        "self.s2 = Smooth(8, 8, mode='linear', up_mode='bilinear')",
+        "self.pad = nn.ReflectionPad2d(1)",
+        "self.unflatten = nn.Unflatten(1, (width * 4, 4, 4))",
+        "self.add_module('10', Reshape((8, 65, 66)))",
+        "self.add_module('6', nn.PixelUnshuffle(2))",
+        "self.add_module('7', nn.ChannelShuffle(4))",
+        "self.add_module('9', nn.ConstantPad2d((2, 0, 1, 0), 0.5))",
+        "x = nn.functional.mish(x)  # (N, 8, 65, 66)",
+        "self.add_module('12', nn.ConvTranspose2d(8, 3, kernel_size=3, stride=(1, 2), output_padding=(0, 1)))",
+    ]:
+        assert line in source, line
+    causal = render_source(_graph(tmp_path, CAUSAL))
+    assert "self.pad = nn.ZeroPad1d(((k - 1) * d, 0))" in causal
+    assert "self.act = nn.ELU(alpha=0.5, inplace=True)" in causal

@@ -34,7 +34,7 @@ def _graph(name: str) -> Graph:
 
 
 # ops written as plain calls (torch.flatten(x, 1)) where unnamed: they are not modules, so they make no leaf call
-FUNCTIONAL = {"flatten", "relu", "sigmoid", "tanh", "silu", "gelu"}
+FUNCTIONAL = {"flatten", "relu", "sigmoid", "tanh", "silu", "gelu", "mish"}
 
 
 def _reference() -> dict[str, dict[str, Any]]:

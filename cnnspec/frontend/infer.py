@@ -3,12 +3,17 @@ every scope's totals, for one input shape. Returns a new graph; the elaborated o
 ``summary``'s smallest-input search and ``check``'s budget sizes run this stage alone, again.
 
 A shape error stops its own branch only: the values it would have made stay unknown and the nodes that
-read them are skipped, so one run reports the first error of every independent branch."""
+read them are skipped, so one run reports the first error of every independent branch.
+
+Receptive fields are exact rationals: an upsampling op's window steps by a fraction of an input position
+(``Fraction(1, 2)``), so jumps, and the sizes that follow them, may be ``Fraction`` values (whole ones are
+kept as ``int``; docs/conventions.md says what a fractional receptive field means)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 
 from cnnspec import ir
 from cnnspec.errors import SpecError
@@ -16,7 +21,7 @@ from cnnspec.ops import REGISTRY
 from cnnspec.ops.base import RuleError
 from cnnspec.ops.merge import projection
 
-RF = tuple[tuple[int, int], ...]  # (size, jump) per spatial axis of the model's input
+RF = tuple[tuple[ir.RFValue, ir.RFValue], ...]  # (size, jump) per spatial axis of the model's input
 FAILED = (0, ())  # a projection no 1x1 conv can make (its error is recorded)
 
 
@@ -102,15 +107,23 @@ def _node(node: ir.Node, inputs: tuple[int, ...], settings: object, state: _Stat
     rf = rfs[inputs[0]] if len(inputs) == 1 else _merged_rf([rfs[v] for v in inputs])
     window = result.window
     if window is not None and len(window) == len(rf):
-        rf = tuple([(size + (k - 1) * jump, jump * s) for (size, jump), (k, s) in zip(rf, window)])
+        rf = tuple([(_whole(size + (k - 1) * jump), _whole(jump * s))
+                    for (size, jump), (k, s) in zip(rf, window)])
     elif result.whole and len(in_shapes[0]) - 1 == len(rf):
-        rf = tuple([(size + (n - 1) * jump, jump * n) for (size, jump), n in zip(rf, in_shapes[0][1:])])
+        rf = tuple([(_whole(size + (n - 1) * jump), _whole(jump * n))
+                    for (size, jump), n in zip(rf, in_shapes[0][1:])])
     for value in node.outputs:
         shapes[value] = result.shape
         rfs[value] = rf
     return node.evolve(inputs=inputs, settings=settings, attrs=result.attrs, params=result.params,
                        buffers=result.buffers, macs=result.macs, input_shapes=in_shapes, output_shapes=(result.shape,),
                        rf_size=tuple([a for a, _ in rf]), rf_stride=tuple([b for _, b in rf]))
+
+
+def _whole(value: ir.RFValue) -> ir.RFValue:
+    """A whole ``Fraction`` as an ``int``: a network without upsampling keeps integer receptive fields, and
+    an upsampling followed by an equal downsampling returns to them."""
+    return int(value) if type(value) is Fraction and value.denominator == 1 else value
 
 
 def _merged_rf(rfs: list[RF]) -> RF:

@@ -6,8 +6,8 @@ its family's module and to that module's ``OPS``."""
 
 from __future__ import annotations
 
-from cnnspec.ops import activation, conv, layout, linear, merge, norm, pool, regularise
+from cnnspec.ops import activation, conv, layout, linear, merge, norm, pool, regularise, resample
 from cnnspec.ops.base import Op
 
-FAMILIES = (conv, pool, norm, activation, regularise, linear, layout, merge)
+FAMILIES = (conv, pool, resample, norm, activation, regularise, linear, layout, merge)
 REGISTRY: dict[str, Op] = {op.name: op for family in FAMILIES for op in family.OPS}

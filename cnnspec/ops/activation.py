@@ -1,4 +1,4 @@
-"""Activations: elementwise non-linearities (shape unchanged, no parameters) and softmax."""
+"""Activations: elementwise non-linearities (shape unchanged; no parameters but PReLU's slopes) and softmax."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from cnnspec.ir import Shape
+from cnnspec.ir import Init, Shape, TensorSpec
 from cnnspec.ops.base import (
     Inferred,
     OnnxContext,
@@ -324,5 +324,101 @@ class Softmax(Op):
         return f"nn.Softmax(dim={a.axis + 1})"
 
 
+class ELUSettings(OpSettings):
+    summary: ClassVar[str] = "x for x > 0, alpha * (exp(x) - 1) otherwise, nn.ELU."
+    example: ClassVar[dict[str, Any]] = {"alpha": 1.0}
+    alpha: float = Field(1.0, description="The value negative inputs saturate towards (as -alpha).")
+
+
+class ELU(Elementwise):
+    name = "elu"
+    Settings = ELUSettings
+    traits = IN_PLACE
+    module = "nn.ELU"
+    onnx_op = "Elu"
+
+    def caption(self, a: ELUSettings) -> str:
+        return "elu" if a.alpha == 1 else f"elu {a.alpha:g}"
+
+    def keywords(self, ctx: TorchContext) -> list[tuple[str, Any]]:
+        return [("alpha", ctx.value("alpha", "alpha", default=1.0))]
+
+    def onnx_attrs(self, a: ELUSettings) -> dict[str, Any]:
+        return {"alpha": float(a.alpha)}
+
+    def reference(self, a: ELUSettings, inputs: tuple[Shape, ...]) -> str:
+        return f"lambda x: F.elu(x, alpha={a.alpha})"
+
+
+class MishSettings(OpSettings):
+    summary: ClassVar[str] = "x * tanh(softplus(x)), nn.Mish (YOLOv4)."
+    example: ClassVar[dict[str, Any]] = {"name": "act"}
+
+
+class Mish(Elementwise):
+    name = "mish"
+    Settings = MishSettings
+    module = "nn.Mish"
+    onnx_op = "Mish"  # ONNX opset 18, the oldest cnnspec builds
+    functional = "nn.functional.mish({})"
+
+    def reference(self, a: MishSettings, inputs: tuple[Shape, ...]) -> str:
+        return "lambda x: x * torch.tanh(F.softplus(x))"
+
+
+class PReLUSettings(OpSettings):
+    summary: ClassVar[str] = "x for x > 0, a * x otherwise with a learned slope a, nn.PReLU."
+    example: ClassVar[dict[str, Any]] = {"per_channel": True}
+    per_channel: bool = Field(False, description="One slope per channel (nn.PReLU(num_parameters=C)) instead of one "
+                              "for the whole layer.")
+    init: float = Field(0.25, description="The slopes' initial value.")
+
+
+@dataclass(frozen=True)
+class PReLUAttrs:
+    num_parameters: int
+    init: float
+    per_channel: bool
+
+
+class PReLU(Op):
+    name = "prelu"
+    family = "activation"
+    Settings = PReLUSettings
+    traits = Traits()  # a per-channel slope follows the channel axis: not layout-free like the others
+
+    def infer(self, s: PReLUSettings, inputs: tuple[Shape, ...], label: str) -> Inferred:
+        """The input's shape; a learnable ``weight`` of 1 slope, or one per channel (axis 0 without the
+        batch: the features of a flat input).
+
+        >>> PReLU().infer(PReLUSettings(per_channel=True), ((64, 8, 8),), "prelu").params[0].shape
+        (64,)
+        """
+        shape = inputs[0]
+        count = shape[0] if s.per_channel else 1
+        weight = TensorSpec("weight", (count,), Init("constant", value=s.init))
+        return Inferred(PReLUAttrs(count, s.init, s.per_channel), shape, (weight,))
+
+    def caption(self, a: PReLUAttrs) -> str:
+        return "prelu per channel" if a.per_channel else "prelu"
+
+    def torch(self, a: PReLUAttrs, ctx: TorchContext) -> TorchModule:
+        keywords: list[tuple[str, Any]] = [("init", ctx.value("init", "init", default=0.25))]
+        if any(attrs.per_channel for attrs in ctx.attrs):
+            ctx.same("per_channel", "the torch backend needs a block's prelu `per_channel` to be equal in every "
+                     "instance")
+            keywords.insert(0, ("num_parameters", ctx.derived("num_parameters", ctx.input[0])))
+        return TorchModule(ctx.call("nn.PReLU", [], keywords), list(ctx.input))
+
+    def onnx(self, a: PReLUAttrs, ctx: OnnxContext) -> OnnxValue:
+        """PRelu with the slopes viewed as (C, 1, ...), which broadcasts over the positions."""
+        x = ctx.inputs[0]
+        view = (a.num_parameters,) + (1,) * (len(x.shape) - 2)
+        return ctx.op("PRelu", [x.name, ctx.param("weight", view)], x.shape)
+
+    def reference(self, a: PReLUAttrs, inputs: tuple[Shape, ...]) -> str:
+        return f"nn.PReLU({a.num_parameters}, init={a.init})"
+
+
 OPS = (ReLU(), LeakyReLU(), GELU(), SiLU(), Sigmoid(), Tanh(), Softmax(), Identity(), ReLU6(), Hardtanh(),
-       Hardswish(), Hardsigmoid())
+       Hardswish(), Hardsigmoid(), ELU(), Mish(), PReLU())

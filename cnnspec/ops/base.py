@@ -1,8 +1,8 @@
 """The op interface: everything cnnspec knows about one op, declared in one class.
 
 An op declares
-* ``name`` (what specs write) and ``family`` (conv, pool, norm, activation, linear, scale, reshape,
-  regularisation, merge: diagram colours and the legend group by it);
+* ``name`` (what specs write) and ``family`` (conv, pool, resample, norm, activation, linear, scale,
+  reshape, regularisation, merge: diagram colours and the legend group by it);
 * ``Settings``: a pydantic model of what a spec may write, with a one-line ``summary`` and a validating
   ``example`` (the JSON Schema, "did you mean" suggestions and the registry test read them);
 * ``traits``: facts the backends act on (below);
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -91,15 +92,18 @@ class Traits:
 @dataclass(frozen=True)
 class Inferred:
     """What a shape rule derives: the attributes the lowerings read, the output shape, tensors, MACs, and
-    the (effective kernel, stride) it applies per spatial axis, or ``whole`` when every output sees the
-    whole input (global pooling, flatten)."""
+    the window it applies per spatial axis for the receptive field, or ``whole`` when every output sees the
+    whole input (global pooling, flatten). A window is (k, s): each output reads k neighbouring input
+    positions (the effective kernel ``d(k - 1) + 1`` of a conv or pool), and neighbouring outputs are s input
+    positions apart; s is a ``Fraction`` below 1 where the op upsamples (``Fraction(1, 2)``: two outputs per
+    input position, as a stride-2 transposed convolution or a 2x upsampling)."""
 
     attrs: Any
     shape: Shape
     params: tuple[TensorSpec, ...] = ()
     buffers: tuple[TensorSpec, ...] = ()
     macs: int = 0
-    window: tuple[tuple[int, int], ...] | None = None
+    window: tuple[tuple[int, int | Fraction], ...] | None = None
     whole: bool = False
 
 

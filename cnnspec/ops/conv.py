@@ -1,10 +1,12 @@
-"""Convolutions: ``conv`` (1D/2D/3D by the input's rank; grouped, depthwise, dilated; fixed kernels)."""
+"""Convolutions: ``conv`` (1D/2D/3D by the input's rank; grouped, depthwise, dilated; fixed kernels) and
+``conv_transpose`` (its transpose: the learned upsampling of DCGAN generators and U-Net decoders)."""
 
 from __future__ import annotations
 
 import functools
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
@@ -22,7 +24,17 @@ from cnnspec.ops.base import (
     TorchModule,
     Traits,
 )
-from cnnspec.ops.shape import axis_name, conv_length, expand, fmt, prod, spatial_input, uniform_text
+from cnnspec.ops.shape import (
+    axis_name,
+    conv_length,
+    conv_transpose_length,
+    expand,
+    fmt,
+    prod,
+    spatial_input,
+    transposed_window,
+    uniform_text,
+)
 
 
 class ConvSettings(OpSettings):
@@ -186,17 +198,165 @@ class Conv(Op):
                 f"padding_mode={a.padding_mode!r})")
 
 
-def pad_spatial(ctx: OnnxContext, x: OnnxValue, pads: list[int], mode: str, value: float | None = None
-                ) -> OnnxValue:
+class ConvTransposeSettings(OpSettings):
+    summary: ClassVar[str] = ("Transposed convolution (1D/2D/3D by the input's rank), PyTorch's nn.ConvTransposeNd: "
+                              "a learned upsampling by `stride`.")
+    example: ClassVar[dict[str, Any]] = {"out": 256, "kernel": 4, "stride": 2, "padding": 1, "bias": False}
+    out: int = Field(description="Output channels.", examples=[256])
+    kernel: IntOrList = Field(description="Kernel size: one int or one per spatial dim.", examples=[4])
+    stride: IntOrList = Field(1, description="Upsampling factor: one int or one per spatial dim.", examples=[2])
+    padding: IntOrList = Field(0, description="Removed from both ends of each output axis, as d(k-1) - padding "
+                               "zeros padded around a convolution's input.", examples=[1])
+    output_padding: IntOrList = Field(0, description="Added to one end of each output axis, to pick among the sizes a "
+                                      "strided conv maps onto the same input size; smaller than the stride or the "
+                                      "dilation.", examples=[1])
+    dilation: IntOrList = Field(1, description="Spacing between kernel taps.")
+    groups: int = Field(1, description="Channel groups; must divide the input channels and `out`.")
+    bias: bool = Field(True, description="Add a learnable bias.")
+
+
+@dataclass(frozen=True)
+class ConvTransposeAttrs:
+    in_channels: int
+    out_channels: int
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    output_padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+    groups: int
+    bias: bool
+
+
+class ConvTranspose(Op):
+    name = "conv_transpose"
+    family = "conv"
+    Settings = ConvTransposeSettings
+    traits = Traits(fresh_output=True)
+
+    def infer(self, s: ConvTransposeSettings, inputs: tuple[Shape, ...], label: str) -> Inferred:
+        """Output length per axis: ``conv_transpose_length`` ((L - 1)s - 2p + d(k - 1) + output_padding + 1);
+        weight ``(in, out/groups, *k)``; MACs ``in * prod(in spatial) * out/groups * prod(k)``: every input
+        element times every tap of its group's kernels (``FlopCounterMode`` / 2, which counts a transposed
+        convolution by its input positions). Receptive field: each output reads ``transposed_window`` inputs
+        per axis, and neighbouring outputs are 1/s input positions apart.
+
+        >>> r = ConvTranspose().infer(ConvTransposeSettings(out=256, kernel=4, stride=2, padding=1, bias=False),
+        ...                           ((512, 4, 4),), "conv_transpose")
+        >>> r.shape, r.params[0].shape, r.macs, r.window
+        ((256, 8, 8), (512, 256, 4, 4), 33554432, ((2, Fraction(1, 2)), (2, Fraction(1, 2))))
+        """
+        shape = inputs[0]
+        n = spatial_input(shape, label)
+        cin, size = shape[0], shape[1:]
+        out = s.out
+        if out < 1:
+            raise RuleError(f"{label}: `out` must be at least 1, got {out}", "out")
+        kernel = expand(s.kernel, n, "kernel", label, 1)
+        stride = expand(s.stride, n, "stride", label, 1)
+        padding = expand(s.padding, n, "padding", label, 0)
+        output_padding = expand(s.output_padding, n, "output_padding", label, 0)
+        dilation = expand(s.dilation, n, "dilation", label, 1)
+        groups = s.groups
+        if groups < 1:
+            raise RuleError(f"{label}: `groups` must be at least 1, got {groups}", "groups")
+        if cin % groups or out % groups:
+            raise RuleError(f"{label}: groups={groups} must divide both the input channels ({cin}) and `out` "
+                            f"({out})", "groups")
+        for i in range(n):
+            if output_padding[i] >= stride[i] and output_padding[i] >= dilation[i]:
+                raise RuleError(f"{label}: `output_padding` {output_padding[i]} must be smaller than the stride "
+                                f"({stride[i]}) or the dilation ({dilation[i]}) along {axis_name(i, n)} (PyTorch "
+                                "refuses it otherwise)", "output_padding")
+        out_size = tuple(conv_transpose_length(size[i], kernel[i], stride[i], padding[i], output_padding[i],
+                                               dilation[i]) for i in range(n))
+        for i in range(n):
+            if out_size[i] < 1:
+                most = (out_size[i] - 1 + 2 * padding[i]) // 2
+                raise RuleError(f"{label}: padding {padding[i]} leaves no output along {axis_name(i, n)}: "
+                                f"({size[i]} - 1) x {stride[i]} - 2 x {padding[i]} + {dilation[i]} x ({kernel[i]} - 1) "
+                                f"+ {output_padding[i]} + 1 = {out_size[i]} ({fmt(size)} input); use a padding of "
+                                f"at most {most}", "padding")
+        fan_in = out // groups * prod(kernel)  # PyTorch's fan_in of the (in, out/groups, *k) weight
+        params = [TensorSpec("weight", (cin, out // groups, *kernel), uniform(fan_in))]
+        if s.bias:
+            params.append(TensorSpec("bias", (out,), uniform(fan_in)))
+        attrs = ConvTransposeAttrs(cin, out, kernel, stride, padding, output_padding, dilation, groups, s.bias)
+        window = tuple((transposed_window(kernel[i], stride[i], dilation[i]), Fraction(1, stride[i]))
+                       for i in range(n))
+        macs = cin * prod(size) * (out // groups) * prod(kernel)
+        return Inferred(attrs, (out, *out_size), tuple(params), macs=macs, window=window)
+
+    def caption(self, a: ConvTransposeAttrs) -> str:
+        parts = [f"transposed conv {'x'.join(map(str, a.kernel))}", str(a.out_channels)]
+        if any(s != 1 for s in a.stride):
+            parts.append(f"stride {uniform_text(a.stride)}")
+        if any(d != 1 for d in a.dilation):
+            parts.append(f"dilation {uniform_text(a.dilation)}")
+        if a.groups > 1:
+            parts.append(f"groups {a.groups}")
+        return ", ".join(parts)
+
+    def torch(self, a: ConvTransposeAttrs, ctx: TorchContext) -> TorchModule:
+        in_ch = ctx.derived("in_channels", ctx.input[0])
+        out = ctx.value("out_channels", "out")
+        keywords = [
+            ("kernel_size", ctx.value("kernel", "kernel")),
+            ("stride", ctx.value("stride", "stride", default=1)),
+            ("padding", ctx.value("padding", "padding", default=0)),
+            ("output_padding", ctx.value("output_padding", "output_padding", default=0)),
+            ("groups", ctx.value("groups", "groups", default=1)),
+            ("bias", ctx.value("bias", "bias", default=True)),
+            ("dilation", ctx.value("dilation", "dilation", default=1)),
+        ]
+        shape = ctx.shape([out.expr, *[None] * ctx.rank])
+        return TorchModule(ctx.call(f"nn.ConvTranspose{ctx.rank}d", [in_ch, out], keywords), shape)
+
+    def onnx(self, a: ConvTransposeAttrs, ctx: OnnxContext) -> OnnxValue:
+        """ConvTranspose: its weight layout (in, out/groups, *k) and pads are PyTorch's.
+
+        onnxruntime refuses an ``output_padding`` not smaller than the stride, which PyTorch allows when it
+        is smaller than the dilation. Such an output padding is taken off the end padding instead (the same
+        positions of the full transposed convolution); where it exceeds the padding, the positions beyond
+        the full output hold only the bias: zeros padded before the bias is added."""
+        x = ctx.inputs[0]
+        attrs = {"kernel_shape": list(a.kernel), "strides": list(a.stride), "dilations": list(a.dilation),
+                 "group": a.groups}
+        if all(o < s for o, s in zip(a.output_padding, a.stride, strict=True)):
+            inputs = [x.name, ctx.param("weight")] + ([ctx.param("bias")] if a.bias else [])
+            return ctx.op("ConvTranspose", inputs, ctx.out_shape(), pads=[*a.padding, *a.padding],
+                          output_padding=list(a.output_padding), **attrs)
+        ends = [p - o for p, o in zip(a.padding, a.output_padding, strict=True)]
+        if all(e >= 0 for e in ends):
+            inputs = [x.name, ctx.param("weight")] + ([ctx.param("bias")] if a.bias else [])
+            return ctx.op("ConvTranspose", inputs, ctx.out_shape(), pads=[*a.padding, *ends], **attrs)
+        out = ctx.out_shape()
+        short = (*out[:2], *(d + min(e, 0) for d, e in zip(out[2:], ends, strict=True)))
+        y = ctx.op("ConvTranspose", [x.name, ctx.param("weight")], short, suffix="ConvTranspose",
+                   pads=[*a.padding, *(max(e, 0) for e in ends)], **attrs)
+        zeros = [0] * len(ends)
+        y = pad_spatial(ctx, y, [*zeros, *(max(-e, 0) for e in ends)], "constant", suffix=None if not a.bias else "Pad")
+        if a.bias:
+            y = ctx.op("Add", [y.name, ctx.param("bias", (a.out_channels,) + (1,) * len(ends))], out)
+        return y
+
+    def reference(self, a: ConvTransposeAttrs, inputs: tuple[Shape, ...]) -> str:
+        return (f"nn.ConvTranspose{len(a.kernel)}d({a.in_channels}, {a.out_channels}, {a.kernel}, stride={a.stride}, "
+                f"padding={a.padding}, output_padding={a.output_padding}, groups={a.groups}, bias={a.bias}, "
+                f"dilation={a.dilation})")
+
+
+def pad_spatial(ctx: OnnxContext, x: OnnxValue, pads: list[int], mode: str, value: float | None = None,
+                suffix: str | None = "Pad") -> OnnxValue:
     """An explicit Pad over the spatial axes (ONNX Pad lists every axis: begins, then ends); ``value``
-    fills constant padding (default 0)."""
+    fills constant padding (default 0); ``suffix`` None names the node after the layer itself."""
     rank = len(pads) // 2
     begin, end = pads[:rank], pads[rank:]
     inputs = [x.name, ctx.const("pads", [0, 0, *begin, 0, 0, *end], integer=True)]
     if value is not None:
         inputs.append(ctx.const("pad_value", value))
     shape = (*x.shape[:2], *(int(d) + lo + hi for d, lo, hi in zip(x.shape[2:], begin, end, strict=True)))
-    return ctx.op("Pad", inputs, shape, suffix="Pad", mode=mode)
+    return ctx.op("Pad", inputs, shape, suffix=suffix, mode=mode)
 
 
 def _too_small(kernel: Shape, dilation: Shape, size: Shape, pads: tuple[int, ...], label: str) -> None:
@@ -286,4 +446,4 @@ def _check_padding_mode(mode: str, pads: tuple[int, ...], size: Shape, label: st
                             f"{axis_name(i, n)}, which is {size[i]} ({fmt(size)} input)", "padding")
 
 
-OPS = (Conv(),)
+OPS = (Conv(), ConvTranspose())

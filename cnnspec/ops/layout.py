@@ -1,9 +1,12 @@
-"""Layout: ``flatten`` (to one feature axis) and ``permute`` (reorder the axes, batch axis included)."""
+"""Layout: ``flatten`` (to one feature axis), ``reshape`` (any shape of the same elements), ``permute``
+(reorder the axes, batch axis included), ``pad`` (grow the spatial axes), and the channel rearrangements
+``pixel_shuffle`` / ``pixel_unshuffle`` (channels to space and back) and ``channel_shuffle`` (ShuffleNet)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from fractions import Fraction
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -19,7 +22,8 @@ from cnnspec.ops.base import (
     TorchModule,
     Traits,
 )
-from cnnspec.ops.shape import fmt, prod
+from cnnspec.ops.conv import pad_spatial
+from cnnspec.ops.shape import axis_name, expand, fmt, prod, spatial_input
 
 
 class FlattenSettings(OpSettings):
@@ -123,4 +127,430 @@ class Permute(Op):
         return f"lambda x: x.permute({list(a.dims)})"
 
 
-OPS = (Flatten(), Permute())
+RESHAPE = '''class Reshape(nn.Module):
+    """The same elements in a new shape, the batch axis kept: ``x.reshape(len(x), *shape)``."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], *self.shape)
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}"
+'''
+
+
+class ReshapeSettings(OpSettings):
+    summary: ClassVar[str] = ("The same elements in a new shape, batch axis kept: [512, 4, 4] from a linear's 8192 "
+                              "features (nn.Unflatten); one size may be -1.")
+    example: ClassVar[dict[str, Any]] = {"shape": [512, 4, 4]}
+    shape: list[int] = Field(description="The new shape without the batch axis: [C], [C, L], [C, H, W] or "
+                             "[C, D, H, W]; one size may be -1, worked out from the element count.",
+                             examples=[[512, 4, 4], [-1, 7, 7]])
+
+
+@dataclass(frozen=True)
+class ReshapeAttrs:
+    shape: tuple[int, ...]  # -1 worked out
+    flat_input: bool  # an unflatten (nn.Unflatten) rather than a general reshape
+
+
+class Reshape(Op):
+    name = "reshape"
+    family = "reshape"
+    Settings = ReshapeSettings
+    traits = Traits(stateless=True, dynamic_spatial=False)
+
+    def infer(self, s: ReshapeSettings, inputs: tuple[Shape, ...], label: str) -> Inferred:
+        """``shape``, its -1 worked out so the element count is the input's. A reshape of a tensor with spatial
+        axes mixes its positions: as after flatten, each output is taken to see the whole input.
+
+        >>> Reshape().infer(ReshapeSettings(shape=[512, 4, 4]), ((8192,),), "reshape").shape
+        (512, 4, 4)
+        >>> Reshape().infer(ReshapeSettings(shape=[-1, 7]), ((64, 7, 7),), "reshape").shape
+        (448, 7)
+        """
+        shape, sizes = inputs[0], s.shape
+        if not 1 <= len(sizes) <= 4:
+            raise RuleError(f"{label}: `shape` needs 1 to 4 sizes ([C], [C, L], [C, H, W] or [C, D, H, W], without "
+                            f"the batch axis), got {len(sizes)}", "shape")
+        if any(v == 0 or v < -1 for v in sizes):
+            raise RuleError(f"{label}: `shape` sizes must be at least 1 (or one -1), got {sizes}", "shape")
+        unknown = sizes.count(-1)
+        if unknown > 1:
+            raise RuleError(f"{label}: `shape` may have one -1, got {unknown} in {sizes}", "shape")
+        total, known = prod(shape), prod([v for v in sizes if v != -1])
+        if unknown:
+            if total % known:
+                raise RuleError(f"{label}: `shape` {sizes} cannot hold the {total:,} elements of its {fmt(shape)} "
+                                f"input: {total:,} is not a multiple of {known:,}", "shape")
+            sizes = [total // known if v == -1 else v for v in sizes]
+        elif known != total:
+            raise RuleError(f"{label}: `shape` {fmt(sizes)} holds {known:,} elements but the input, {fmt(shape)}, "
+                            f"holds {total:,}; a reshape keeps every element (one size may be -1)", "shape")
+        out = tuple(sizes)
+        return Inferred(ReshapeAttrs(out, len(shape) == 1), out, whole=len(shape) > 1 and out != shape)
+
+    def caption(self, a: ReshapeAttrs) -> str:
+        return f"{'unflatten' if a.flat_input else 'reshape'} -> {fmt(a.shape)}"
+
+    def torch(self, a: ReshapeAttrs, ctx: TorchContext) -> TorchModule:
+        """``nn.Unflatten(1, shape)`` from a flat vector (the DCGAN generator's projection), else a helper
+        ``Reshape``."""
+        shape = _shape_source(ctx)
+        sym = ctx.shape([None] * len(a.shape))
+        if all(attrs.flat_input for attrs in ctx.attrs):
+            return TorchModule(f"nn.Unflatten(1, {shape})", sym)
+        ctx.helper("Reshape", RESHAPE)
+        return TorchModule(f"Reshape({shape})", sym)
+
+    def onnx(self, a: ReshapeAttrs, ctx: OnnxContext) -> OnnxValue:
+        """Reshape to ``[0, *shape]``: 0 keeps the (symbolic) batch axis."""
+        return ctx.op("Reshape", [ctx.inputs[0].name, ctx.const("shape", [0, *a.shape], integer=True)],
+                      ctx.out_shape())
+
+    def reference(self, a: ReshapeAttrs, inputs: tuple[Shape, ...]) -> str:
+        return f"lambda x: x.reshape(-1, *{a.shape})"
+
+
+def _shape_source(ctx: TorchContext) -> str:
+    """``shape`` as the spec wrote it where that reproduces every instance (``(width * 4, 4, 4)``), else as
+    numbers. The backend writes a value whose sizes are all equal as one number (PyTorch's convention for
+    kernels), so such a shape is written back as a tuple of it."""
+    shapes = [attrs.shape for attrs in ctx.attrs]
+    uniform = [all(v == s[0] for v in s) for s in shapes]
+    if any(uniform) and not all(uniform) or len({len(s) for s in shapes}) > 1:
+        shape = ctx.same("shape", "the torch backend needs a block's reshape `shape` to be equal in every instance")
+        return repr(tuple(shape))
+    value = str(ctx.value("shape", "shape").src)
+    if all(uniform):
+        n = len(shapes[0])
+        return f"({', '.join([value] * n)}{',' if n == 1 else ''})"
+    return value
+
+
+PAD_MODULES = {"constant": "ConstantPad", "reflect": "ReflectionPad", "replicate": "ReplicationPad",
+               "circular": "CircularPad"}
+ONNX_PAD_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+# the sides of each spatial axis, outermost axis first; PyTorch lists them from the last axis
+AXIS_SIDES = {1: (("left", "right"),), 2: (("top", "bottom"), ("left", "right")),
+              3: (("front", "back"), ("top", "bottom"), ("left", "right"))}
+SIDE_AXIS = {"front": "D", "back": "D", "top": "H", "bottom": "H", "left": "W", "right": "W"}
+
+
+class PadSettings(OpSettings):
+    summary: ClassVar[str] = ("Pads the spatial axes with a constant, or by reflecting, replicating or wrapping "
+                              "the border (nn.ZeroPadNd, ConstantPadNd, ReflectionPadNd, ...); `left: 6` pads one "
+                              "side (causal 1D convolutions).")
+    example: ClassVar[dict[str, Any]] = {"left": 6}
+    padding: int | list[int | list[int]] | None = Field(
+        None, description="Every side (`3`); per axis, both sides (`[1, 2]`: H by 1, W by 2); or per axis "
+        "[begin, end] (`[[0, 0], [2, 1]]`). Or name the sides instead.", examples=[3, [[0, 0], [2, 1]]])
+    left: int | None = Field(None, description="Before the last axis (L in 1D, W in 2D and 3D).", examples=[6])
+    right: int | None = Field(None, description="After the last axis.", examples=[1])
+    top: int | None = Field(None, description="Before H (2D and 3D).", examples=[1])
+    bottom: int | None = Field(None, description="After H (2D and 3D).", examples=[1])
+    front: int | None = Field(None, description="Before D (3D).", examples=[1])
+    back: int | None = Field(None, description="After D (3D).", examples=[1])
+    mode: Literal["constant", "reflect", "replicate", "circular"] = Field(
+        "constant", description="`constant`: `value`; `reflect`: mirror without repeating the edge; `replicate`: "
+        "repeat the edge; `circular`: wrap around.")
+    value: float | None = Field(None, description="What `mode: constant` pads with (default 0).", examples=[-1.0])
+
+
+@dataclass(frozen=True)
+class PadAttrs:
+    pads: tuple[int, ...]  # begin per spatial axis, then end per spatial axis (as conv's pads)
+    mode: str
+    value: float
+    by_sides: bool  # the spec named the sides (else `padding`)
+    front: int = 0
+    back: int = 0
+    top: int = 0
+    bottom: int = 0
+    left: int = 0
+    right: int = 0
+
+
+class Pad(Op):
+    name = "pad"
+    family = "reshape"
+    Settings = PadSettings
+    traits = Traits(stateless=True, fresh_output=True)
+
+    def infer(self, s: PadSettings, inputs: tuple[Shape, ...], label: str) -> Inferred:
+        """Each spatial axis grows by its two sides; refuses, as PyTorch does, reflect padding not smaller than
+        the input and circular padding larger than it. Padding leaves the receptive field unchanged.
+
+        >>> Pad().infer(PadSettings(left=6), ((2, 100),), "pad").shape  # causal padding for a kernel of 7
+        (2, 106)
+        >>> Pad().infer(PadSettings(padding=3, mode="reflect"), ((3, 256, 256),), "pad").shape
+        (3, 262, 262)
+        """
+        shape = inputs[0]
+        n = spatial_input(shape, label)
+        size = shape[1:]
+        sides = {k: v for k in SIDE_AXIS if (v := getattr(s, k)) is not None}
+        if s.padding is not None and sides:
+            raise RuleError(f"{label}: give either `padding` or the sides (`{next(iter(sides))}`, ...), not both",
+                            next(iter(sides)))
+        if s.padding is None and not sides:
+            raise RuleError(f"{label} needs `padding` (every side, or per axis) or the sides to pad, such as "
+                            "`left: 6`")
+        begin, end = _pad_sides(s.padding, sides, shape, label)
+        if s.value is not None and s.mode != "constant":
+            raise RuleError(f"{label}: `value` is what `mode: constant` pads with; {s.mode} padding takes none "
+                            "(PyTorch refuses it)", "value")
+        _check_pad_mode(s.mode, begin, end, size, bool(sides), label)
+        named = {side: amount for pair, b, e in zip(AXIS_SIDES[n], begin, end) for side, amount in zip(pair, (b, e))}
+        attrs = PadAttrs(begin + end, s.mode, 0.0 if s.value is None else float(s.value), bool(sides), **named)
+        return Inferred(attrs, (shape[0], *(d + b + e for d, b, e in zip(size, begin, end))))
+
+    def caption(self, a: PadAttrs) -> str:
+        head = "pad" if a.mode == "constant" else f"{a.mode} pad"
+        if all(p == a.pads[0] for p in a.pads):
+            text = f"{head} {a.pads[0]}"
+        else:
+            n = len(a.pads) // 2
+            text = head + " " + ", ".join(f"{side} {getattr(a, side)}" for pair in AXIS_SIDES[n] for side in pair
+                                          if getattr(a, side))
+        return text + (f" (value {a.value:g})" if a.value else "")
+
+    def torch(self, a: PadAttrs, ctx: TorchContext) -> TorchModule:
+        """``nn.ZeroPadNd`` (``ConstantPadNd`` for another value, ``ReflectionPadNd``, ...) with PyTorch's
+        padding tuple (left, right, top, bottom, front, back), or one number for every side."""
+        mode = ctx.same("mode", "the torch backend needs a block's pad `mode` to be equal in every instance")
+        torch_order = [side for pair in reversed(AXIS_SIDES[ctx.rank]) for side in pair]
+        values = [ctx.value(side, side if a.by_sides else "padding") for side in torch_order]
+        sources = [str(v.src) for v in values]
+        padding = sources[0] if len(set(sources)) == 1 else f"({', '.join(sources)})"
+        shape = ctx.shape([ctx.input[0], *[None] * ctx.rank])
+        if mode != "constant":
+            return TorchModule(f"nn.{PAD_MODULES[mode]}{ctx.rank}d({padding})", shape)
+        if all(attrs.value == 0 for attrs in ctx.attrs):
+            return TorchModule(f"nn.ZeroPad{ctx.rank}d({padding})", shape)
+        value = ctx.value("value", "value")
+        return TorchModule(f"nn.ConstantPad{ctx.rank}d({padding}, {value.src})", shape)
+
+    def onnx(self, a: PadAttrs, ctx: OnnxContext) -> OnnxValue:
+        if a.mode == "circular" and ctx.opset < 19:
+            raise ctx.fail("circular padding needs ONNX opset 19 or later (Pad mode wrap); build with --opset 19 "
+                           "or higher")
+        value = a.value if a.mode == "constant" and a.value else None
+        return pad_spatial(ctx, ctx.inputs[0], list(a.pads), ONNX_PAD_MODES[a.mode], value, suffix=None)
+
+    def reference(self, a: PadAttrs, inputs: tuple[Shape, ...]) -> str:
+        n = len(a.pads) // 2
+        pad = tuple(a.pads[i + j * n] for i in reversed(range(n)) for j in (0, 1))
+        value = f", value={a.value}" if a.mode == "constant" else ""
+        return f"lambda x: F.pad(x, {pad}, mode={a.mode!r}{value})"
+
+
+def _pad_sides(padding: Any, sides: dict[str, int], shape: Shape, label: str
+               ) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(begin per axis, end per axis) from `padding` or the named sides."""
+    n = len(shape) - 1
+    if sides:
+        pairs = AXIS_SIDES[n]
+        allowed = [side for pair in pairs for side in pair]
+        for side, amount in sides.items():
+            if side not in allowed:
+                raise RuleError(f"{label}: `{side}` pads the {SIDE_AXIS[side]} axis, which the {n}D input "
+                                f"{fmt(shape)} lacks; its sides are {', '.join(f'`{x}`' for x in allowed)}", side)
+            if amount < 0:
+                raise RuleError(f"{label}: `{side}` must be at least 0, got {amount} (padding cannot crop)", side)
+        return (tuple(sides.get(b, 0) for b, _ in pairs), tuple(sides.get(e, 0) for _, e in pairs))
+    if isinstance(padding, int):
+        both = expand(padding, n, "padding", label, 0)
+        return both, both
+    items = list(padding)
+    if len(items) != n:
+        raise RuleError(f"{label}: `padding` has {len(items)} values but the input has {n} spatial "
+                        f"{'axis' if n == 1 else 'axes'}", "padding")
+    begin, end = [], []
+    for item in items:
+        pair = (item, item) if isinstance(item, int) else tuple(item)
+        if len(pair) != 2:
+            raise RuleError(f"{label}: `padding` per axis is a number or a [begin, end] pair, got {item}", "padding")
+        if min(pair) < 0:
+            raise RuleError(f"{label}: `padding` must be at least 0, got {min(pair)} (padding cannot crop)",
+                            "padding")
+        begin.append(pair[0])
+        end.append(pair[1])
+    return tuple(begin), tuple(end)
+
+
+def _check_pad_mode(mode: str, begin: Shape, end: Shape, size: Shape, by_sides: bool, label: str) -> None:
+    """PyTorch's limits: reflect padding smaller than the input along its axis, circular at most its size."""
+    if mode not in ("reflect", "circular"):
+        return
+    n = len(size)
+    for i in range(n):
+        for side, pad in zip(AXIS_SIDES[n][i], (begin[i], end[i])):
+            too_big = pad >= size[i] if mode == "reflect" else pad > size[i]
+            if too_big:
+                need = "smaller than" if mode == "reflect" else "at most"
+                where = f" on the {side}" if by_sides else ""
+                raise RuleError(f"{label}: {mode} padding {pad}{where} must be {need} the input's size along "
+                                f"{axis_name(i, n)}, which is {size[i]} ({fmt(size)} input)",
+                                side if by_sides else "padding")
+
+
+class PixelShuffleSettings(OpSettings):
+    summary: ClassVar[str] = ("Rearranges (C r^2, H, W) into (C, H r, W r), nn.PixelShuffle: the sub-pixel "
+                              "convolution's upsampling (ESPCN).")
+    example: ClassVar[dict[str, Any]] = {"factor": 2}
+    factor: int = Field(description="The upscaling factor r.", examples=[2, 3])
+
+
+class PixelUnshuffleSettings(OpSettings):
+    summary: ClassVar[str] = "Rearranges (C, H r, W r) into (C r^2, H, W), nn.PixelUnshuffle: pixel_shuffle undone."
+    example: ClassVar[dict[str, Any]] = {"factor": 2}
+    factor: int = Field(description="The downscaling factor r.", examples=[2])
+
+
+@dataclass(frozen=True)
+class FactorAttrs:
+    factor: int
+
+
+def _planar(shape: Shape, factor: int, label: str, what: str) -> int:
+    """The factor of a pixel (un)shuffle, which takes [C, H, W] only (PyTorch's rearranges the last two axes
+    of any tensor)."""
+    if len(shape) != 3:
+        kind = "the flat vector" if len(shape) == 1 else f"a {len(shape) - 1}D input"
+        raise RuleError(f"{label} works on 2D inputs [C, H, W] ({what} the last two axes), but gets {kind} "
+                        f"{fmt(shape)}")
+    if factor < 1:
+        raise RuleError(f"{label}: `factor` must be at least 1, got {factor}", "factor")
+    return factor
+
+
+class PixelShuffle(Op):
+    name = "pixel_shuffle"
+    family = "reshape"
+    Settings = PixelShuffleSettings
+    traits = Traits(stateless=True)
+    module: ClassVar[str] = "nn.PixelShuffle"
+
+    def infer(self, s: PixelShuffleSettings, inputs: tuple[Shape, ...], label: str) -> Inferred:
+        """(C r^2, H, W) -> (C, H r, W r); output (h, w) is input position (h // r, w // r), so outputs are 1/r
+        input positions apart and each reads one.
+
+        >>> PixelShuffle().infer(PixelShuffleSettings(factor=3), ((27, 8, 8),), "ps").shape
+        (3, 24, 24)
+        """
+        shape = inputs[0]
+        r = _planar(shape, s.factor, label, "it moves channels into")
+        c, h, w = shape
+        if c % (r * r):
+            raise RuleError(f"{label}: its {c} input channels must be a multiple of factor^2 = {r * r} (each output "
+                            f"channel is made of {r}x{r} input channels)", "factor")
+        return Inferred(FactorAttrs(r), (c // (r * r), h * r, w * r), window=((1, Fraction(1, r)),) * 2)
+
+    def caption(self, a: FactorAttrs) -> str:
+        return f"{self.name.replace('_', ' ')} x{a.factor}"
+
+    def torch(self, a: FactorAttrs, ctx: TorchContext) -> TorchModule:
+        return TorchModule(ctx.call(self.module, [ctx.value("factor", "factor")], []),
+                           ctx.shape([None, None, None]))
+
+    def onnx(self, a: FactorAttrs, ctx: OnnxContext) -> OnnxValue:
+        """DepthToSpace in CRD order (channel, then row, then column: PyTorch's)."""
+        return ctx.op("DepthToSpace", [ctx.inputs[0].name], ctx.out_shape(), blocksize=a.factor, mode="CRD")
+
+    def reference(self, a: FactorAttrs, inputs: tuple[Shape, ...]) -> str:
+        return f"lambda x: F.{self.name}(x, {a.factor})"
+
+
+class PixelUnshuffle(PixelShuffle):
+    name = "pixel_unshuffle"
+    Settings = PixelUnshuffleSettings
+    traits = Traits(stateless=True, dynamic_spatial=False)
+    module = "nn.PixelUnshuffle"
+
+    def infer(self, s: PixelUnshuffleSettings, inputs: tuple[Shape, ...], label: str) -> Inferred:
+        """(C, H r, W r) -> (C r^2, H, W); each output reads an r x r block, r apart.
+
+        >>> PixelUnshuffle().infer(PixelUnshuffleSettings(factor=2), ((3, 8, 6),), "pu").shape
+        (12, 4, 3)
+        """
+        shape = inputs[0]
+        r = _planar(shape, s.factor, label, "it moves into the channels")
+        c, h, w = shape
+        for axis, length in (("H", h), ("W", w)):
+            if length % r:
+                raise RuleError(f"{label}: the input's {axis} ({length}, of {fmt(shape)}) must be a multiple of the "
+                                f"factor {r}", "factor")
+        return Inferred(FactorAttrs(r), (c * r * r, h // r, w // r), window=((r, r),) * 2)
+
+    def onnx(self, a: FactorAttrs, ctx: OnnxContext) -> OnnxValue:
+        """Reshape (N, C, H/r, r, W/r, r), Transpose to (N, C, r, r, H/r, W/r), Reshape: ONNX's SpaceToDepth
+        orders the output channels block offset first, PyTorch channel first."""
+        x = ctx.inputs[0]
+        r = a.factor
+        n, c, h, w = x.shape
+        blocks = (n, c, h // r, r, w // r, r)
+        y = ctx.op("Reshape", [x.name, ctx.const("blocks", [0, c, h // r, r, w // r, r], integer=True)], blocks,
+                   suffix="Blocks")
+        y = ctx.op("Transpose", [y.name], (n, c, r, r, h // r, w // r), suffix="Transpose", perm=[0, 1, 3, 5, 2, 4])
+        out = ctx.out_shape()
+        return ctx.op("Reshape", [y.name, ctx.const("shape", [0, *out[1:]], integer=True)], out)
+
+
+class ChannelShuffleSettings(OpSettings):
+    summary: ClassVar[str] = ("Interleaves the channels of `groups` groups, nn.ChannelShuffle (ShuffleNet: lets "
+                              "the next grouped conv mix information across groups).")
+    example: ClassVar[dict[str, Any]] = {"groups": 3}
+    groups: int = Field(description="Number of channel groups; must divide the channels.", examples=[3])
+
+
+@dataclass(frozen=True)
+class ChannelShuffleAttrs:
+    groups: int
+    channels: int
+
+
+class ChannelShuffle(Op):
+    name = "channel_shuffle"
+    family = "reshape"
+    Settings = ChannelShuffleSettings
+    traits = Traits(stateless=True, dynamic_spatial=False)
+
+    def infer(self, s: ChannelShuffleSettings, inputs: tuple[Shape, ...], label: str) -> Inferred:
+        """Same shape; channel g * (C / groups) + i moves to i * groups + g.
+
+        >>> ChannelShuffle().infer(ChannelShuffleSettings(groups=3), ((12, 7, 7),), "cs").shape
+        (12, 7, 7)
+        """
+        shape = inputs[0]
+        spatial_input(shape, label)
+        c, g = shape[0], s.groups
+        if g < 1 or c % g:
+            raise RuleError(f"{label}: groups={g} must divide the {c} channels", "groups")
+        return Inferred(ChannelShuffleAttrs(g, c), shape)
+
+    def caption(self, a: ChannelShuffleAttrs) -> str:
+        return f"channel shuffle, {a.groups} groups"
+
+    def torch(self, a: ChannelShuffleAttrs, ctx: TorchContext) -> TorchModule:
+        return TorchModule(ctx.call("nn.ChannelShuffle", [ctx.value("groups", "groups")], []), list(ctx.input))
+
+    def onnx(self, a: ChannelShuffleAttrs, ctx: OnnxContext) -> OnnxValue:
+        """Reshape (N, g, C/g, positions), Transpose the two channel axes, Reshape back."""
+        x = ctx.inputs[0]
+        g, per = a.groups, a.channels // a.groups
+        n = x.shape[0]
+        rest = prod([int(d) for d in x.shape[2:]])
+        y = ctx.op("Reshape", [x.name, ctx.const("groups", [0, g, per, -1], integer=True)], (n, g, per, rest),
+                   suffix="Groups")
+        y = ctx.op("Transpose", [y.name], (n, per, g, rest), suffix="Transpose", perm=[0, 2, 1, 3])
+        return ctx.op("Reshape", [y.name, ctx.const("shape", [0, *x.shape[1:]], integer=True)], x.shape)
+
+    def reference(self, a: ChannelShuffleAttrs, inputs: tuple[Shape, ...]) -> str:
+        return f"lambda x: x.unflatten(1, ({a.groups}, {a.channels // a.groups})).transpose(1, 2).flatten(1, 2)"
+
+
+OPS = (Flatten(), Reshape(), Permute(), Pad(), PixelShuffle(), PixelUnshuffle(), ChannelShuffle())

@@ -150,3 +150,52 @@ def uniform_text(values: Sequence[int]) -> str:
     ('2', '1x2')
     """
     return str(values[0]) if values and all(v == values[0] for v in values) else "x".join(map(str, values))
+
+
+def conv_transpose_length(length: int, kernel: int, stride: int, pad: int, output_padding: int, dilation: int
+                          ) -> int:
+    """PyTorch ConvTranspose: (L - 1)s - 2p + d(k - 1) + output_padding + 1 (nn.ConvTranspose2d docs, "Shape").
+
+    >>> conv_transpose_length(4, kernel=4, stride=2, pad=1, output_padding=0, dilation=1)  # DCGAN: 4 -> 8
+    8
+    >>> conv_transpose_length(5, kernel=3, stride=2, pad=1, output_padding=1, dilation=1)  # undoes a stride-2 conv
+    10
+    """
+    return (length - 1) * stride - 2 * pad + dilation * (kernel - 1) + output_padding + 1
+
+
+def transposed_window(kernel: int, stride: int, dilation: int) -> int:
+    """The most input positions one output of a transposed convolution reads, along one axis.
+
+    Output o reads input i where i s + t d = o + p for a tap t in [0, k). For a fixed o the valid taps are
+    every (s / g)-th (g = gcd(d, s)), so at most ceil(k g / s) of them, and their inputs are d / g apart:
+    the window spans (ceil(k g / s) - 1) d / g + 1 inputs (ceil(k / s) without dilation).
+
+    >>> transposed_window(4, 2, 1)  # DCGAN's 4x4 stride-2 layers: every output reads 2 inputs per axis
+    2
+    >>> transposed_window(3, 1, 2)  # stride 1: the dilated kernel's span
+    5
+    >>> transposed_window(2, 2, 3)  # taps 0 and 3 never meet the same output
+    1
+    """
+    g = math.gcd(dilation, stride)
+    taps = -(-kernel * g // stride)
+    return (taps - 1) * (dilation // g) + 1
+
+
+def interpolation_window(length: int, out: int, linear: bool, align_corners: bool) -> int:
+    """The most input positions one output of an interpolation reads along one axis: 1 for nearest; 2 for
+    linear, unless every output falls on an input position (then 1): with ``align_corners`` when (L - 1)
+    is a multiple of (out - 1) (or out is 1: position 0); without it (source (o + 1/2) L / out - 1/2) when
+    L / out is an odd whole number, the identity included. An input of 1 reads 1.
+
+    >>> interpolation_window(16, 32, True, False), interpolation_window(16, 32, False, False)
+    (2, 1)
+    >>> interpolation_window(9, 3, True, False), interpolation_window(9, 5, True, True)
+    (1, 1)
+    """
+    if not linear or length == 1:
+        return 1
+    if align_corners:
+        return 1 if out == 1 or (length - 1) % (out - 1) == 0 else 2
+    return 1 if length % out == 0 and (length // out) % 2 == 1 else 2

@@ -1,12 +1,19 @@
 """``summary --format json``: a stable contract. Shapes exclude the batch axis; ``layers`` lists the
-leaves in execution order with their state_dict-style paths."""
+leaves in execution order with their state_dict-style paths. Receptive fields are whole numbers, except
+after an upsampling, where a size or stride may be a fraction of an input pixel: a JSON number then
+(``0.5``; ``0.3333333333333333`` for 1/3), so the document stays plain JSON numbers throughout."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from cnnspec.ir import Graph, Node
+from cnnspec.ir import Graph, Node, RFValue
+
+
+def rf_numbers(values: tuple[RFValue, ...]) -> list[int | float]:
+    """Whole numbers as ints, fractions as the nearest float."""
+    return [v if isinstance(v, int) else float(v) for v in values]
 
 
 def layer_record(node: Node) -> dict[str, Any]:
@@ -16,7 +23,7 @@ def layer_record(node: Node) -> dict[str, Any]:
         "output_shape": list(node.output_shape),
         "params": node.total_params,
         "macs": node.macs,
-        "receptive_field": {"size": list(node.rf_size), "stride": list(node.rf_stride)},
+        "receptive_field": {"size": rf_numbers(node.rf_size), "stride": rf_numbers(node.rf_stride)},
     }
 
 

@@ -3,9 +3,10 @@ markdown."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cnnspec.ir import Node, Scope
+from cnnspec.ir import Node, RFValue, Scope
 from cnnspec.ops import REGISTRY
 from cnnspec.ops.shape import fmt
 
@@ -20,6 +21,26 @@ class Row:
     macs: int
     rf: str
     collapsed: bool
+
+
+def rf_number(value: RFValue) -> str:
+    """A receptive field's size or stride: a whole number, a short exact decimal, or else a fraction.
+
+    >>> from fractions import Fraction
+    >>> rf_number(212), rf_number(Fraction(1, 2)), rf_number(Fraction(21, 4)), rf_number(Fraction(1, 3))
+    ('212', '0.5', '5.25', '1/3')
+    """
+    if isinstance(value, int) or value.denominator == 1:
+        return str(int(value))
+    for places in (1, 2, 3):
+        if (value * 10 ** places).denominator == 1:
+            return f"{float(value):.{places}f}"
+    return f"{value.numerator}/{value.denominator}"
+
+
+def rf_text(values: Sequence[RFValue]) -> str:
+    """A receptive field's sizes or strides, one per spatial axis: ``32x32``, ``0.5x0.5``."""
+    return "x".join(rf_number(v) for v in values)
 
 
 def caption(member: Node | Scope) -> str:
@@ -50,7 +71,7 @@ def _collect(member: Node | Scope, level: int, depth: int | None, out: list[Row]
     if not member.active:
         return
     collapsed = isinstance(member, Scope) and depth is not None and level >= depth
-    rf = fmt(member.rf_size) if member.rf_size else ""
+    rf = rf_text(member.rf_size) if member.rf_size else ""
     out.append(Row(level, label(member), caption(member), fmt(member.output_shape), member.total_params,
                    member.total_macs, rf, collapsed))
     if isinstance(member, Scope) and not collapsed:

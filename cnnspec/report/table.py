@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cnnspec.ir import BYTES_PER_ELEMENT, Graph, Shape
 from cnnspec.ops.shape import fmt
-from cnnspec.report.rows import Row, rows
+from cnnspec.report.rows import Row, rf_text, rows
 
 HEADERS = ("Layer", "Op", "Output", "Params", "MACs", "RF")
 
@@ -34,7 +34,7 @@ def _totals(graph: Graph, min_input: Shape | None) -> list[str]:
          f"weights: {human(root.total_params * BYTES_PER_ELEMENT, 'B')}"),
     ]
     if root.rf_size:
-        lines.append(f"Receptive field of the output: {fmt(root.rf_size)} (stride {fmt(root.rf_stride)})")
+        lines.append(f"Receptive field of the output: {rf_text(root.rf_size)} (stride {rf_text(root.rf_stride)})")
     if min_input is not None:
         lines.append(f"Smallest valid input: {fmt(min_input)}")
     return lines

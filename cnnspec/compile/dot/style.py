@@ -8,6 +8,7 @@ from html import escape
 FAMILY_COLOURS: dict[str, str] = {
     "conv": "#cfe2f3",
     "pool": "#d9ead3",
+    "resample": "#b4d7d2",
     "norm": "#fff2cc",
     "activation": "#fce5cd",
     "linear": "#d9d2e9",
