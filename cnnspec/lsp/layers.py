@@ -84,5 +84,8 @@ def totals_text(members: list[Member]) -> str:
 
 
 def what(member: Member) -> str:
-    """The op caption, or a scope's kind (``block basic``), as the summary's Op column says."""
+    """The op caption, or a scope's kind (``block basic``), as the summary's Op column says; the op's name
+    for a node a shape error left without attributes."""
+    if isinstance(member, ir.Node) and member.attrs is None:
+        return member.op
     return caption(member)
