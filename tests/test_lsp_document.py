@@ -14,7 +14,7 @@ from cnnspec.commands.check import check_file
 from cnnspec.frontend import analyse
 from cnnspec.frontend.read import load_file
 from cnnspec.lsp import actions, completion, hints, hover, navigation, symbols
-from cnnspec.lsp.document import DocumentAnalysis, View, analyse_document
+from cnnspec.lsp.document import DocumentAnalysis, View, analyse_document, unique
 from cnnspec.lsp.pipeline import analyse_buffer
 from cnnspec.lsp.text import Span
 from cnnspec.report.rows import rows
@@ -62,14 +62,14 @@ def test_buffer_pipeline_equals_the_front_end(path: Path) -> None:
 @pytest.mark.parametrize("path", ZOO + BROKEN, ids=lambda p: str(p.relative_to(ROOT)))
 def test_diagnostics_are_what_check_reports(path: Path) -> None:
     """Every error ``cnnspec check`` gives, with the same text, at its line and column (an error of an
-    imported file at the ``use:`` entry, naming the file, line and column)."""
+    imported file at the ``use:`` entry, naming the file, line and column), each once."""
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         return  # not UTF-8: an editor has no such buffer
     result = analysed(path, text)
     expected = []
-    for error in check_file(path, NO_ARGS).errors:
+    for error in unique(check_file(path, NO_ARGS).errors):
         assert error.pos is not None
         if os.path.realpath(error.pos.file) == os.path.realpath(path):
             expected.append((error.pos.line - 1, error.pos.col - 1, error.message))
@@ -224,7 +224,7 @@ def test_completion_of_ops_settings_values_blocks_and_params() -> None:
     assert ops[:3] == ["adaptive_avgpool", "adaptive_maxpool", "avgpool"] and ops[-6:] == [
         "sequential", "residual", "concat", "stage", "basic", "bottleneck"]
     assert labels("layers:", "  - conv: {out: 64, ") == [
-        "name", "kernel", "stride", "padding", "dilation", "groups", "bias", "padding_mode", "weights", "trainable"]
+        "kernel", "stride", "padding", "dilation", "groups", "bias", "padding_mode", "weights", "trainable", "name"]
     items = completion.complete(view, ["layers:", "  - conv:", "      padding_mode: "], 2, 20)
     assert [(i.label, i.detail) for i in items] == [(w, "`padding_mode` of `conv`") for w in
                                                     ("zeros", "reflect", "replicate", "circular")]

@@ -206,8 +206,9 @@ def _stage_block(lines: list[str], line: int) -> str | None:
 
 # -- items -----------------------------------------------------------------------------------------------
 def _settings(model: type[BaseModel]) -> list[Item]:
+    """The fields of a settings model, ``name`` (every layer's) last."""
     out = []
-    for name, field in model.model_fields.items():
+    for name, field in sorted(model.model_fields.items(), key=lambda item: item[0] == "name"):
         if field.is_required():
             detail = "required"
         else:

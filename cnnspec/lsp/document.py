@@ -123,6 +123,19 @@ def check_errors(analysis: Analysis) -> list[SpecError]:
     return check_budgets(analysis.graph)
 
 
+def unique(errors: list[SpecError]) -> list[SpecError]:
+    """Each error once: a mistake in a block is found once per instance of the block (``check`` prints it
+    that often), an editor shows it once."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for error in errors:
+        key = (str(error.pos), error.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(error)
+    return out
+
+
 def _load(text: str, path: str) -> Doc:
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_BYTES:
@@ -140,7 +153,7 @@ def _place(result: DocumentAnalysis, errors: list[SpecError], buffers: Buffers) 
     own = os.path.realpath(result.path)
     entries = _import_entries(result)
     texts: dict[str, list[str]] = {}
-    for error in errors:
+    for error in unique(errors):
         file = os.path.realpath(error.pos.file) if error.pos and error.pos.file else own
         if file == own or error.pos is None:
             result.problems.append(_problem(error, result.lines))
