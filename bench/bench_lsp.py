@@ -33,11 +33,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_check import cpu_times, loadavg  # noqa: E402
-from lsp_client import LspClient, position, span  # noqa: E402
+from bench_check import cpu_times, loadavg
+from lsp_client import LspClient, position, span
 
-from cnnspec.lsp.document import analyse_document  # noqa: E402
-from cnnspec.lsp.scheduler import DEBOUNCE_S  # noqa: E402
+from cnnspec.lsp.document import analyse_document
+from cnnspec.lsp.scheduler import DEBOUNCE_S
 
 SPEC = ROOT / "specs" / "resnet50.yaml"
 TARGET_MS = 50.0
