@@ -160,6 +160,13 @@ def test_an_open_library_shows_the_errors_its_users_find(client: LspClient) -> N
         client.notify("textDocument/didClose", {"textDocument": doc(uri)})
 
 
+def test_the_default_debounce_is_the_commands() -> None:
+    from cnnspec.commands.lsp import DEFAULT_DEBOUNCE_MS
+    from cnnspec.lsp.scheduler import DEBOUNCE_S
+
+    assert DEFAULT_DEBOUNCE_MS / 1000 == DEBOUNCE_S == 0.005
+
+
 def test_missing_pygls_is_one_line_naming_the_extra(monkeypatch: pytest.MonkeyPatch,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delitem(sys.modules, "cnnspec.lsp.server", raising=False)

@@ -159,7 +159,7 @@ def _place(result: DocumentAnalysis, errors: list[SpecError], buffers: Buffers) 
             result.problems.append(_problem(error, result.lines))
             continue
         if file not in texts:
-            texts[file] = _lines_of_file(file, buffers)
+            texts[file] = lines_of_file(file, buffers)
         there = _problem(error, texts[file])
         result.elsewhere.setdefault(file, []).append(there)
         _, use = entries.get(file) or next(iter(entries.values()), (file, SourcePos(result.path, 1, 1)))
@@ -190,7 +190,7 @@ def _import_entries(result: DocumentAnalysis) -> dict[str, tuple[str, SourcePos]
     return out
 
 
-def _lines_of_file(real: str, buffers: Buffers) -> list[str]:
+def lines_of_file(real: str, buffers: Buffers) -> list[str]:
     text = buffers.get(real)
     if text is None:
         try:
@@ -213,7 +213,7 @@ class View:
         """The lines of a file: the buffer's, an open buffer's, else the disk's."""
         if real == self.doc.real:
             return self.doc.lines
-        return _lines_of_file(real, self.buffers)
+        return lines_of_file(real, self.buffers)
 
     @property
     def indexes(self) -> list[LayerIndex]:

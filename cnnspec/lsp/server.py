@@ -15,7 +15,7 @@ from pygls.workspace.position_codec import ServerTextPosition
 
 from cnnspec._version import __version__
 from cnnspec.lsp import actions, completion, hints, hover, navigation, symbols
-from cnnspec.lsp.document import Problem
+from cnnspec.lsp.document import Problem, lines_of_file
 from cnnspec.lsp.scheduler import DEBOUNCE_S, Buffer, Documents
 from cnnspec.lsp.text import Span, path_to_uri, uri_to_path
 
@@ -93,9 +93,7 @@ class CnnspecServer(LanguageServer):
         for buffer in self.documents.by_real(real):
             if buffer.analysis is not None:
                 return buffer.analysis.lines
-        from cnnspec.lsp.document import _lines_of_file
-
-        return _lines_of_file(real, {})
+        return lines_of_file(real, {})
 
     def _refresh_supported(self) -> bool:
         workspace = self.client_capabilities.workspace
