@@ -291,3 +291,15 @@ def test_quick_fixes() -> None:
     quoted = '  - conv: {out: "$widht * 2"}'
     assert actions.fixes("`$widht` is not defined; did you mean `$width`?", Span(0, 16, 0, 28), [quoted]) == [
         actions.Action("Replace `$widht` with `$width`", (actions.Edit(Span(0, 17, 0, 23), "$width"),))]
+
+
+def test_an_unexpected_failure_is_one_problem_not_a_hang(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cnnspec.lsp import scheduler
+
+    def broken(*args: object) -> DocumentAnalysis:
+        raise KeyError("boom")
+
+    monkeypatch.setattr(scheduler, "analyse_document", broken)
+    result = scheduler._analyse_safely("name: x\n", str(SPECS / "x.yaml"), {})
+    assert [(p.span, p.message) for p in result.problems] == [
+        (Span(0, 0, 0, 0), "cnnspec lsp: internal error while analysing this file (KeyError: 'boom'); please report it")]

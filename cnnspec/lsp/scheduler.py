@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
+import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from cnnspec.lsp.document import DocumentAnalysis, Problem, View, analyse_document
+from cnnspec.lsp.text import Span, lines_of
 
 DEBOUNCE_S = 0.005  # `cnnspec lsp --debounce` (ms); merges the notifications of one edit, too short to feel
 
@@ -79,7 +82,12 @@ class Documents:
             buffer.task.cancel()
         for other in self._dependents(buffer.real):
             self._schedule(other)
+        asyncio.get_running_loop().create_task(self._wake())  # requests waiting for it return
         return buffer
+
+    async def _wake(self) -> None:
+        async with self.stored:
+            self.stored.notify_all()
 
     def _changed(self, uri: str) -> None:
         self._schedule(self.buffers[uri])
@@ -110,7 +118,7 @@ class Documents:
                 buffer.waiting = False
             generation, text, version = buffer.generation, buffer.text, buffer.version
             texts = {b.real: b.text for b in self.buffers.values()}
-            result = await loop.run_in_executor(self.executor, analyse_document, text, buffer.path, texts)
+            result = await loop.run_in_executor(self.executor, _analyse_safely, text, buffer.path, texts)
             if self.buffers.get(buffer.uri) is not buffer:
                 return  # closed meanwhile
             if buffer.generation != generation:
@@ -171,3 +179,15 @@ class Documents:
             if buffer.task is not None:
                 buffer.task.cancel()
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _analyse_safely(text: str, path: str, texts: dict[str, str]) -> DocumentAnalysis:
+    """:func:`analyse_document`, or, should the front end fail unexpectedly, one problem saying so (with
+    the traceback on the server's standard error, the editor's log): requests must not wait forever."""
+    try:
+        return analyse_document(text, path, texts)
+    except Exception as exc:  # noqa: BLE001 (a bug: reported, the server keeps serving)
+        traceback.print_exc(file=sys.stderr)
+        message = f"cnnspec lsp: internal error while analysing this file ({type(exc).__name__}: {exc}); please report it"
+        return DocumentAnalysis(os.path.abspath(path), text, lines_of(text), None, None,
+                                [Problem(Span(0, 0, 0, 0), message, "spec")])
