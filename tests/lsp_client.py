@@ -16,6 +16,15 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+# a spec with three mistakes (a misspelt option, a misspelt op, an undefined parameter), for the tests
+THREE_MISTAKES = """\
+name: three
+input: [1, 28, 28]
+layers:
+  - conv: {out: 6, kernal: 5}
+  - rellu
+  - linear: {out: $num_clases}
+"""
 
 
 class LspClient:

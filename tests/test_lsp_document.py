@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+from lsp_client import THREE_MISTAKES
 
 from cnnspec.commands.check import check_file
 from cnnspec.frontend import analyse
@@ -24,14 +25,6 @@ SPECS = ROOT / "specs"
 ZOO = sorted(SPECS.rglob("*.yaml"))
 BROKEN = sorted((ROOT / "tests" / "broken").rglob("*.yaml"))
 NO_ARGS = {"overrides": None, "input_shape": None}
-THREE_MISTAKES = """\
-name: three
-input: [1, 28, 28]
-layers:
-  - conv: {out: 6, kernal: 5}
-  - rellu
-  - linear: {out: $num_clases}
-"""
 
 
 def analysed(path: Path, text: str | None = None, buffers: dict[str, str] | None = None) -> DocumentAnalysis:

@@ -12,18 +12,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from lsp_client import THREE_MISTAKES
 
 ROOT = Path(__file__).parents[1]
 SCRIPT = ROOT / "tests" / "data" / "nvim" / "diagnostics.lua"
 NVIM = shutil.which("nvim")
-THREE_MISTAKES = """\
-name: three
-input: [1, 28, 28]
-layers:
-  - conv: {out: 6, kernal: 5}
-  - rellu
-  - linear: {out: $num_clases}
-"""
 
 
 @pytest.mark.slow

@@ -9,20 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from lsp_client import LspClient, position, span
+from lsp_client import THREE_MISTAKES, LspClient, position, span
 
 from cnnspec.cli import main
 
 ROOT = Path(__file__).parents[1]
 SPECS = ROOT / "specs"
-THREE_MISTAKES = """\
-name: three
-input: [1, 28, 28]
-layers:
-  - conv: {out: 6, kernal: 5}
-  - rellu
-  - linear: {out: $num_clases}
-"""
 WHOLE = {"start": position(0, 0), "end": position(200, 0)}
 
 

@@ -15,7 +15,7 @@ from pygls.workspace.position_codec import ServerTextPosition
 
 from cnnspec._version import __version__
 from cnnspec.lsp import actions, completion, hints, hover, navigation, symbols
-from cnnspec.lsp.document import Problem, lines_of_file
+from cnnspec.lsp.document import Problem, View, lines_of_file
 from cnnspec.lsp.scheduler import DEBOUNCE_S, Buffer, Documents
 from cnnspec.lsp.text import Span, path_to_uri, uri_to_path
 
@@ -58,6 +58,15 @@ class CnnspecServer(LanguageServer):
     def from_range(self, lines: Sequence[str], range: types.Range) -> Span:
         start, end = self.from_position(lines, range.start), self.from_position(lines, range.end)
         return Span(*start, *end)
+
+    async def fresh_view(self, uri: str, parsed: bool = False) -> View | None:
+        """The view of a buffer once its current text is analysed (``parsed``: the latest analysis that
+        parsed, for features that read blocks and parameters while the text is mid-edit)."""
+        buffer = await self.documents.fresh(uri)
+        return self.documents.view(buffer, parsed=parsed) if buffer else None
+
+    def locations(self, found: list[navigation.Location], view: View) -> list[types.Location]:
+        return [types.Location(self.uri_of(loc.path), self.to_range(view.lines(loc.path), loc.span)) for loc in found]
 
     def uri_of(self, real: str) -> str:
         open_ = self.documents.by_real(real)
@@ -127,8 +136,7 @@ def build(debounce: float = DEBOUNCE_S) -> CnnspecServer:
 
     @server.feature(types.TEXT_DOCUMENT_INLAY_HINT)
     async def inlay_hints(params: types.InlayHintParams) -> list[types.InlayHint] | None:
-        buffer = await server.documents.fresh(params.text_document.uri)
-        view = server.documents.view(buffer) if buffer else None
+        view = await server.fresh_view(params.text_document.uri)
         if view is None:
             return None
         lines = view.doc.lines
@@ -141,8 +149,7 @@ def build(debounce: float = DEBOUNCE_S) -> CnnspecServer:
 
     @server.feature(types.TEXT_DOCUMENT_HOVER)
     async def on_hover(params: types.HoverParams) -> types.Hover | None:
-        buffer = await server.documents.fresh(params.text_document.uri)
-        view = server.documents.view(buffer) if buffer else None
+        view = await server.fresh_view(params.text_document.uri)
         if view is None:
             return None
         found = hover.hover(view, *server.from_position(view.doc.lines, params.position))
@@ -167,18 +174,15 @@ def build(debounce: float = DEBOUNCE_S) -> CnnspecServer:
 
     @server.feature(types.TEXT_DOCUMENT_DEFINITION)
     async def on_definition(params: types.DefinitionParams) -> list[types.Location] | None:
-        buffer = await server.documents.fresh(params.text_document.uri)
-        view = server.documents.view(buffer, parsed=True) if buffer else None
+        view = await server.fresh_view(params.text_document.uri, parsed=True)
         if view is None:
             return None
         found = navigation.definition(view, *server.from_position(view.doc.lines, params.position))
-        return [types.Location(server.uri_of(loc.path), server.to_range(view.lines(loc.path), loc.span))
-                for loc in found] or None
+        return server.locations(found, view) or None
 
     @server.feature(types.TEXT_DOCUMENT_REFERENCES)
     async def on_references(params: types.ReferenceParams) -> list[types.Location] | None:
-        buffer = await server.documents.fresh(params.text_document.uri)
-        view = server.documents.view(buffer, parsed=True) if buffer else None
+        view = await server.fresh_view(params.text_document.uri, parsed=True)
         if view is None:
             return None
         line, column = server.from_position(view.doc.lines, params.position)
@@ -186,13 +190,11 @@ def build(debounce: float = DEBOUNCE_S) -> CnnspecServer:
         if target is None or target.kind != "block":
             return None
         found = navigation.references(view, target.name, params.context.include_declaration)
-        return [types.Location(server.uri_of(loc.path), server.to_range(view.lines(loc.path), loc.span))
-                for loc in found]
+        return server.locations(found, view)
 
     @server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
     async def on_symbols(params: types.DocumentSymbolParams) -> list[types.DocumentSymbol] | None:
-        buffer = await server.documents.fresh(params.text_document.uri)
-        view = server.documents.view(buffer, parsed=True) if buffer else None
+        view = await server.fresh_view(params.text_document.uri, parsed=True)
         if view is None:
             return None
         lines = view.doc.lines
