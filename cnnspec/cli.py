@@ -16,7 +16,7 @@ from cnnspec._version import __version__
 from cnnspec.errors import SpecError, UsageError
 from cnnspec.extras import extras_required
 
-COMMANDS = ("check", "summary", "build", "run", "bench", "schema", "diff")
+COMMANDS = ("check", "summary", "build", "run", "bench", "schema", "diff", "lsp")
 
 
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:

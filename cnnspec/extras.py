@@ -24,6 +24,8 @@ EXTRA_OF_MODULE = {
     "onnxruntime": "onnx",
     "numpy": "onnx",
     "safetensors": "onnx",
+    "pygls": "lsp",
+    "lsprotocol": "lsp",
 }
 
 
@@ -47,7 +49,8 @@ def doing(args: argparse.Namespace) -> str:
             return f"--target {chosen or 'torch'}"
         manifest = getattr(args, "manifest", None) or "generated/manifest"
         return f"{'checking' if getattr(args, 'check', False) else 'building'} {manifest}"
-    return {"run": "running a model", "bench": "benchmarking a model"}.get(command or "", f"cnnspec {command}")
+    return {"run": "running a model", "bench": "benchmarking a model",
+            "lsp": "the language server"}.get(command or "", f"cnnspec {command}")
 
 
 @contextmanager

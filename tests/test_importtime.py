@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[1]
-HEAVY = ("torch", "onnx", "onnxruntime", "onnxscript", "graphviz", "jinja2", "numpy", "safetensors")
+HEAVY = ("torch", "onnx", "onnxruntime", "onnxscript", "graphviz", "jinja2", "numpy", "safetensors", "pygls",
+         "lsprotocol")
 
 
 def imported_modules(*args: str) -> set[str]:

@@ -135,12 +135,13 @@ def _input(spec: dict[str, Any]) -> None:
 
 # -- expressions ---------------------------------------------------------------------------------------
 def _expression() -> dict[str, Any]:
+    """No ``examples``: the YAML language server offers the examples of every alternative of a setting as
+    its values, so `$width` would be offered for every setting of every spec, whatever it declares."""
     return {
         "type": "string",
         "pattern": r"\$",
         "description": "A `$expression`: a parameter or block argument (`$width`) or integer arithmetic on "
         "them (`$width * 4`, `max($c // 2, 8)`), substituted before the setting is checked.",
-        "examples": ["$width", "$width * 4", "$num_classes"],
     }
 
 
@@ -167,7 +168,7 @@ def _scalar(schema: dict[str, Any]) -> bool:
 # -- layers --------------------------------------------------------------------------------------------
 def _layer(defs: dict[str, Any]) -> dict[str, Any]:
     names = sorted([*OPS, *STRUCTURES])
-    entries: list[dict[str, Any]] = [_bare(names)]
+    entries: list[dict[str, Any]] = [{"title": "op or block name", **_bare(names)}]
     for op, model in OPS.items():
         defs[f"op.{op}"] = _settings(model, defs, model.summary)
         optional = not any(f.is_required() for f in model.model_fields.values())
@@ -176,7 +177,7 @@ def _layer(defs: dict[str, Any]) -> dict[str, Any]:
         summary = STRUCTURE_SUMMARIES[name]
         defs[f"structure.{name}"] = _settings(model, defs, summary, expressions=name not in UNSUBSTITUTED)
         entries.append(_mapping(name, f"#/definitions/structure.{name}", summary, False, STRUCTURE_EXAMPLES[name]))
-    entries.append(_block_call(names))
+    entries.append({"title": "block call", **_block_call(names)})
     return {"description": "A layer: an op name (`- relu`), an op with settings (`- conv: {out: 16, kernel: 3}`), "
             "a structure (sequential, residual, concat, stage) or a block call (`- basic: {width: 64}`).",
             "oneOf": entries}
@@ -193,6 +194,7 @@ def _bare(names: list[str]) -> dict[str, Any]:
 def _mapping(name: str, ref: str, summary: str, optional: bool, example: Any) -> dict[str, Any]:
     settings: dict[str, Any] = {"anyOf": [{"$ref": ref}, {"type": "null"}]} if optional else {"$ref": ref}
     return {
+        "title": name,  # the YAML language server labels the alternative by it (else `object(cnnspec spec)`)
         "type": "object",
         "description": summary,
         "properties": {name: {**settings, "description": summary}},
