@@ -11,6 +11,8 @@ from cnnspec.frontend.infer import infer
 from cnnspec.ir import Graph, Shape
 from cnnspec.ops.shape import fmt
 
+MAX_INPUT_SIZES = 100  # constraints.input_sizes: one analysis each (resnet50: about 5 ms)
+
 
 def check_budgets(graph: Graph) -> list[SpecError]:
     """Every exceeded budget and every listed input size the network refuses, located at the constraint
@@ -29,8 +31,16 @@ def check_budgets(graph: Graph) -> list[SpecError]:
                 errors.append(SpecError(f"{key}: the network has {value:,} {what}, over the budget of {limit:,} "
                                         f"by {value - limit:,} ({value / limit:.2f}x)", pos))
     if "input_sizes" in graph.constraints:
-        sizes, _ = graph.constraints["input_sizes"]
+        sizes, pos = graph.constraints["input_sizes"]
+        if len(sizes) > MAX_INPUT_SIZES:
+            errors.append(SpecError(f"input_sizes lists {len(sizes):,} sizes; at most {MAX_INPUT_SIZES:,} (each is "
+                                    "a whole analysis of the network): keep the sizes that matter", pos))
+            return errors
+        seen: set[tuple[int, ...]] = set()
         for index, size in enumerate(sizes):
+            if tuple(size) in seen:  # a repeated size is analysed once
+                continue
+            seen.add(tuple(size))
             problem = _input_size(graph, tuple(size))
             if problem:
                 errors.append(SpecError(f"input_sizes[{index}]: {problem}", graph.constraint_items[("input_sizes", index)]))

@@ -405,7 +405,8 @@ def _fixed_weights(s: ConvSettings, cin: int, n: int, label: str) -> tuple[Any, 
         if copies * prod(shape) > MAX_FIXED_WEIGHTS:  # the array is built in memory for the backends
             raise RuleError(f"{label}: one fixed kernel for {copies:,} (out, in) channel pairs is "
                             f"{copies * prod(shape):,} fixed weights; at most {MAX_FIXED_WEIGHTS:,}", "out")
-        return [[values for _ in range(per_out)] for _ in range(out)], out, shape
+        row = [values] * per_out  # shared references: O(out + in) memory in the analysis, whatever the repeat
+        return [row] * out, out, shape
     if len(shape) != n + 2:
         raise RuleError(f"{label}: `weights` has shape {fmt(shape)}; give one {n}D kernel or the full "
                         f"[out, in/groups, {', '.join('k' * n)}] array", "weights")

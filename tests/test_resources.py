@@ -1,0 +1,101 @@
+"""Bounded work for hostile specs (attack findings M1, M2, M4): limits checked before the work, with
+messages that name them. Times are measured by ``tools/hostile_corpus.py``, not asserted here; the
+subprocess timeouts only guard against hangs."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+from cnnspec.frontend import budgets, read
+
+link = importlib.import_module("cnnspec.frontend.link")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _check(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "cnnspec", "check", str(path)], capture_output=True, text=True, check=False,
+                          timeout=60, cwd=ROOT)
+
+
+def test_M1_diamond_imports_read_each_file_once(tmp_path: Path, monkeypatch) -> None:
+    for level in range(16):
+        (tmp_path / f"l{level}.yaml").write_text(f"use: [l{level + 1}.yaml, l{level + 1}.yaml]\nblocks: {{}}\n")
+    (tmp_path / "l16.yaml").write_text("blocks: {}\n")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("name: x\nuse: [l0.yaml]\ninput: [1, 8, 8]\nlayers: [relu]\n")
+    reads: list[str] = []
+    original = read.load_file
+
+    def counting(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        reads.append(str(path))
+        return original(path, *args, **kwargs)
+
+    monkeypatch.setattr(link, "load_file", counting)
+    result = _check(spec)
+    assert (result.returncode, result.stdout.strip()) == (0, f"{spec}: ok (0 params, 0 MACs)")
+    from cnnspec.frontend import analyse_file
+    analyse_file(spec)
+    assert sorted(Path(p).name for p in reads) == sorted(f"l{i}.yaml" for i in range(17))
+
+
+def test_M1_the_number_of_imported_files_is_limited(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(link, "MAX_FILES", 3)
+    for i in range(5):
+        (tmp_path / f"l{i}.yaml").write_text(f"use: [l{i + 1}.yaml]\nblocks: {{}}\n" if i < 4 else "blocks: {}\n")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("name: x\nuse: [l0.yaml]\ninput: [1, 8, 8]\nlayers: [relu]\n")
+    from cnnspec.frontend import analyse
+    analysis = analyse(read.load_file(spec), spec)
+    assert [e.message for e in analysis.errors] == ["the spec imports more than 3 files"]
+
+
+def test_M2_a_repeated_fixed_kernel_is_not_copied_per_channel(tmp_path: Path) -> None:
+    spec = tmp_path / "m2.yaml"
+    spec.write_text("name: fk\ninput: [3162, 4, 4]\n"
+                    "blocks: {f: {layers: [conv: {weights: [[1]], out: 3162, trainable: false}]}}\n"
+                    "layers: [stage: {name: s, block: f, repeat: 40}]\n")
+    result = _check(spec)
+    assert (result.returncode, result.stdout.strip()) == (0, f"{spec}: ok (399,929,760 params, 6,398,876,160 MACs)")
+
+
+def test_M2_a_broadcast_kernel_builds_the_same_weights(tmp_path: Path) -> None:
+    import numpy as np
+
+    from cnnspec.compile.onnx.weights import init_weights
+    from cnnspec.frontend import analyse_file
+    spec = tmp_path / "k.yaml"
+    spec.write_text("name: k\ninput: [2, 4, 4]\nlayers: [conv: {weights: [[1, 2], [3, 4]], out: 3, trainable: false}]\n")
+    weights = init_weights(analyse_file(spec))
+    expected = np.broadcast_to(np.array([[1, 2], [3, 4]], dtype=np.float32), (3, 2, 2, 2))
+    assert np.array_equal(weights["0.weight"], expected)
+
+
+def _sizes_spec(tmp_path: Path, sizes: list[str]) -> Path:
+    spec = tmp_path / "s.yaml"
+    items = "".join(f"    - {s}\n" for s in sizes)
+    spec.write_text("name: s\ninput: [1, 8, 8]\nlayers: [conv: {out: 2, kernel: 3}, relu]\n"
+                    f"constraints:\n  input_sizes:\n{items}")
+    return spec
+
+
+def test_M4_input_sizes_are_limited_with_a_message_naming_the_limit(tmp_path: Path) -> None:
+    spec = _sizes_spec(tmp_path, [f"[1, {8 + i}, 8]" for i in range(budgets.MAX_INPUT_SIZES + 1)])
+    result = _check(spec)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f"{spec}:6:5: error: input_sizes lists 101 sizes; at most 100 (each is a "
+                                     "whole analysis of the network): keep the sizes that matter")
+
+
+def test_M4_a_repeated_input_size_is_analysed_and_reported_once(tmp_path: Path, monkeypatch) -> None:
+    calls: list[tuple[int, ...]] = []
+    original = budgets._input_size
+    monkeypatch.setattr(budgets, "_input_size", lambda g, s: calls.append(s) or original(g, s))
+    spec = _sizes_spec(tmp_path, ["[1, 2, 2]"] * 50 + ["[1, 9, 9]"] * 50)
+    from cnnspec.frontend import analyse
+    errors = budgets.check_budgets(analyse(read.load_file(spec), spec).graph)
+    assert calls == [(1, 2, 2), (1, 9, 9)]
+    assert len(errors) == 1 and errors[0].message.startswith("input_sizes[0]: at input 1x2x2:")
