@@ -99,3 +99,22 @@ def test_M4_a_repeated_input_size_is_analysed_and_reported_once(tmp_path: Path, 
     errors = budgets.check_budgets(analyse(read.load_file(spec), spec).graph)
     assert calls == [(1, 2, 2), (1, 9, 9)]
     assert len(errors) == 1 and errors[0].message.startswith("input_sizes[0]: at input 1x2x2:")
+
+
+def test_C5_max_and_min_results_are_held_to_the_expression_limit(tmp_path: Path) -> None:
+    spec = tmp_path / "c5.yaml"
+    spec.write_text("name: c\nparams: {w: 4}\ninput: [1, 8, 8]\n"
+                    "layers: [conv: {out: 1, kernel: 1, padding: \"max($w, 999999999999999999)\"}]\n")
+    result = _check(spec)
+    assert (result.returncode, result.stderr.strip()) == (
+        1, (f"{spec}:4:45: error: `max($w, 999999999999999999)` gives 999999999999999999, beyond the 1e+15 "
+           "cnnspec accepts"))
+
+
+def test_an_output_size_beyond_int64_is_refused_at_the_layer(tmp_path: Path) -> None:
+    spec = tmp_path / "pad.yaml"
+    spec.write_text("name: p\ninput: [1, 8, 8]\nlayers: [conv: {out: 1, kernel: 1, padding: 9223372036854775807}]\n")
+    result = _check(spec)
+    assert (result.returncode, result.stderr.strip()) == (
+        1, (f"{spec}:3:10: error: conv `0`: the output would be 1x18446744073709551622x18446744073709551622, and "
+           "sizes are at most 2^63 - 1 (int64 in PyTorch and ONNX)"))

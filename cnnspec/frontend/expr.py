@@ -158,8 +158,10 @@ def _lookup(name: str, scope: Mapping[str, Any]) -> Any:
 
 
 def _eval(node: Expr, scope: Mapping[str, Any], text: str) -> int:
+    """The value of ``node``; every literal, call and operator result is held to ``MAX_MAGNITUDE`` (C5: a
+    ``max($w, 999...)`` once slipped past it)."""
     if isinstance(node, Num):
-        return node.value
+        return _bounded(node.value, text)
     if isinstance(node, Ref):
         value = _lookup(node.name, scope)
         if isinstance(value, bool) or not isinstance(value, int):
@@ -170,13 +172,17 @@ def _eval(node: Expr, scope: Mapping[str, Any], text: str) -> int:
         return -value if node.op == "-" else value
     if isinstance(node, Call):
         values = [_eval(arg, scope, text) for arg in node.args]
-        return min(values) if node.fn == "min" else max(values)
+        return _bounded(min(values) if node.fn == "min" else max(values), text)
     left, right = _eval(node.left, scope, text), _eval(node.right, scope, text)
     if node.op in ("//", "%") and right == 0:
         raise ExprError(f"division by zero in `{text}`")
     result = {"+": left + right, "-": left - right, "*": left * right}.get(node.op)
     if result is None:
         result = left // right if node.op == "//" else left % right
+    return _bounded(result, text)
+
+
+def _bounded(result: int, text: str) -> int:
     if abs(result) > MAX_MAGNITUDE:
         raise ExprError(f"`{text}` gives {result}, beyond the {MAX_MAGNITUDE:.0e} cnnspec accepts")
     return result

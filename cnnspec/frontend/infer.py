@@ -20,6 +20,9 @@ from cnnspec.errors import SpecError
 from cnnspec.ops import REGISTRY
 from cnnspec.ops.base import RuleError
 from cnnspec.ops.merge import projection
+from cnnspec.ops.shape import fmt
+
+MAX_SIZE = 2**63 - 1  # the largest size PyTorch and ONNX can hold (int64)
 
 RF = tuple[tuple[ir.RFValue, ir.RFValue], ...]  # (size, jump) per spatial axis of the model's input
 FAILED = (0, ())  # a projection no 1x1 conv can make (its error is recorded)
@@ -102,6 +105,10 @@ def _node(node: ir.Node, inputs: tuple[int, ...], settings: object, state: _Stat
         result = REGISTRY[node.op].infer(settings, in_shapes, node.label or node.op)
     except RuleError as exc:
         state.errors.append(SpecError(exc.message, node.field_pos.get(exc.field or "", node.pos)))
+        return node.evolve(inputs=inputs)
+    if max(result.shape, default=0) > MAX_SIZE:  # ONNX and PyTorch sizes are int64
+        state.errors.append(SpecError(f"{node.label or node.op}: the output would be {fmt(result.shape)}, and sizes "
+                                      "are at most 2^63 - 1 (int64 in PyTorch and ONNX)", node.pos))
         return node.evolve(inputs=inputs)
     rfs = state.rfs
     rf = rfs[inputs[0]] if len(inputs) == 1 else _merged_rf([rfs[v] for v in inputs])
