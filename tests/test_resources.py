@@ -118,3 +118,34 @@ def test_an_output_size_beyond_int64_is_refused_at_the_layer(tmp_path: Path) -> 
     assert (result.returncode, result.stderr.strip()) == (
         1, (f"{spec}:3:10: error: conv `0`: the output would be 1x18446744073709551622x18446744073709551622, and "
            "sizes are at most 2^63 - 1 (int64 in PyTorch and ONNX)"))
+
+
+def test_C10_params_named_like_generated_helpers_are_refused(tmp_path: Path) -> None:
+    spec = tmp_path / "c10.yaml"
+    spec.write_text("name: sc\nparams: {assign: 4}\ninput: [1, 8, 8]\nlayers: [conv: {weights: [[1, 0, -1], "
+                    "[2, 0, -2], [1, 0, -1]], padding: 1, trainable: false, name: sobel}]\n")
+    result = subprocess.run([sys.executable, "-m", "cnnspec", "build", str(spec), "--target", "torch", "-o",
+                             str(tmp_path / "c10.py")], capture_output=True, text=True, check=False, timeout=60)
+    assert (result.returncode, result.stderr.strip()) == (
+        1, f"{spec}:4:1: error: spec param 'assign' cannot be a Python parameter name: it is used by the generated code")
+    assert not (tmp_path / "c10.py").exists()
+
+
+def test_C10_every_helper_the_ops_emit_is_reserved() -> None:
+    import re
+
+    from cnnspec.compile.torch import names
+    emitted = set()
+    for source in (ROOT / "cnnspec").rglob("*.py"):
+        emitted |= set(re.findall(r'helper\("([A-Za-z0-9_]+)"', source.read_text()))
+    emitted |= {p.name.split(".")[0] for p in (ROOT / "cnnspec/compile/torch/templates/helpers").iterdir()}
+    assert emitted and emitted <= names.HELPERS, emitted - names.HELPERS
+
+
+def test_D3_a_param_named_like_a_constant_leaves_the_fixed_kernel_alone(tmp_path: Path) -> None:
+    import cnnspec
+    spec = tmp_path / "d3.yaml"
+    spec.write_text("name: sc\nparams: {SOBEL_WEIGHT: 4}\ninput: [1, 8, 8]\nlayers: [conv: {weights: [[1, 0, -1], "
+                    "[2, 0, -2], [1, 0, -1]], padding: 1, trainable: false, name: sobel}]\n")
+    weight = cnnspec.load(spec).to_torch().sobel.weight
+    assert weight.flatten().tolist() == [1.0, 0.0, -1.0, 2.0, 0.0, -2.0, 1.0, 0.0, -1.0]
