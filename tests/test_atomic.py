@@ -55,6 +55,7 @@ def _signal_mid_write(out: Path, sig: int) -> tuple[subprocess.Popen[bytes], Pat
     raise AssertionError(f"the build never wrote a temp file (exit {proc.poll()})")
 
 
+@pytest.mark.slow
 def test_sigkill_mid_write_keeps_the_previous_output(tmp_path: Path) -> None:
     out = tmp_path / "vgg16.onnx"
     out.write_bytes(PREVIOUS)
@@ -67,6 +68,7 @@ def test_sigkill_mid_write_keeps_the_previous_output(tmp_path: Path) -> None:
     assert _temps(out) == [] and out.read_bytes() == b"next build\n"
 
 
+@pytest.mark.slow
 def test_ctrl_c_mid_write_keeps_the_previous_output_and_no_temp_file(tmp_path: Path) -> None:
     out = tmp_path / "vgg16.onnx"
     out.write_bytes(PREVIOUS)

@@ -198,6 +198,7 @@ def peak_mib(*args: str) -> tuple[int, int, str]:
     return int(code), int(grown), proc.stderr
 
 
+@pytest.mark.slow
 def test_M6_zip_bomb_refused_before_it_is_inflated(tmp_path: Path) -> None:
     """A 0.4 MB .pt whose deflated record holds 400 MB of zeros for an unexpected tensor."""
     with torch.serialization.skip_data():
@@ -232,6 +233,7 @@ def safetensors_bytes(header: dict, data_size: int) -> bytes:
     return struct.pack("<Q", len(text)) + text + bytes(data_size)
 
 
+@pytest.mark.slow
 def test_M6_sparse_safetensors_declaring_3_GiB_refused_from_its_header(tmp_path: Path) -> None:
     path = tmp_path / "w.safetensors"
     head = safetensors_bytes({"zzz": {"dtype": "F32", "shape": [3, 2**28], "data_offsets": [0, 3 * 2**30]}}, 0)

@@ -240,3 +240,15 @@ def test_summary_markdown(cli) -> None:
 
 def test_summary_of_a_broken_spec_exit_1(cli) -> None:
     assert cli("summary", BROKEN) == (1, "", f"{BROKEN}:5:28: error: {BROKEN_MESSAGE}\n")
+
+
+def test_check_reports_three_independent_mistakes_in_one_run(cli, tmp_path: Path) -> None:
+    """Issue 11's acceptance: three mistakes in three layers, three located errors from one ``check``."""
+    spec = tmp_path / "three.yaml"
+    spec.write_text("name: three\ninput: [1, 28, 28]\nlayers:\n  - conv: {out: 6, kernal: 5}\n  - rellu\n"
+                    "  - linear: {out: $num_clases}\n", encoding="utf-8")
+    code, out, err = cli("check", str(spec))
+    assert (code, out) == (1, "")
+    assert err == (f"{spec}:4:20: error: unknown option `kernal` for `conv`; did you mean `kernel`?\n"
+                   f"{spec}:5:5: error: unknown layer `rellu`; did you mean `relu`?\n"
+                   f"{spec}:6:19: error: `$num_clases` is not defined (defined here: none)\n")

@@ -58,6 +58,7 @@ def _run(data: bytes, tree: Path, rng: random.Random, backends: bool) -> list[Ou
     return outcomes
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=1500)
 @given(rng=st.randoms(use_true_random=False), backends=st.integers(0, 3))
 def test_mutated_zoo_specs(tree: Path, rng: random.Random, backends: int) -> None:
@@ -74,6 +75,7 @@ DATA = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=5) | st.dict
                     max_leaves=40)
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=500)
 @given(data=DATA, command=st.sampled_from([["check"], ["summary"], ["summary", "--format", "json"]]))
 def test_random_yaml(tree: Path, data: object, command: list[str]) -> None:

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 ZOO = sorted(p.stem for p in (ROOT / "specs").glob("*.yaml"))
 TARGETS = {"torch": ".py", "onnx": ".onnx", "dot": ".dot"}
@@ -31,6 +33,7 @@ print(json.dumps(digests))
 """
 
 
+@pytest.mark.slow
 def test_zoo_builds_are_byte_identical_across_processes_and_hash_seeds(tmp_path: Path) -> None:
     procs = []
     for seed in ("0", "12345"):

@@ -23,7 +23,7 @@ from cnnspec import ir
 from cnnspec.errors import SourcePos, SpecError
 from cnnspec.frontend.elaborate import bind_params, check_input, elaborate, input_shape
 from cnnspec.frontend.infer import infer
-from cnnspec.frontend.link import Program, link
+from cnnspec.frontend.link import Program, Read, link
 from cnnspec.frontend.read import Doc, load_file, load_text
 from cnnspec.frontend.syntax import is_library, parse
 
@@ -66,15 +66,16 @@ class Analysis:
 
 @gc_paused
 def analyse(doc: Doc, path: str | os.PathLike[str] | None, overrides: Mapping[str, Any] | None = None,
-            shape: ir.Shape | None = None, every_error: bool = True) -> Analysis:
+            shape: ir.Shape | None = None, every_error: bool = True, read: Read | None = None) -> Analysis:
     """Run the pipeline on a loaded file. ``overrides`` replace the spec's ``params`` (``--set``);
     ``shape`` replaces its ``input`` (``--input``). With ``every_error``, every problem is collected (in
     file order, then the first shape error of each independent branch); otherwise the analysis stops at
-    the first shape error."""
+    the first shape error. ``read`` loads the files the spec imports (``link``'s reader; the disk by
+    default): the language server passes one that serves open editor buffers first."""
     spec, errors = parse(doc)
     if spec is None:
         return Analysis(None, _ordered(errors, doc.file))
-    program, link_errors = link(spec, path)
+    program, link_errors = link(spec, path) if read is None else link(spec, path, read=read)
     errors = errors + link_errors
     if spec.layers is None:  # a block library
         return Analysis(None, _ordered(errors, doc.file), "blocks", program)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from cnnspec.ir import Node, RFValue, Scope
 from cnnspec.ops import REGISTRY
+from cnnspec.ops.base import Op
 from cnnspec.ops.shape import fmt
 
 
@@ -44,9 +45,12 @@ def rf_text(values: Sequence[RFValue]) -> str:
 
 
 def caption(member: Node | Scope) -> str:
-    """What a row's op column says: the op's caption, or the kind of a scope (``block basic``)."""
+    """What a row's op column says: the op's caption, or the kind of a scope (``block basic``). A node of a
+    partial graph (an editor's buffer whose shapes stopped at an error) has no attrs yet: its caption is
+    then the op's plain name."""
     if isinstance(member, Node):
-        return REGISTRY[member.op].caption(member.attrs)
+        op = REGISTRY[member.op]
+        return Op.caption(op, None) if member.attrs is None else op.caption(member.attrs)
     if member.block is not None:
         return f"block {member.block.kind}"
     return member.kind
