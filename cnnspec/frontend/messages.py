@@ -26,9 +26,23 @@ _EXPECTED = {
 _INPUT_SIZES = frozenset({"in", "in_channels", "in_features", "input", "inputs", "cin", "c_in", "channels"})
 
 
+# names other libraries give to cnnspec's ops (PyTorch, Keras, papers): suggested before spelling matches
+_ALIASES = {
+    "dense": "linear", "fc": "linear", "fully_connected": "linear",
+    "unflatten": "reshape", "view": "reshape",
+    "deconv": "conv_transpose", "convtranspose": "conv_transpose", "transposed_conv": "conv_transpose",
+    "interpolate": "upsample", "resize": "upsample",
+}
+
+
 def suggest(word: str, choices: Iterable[str]) -> str:
-    """`` (did you mean `x`?)`` when a close match exists, else an empty string."""
-    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    """`` (did you mean `x`?)`` when a close match exists, else an empty string. A known alias of one of
+    ``choices`` (``dense`` for ``linear``) is the suggestion even when another spelling is closer."""
+    options = list(choices)
+    alias = _ALIASES.get(word.lower())
+    if alias in options:
+        return f"; did you mean `{alias}`?"
+    match = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     return f"; did you mean `{match[0]}`?" if match else ""
 
 
@@ -114,6 +128,10 @@ def _message(
             message += f": write a space after the colon (`{key}: {rest.strip()}`)"
         elif field in _INPUT_SIZES and what.startswith("`"):
             message += ": the input size is never written, each layer takes it from the layer before"
+        elif field in ("activation", "act") and what.startswith("`"):
+            written = value_of(loc)
+            layer = written if isinstance(written, str) and written.isidentifier() else "relu"
+            message += f": an activation is a layer of its own; write `- {layer}` on the line after this layer"
         else:
             message += suggest(field, known) or f" ({word}s: {', '.join(known)})"
         return SpecError(message, pos_of(loc, True))
@@ -129,7 +147,18 @@ def _message(
     expected = _expected_for(errors, first)
     label = f"`{field}`" if isinstance(loc[-1], str) else f"item {loc[-1]} of `{_last_field(loc)}`"
     hint = " (one item per `- ` line)" if expected == "a list" and isinstance(value, dict) else ""
+    if isinstance(value, str) and _is_number(value) and "string" not in expected:
+        return SpecError(f"{label} of {what} should be {expected}, got the string `\"{value}\"`; write the number "
+                         "without quotes", pos_of(loc, False))
     return SpecError(f"{label} of {what} should be {expected}, got {_show(value)}{hint}", pos_of(loc, False))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return any(c.isdigit() for c in text)
 
 
 def _last_field(loc: tuple[Any, ...]) -> str:
