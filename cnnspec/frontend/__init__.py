@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from cnnspec import ir
 from cnnspec.errors import SourcePos, SpecError
+from cnnspec.frontend.budgets import attach_constraints
 from cnnspec.frontend.elaborate import bind_params, check_input, elaborate, input_shape
 from cnnspec.frontend.infer import infer
 from cnnspec.frontend.link import Program, link
@@ -92,9 +93,7 @@ def analyse(doc: Doc, path: str | os.PathLike[str] | None, overrides: Mapping[st
     if errors:
         return Analysis(None, errors, program=program)
     graph, shape_errors = infer(graph, own, first_error_only=not every_error)
-    graph.constraints = {key: (value, spec.spots.pos("constraints", key)) for key, value in spec.constraints.items()}
-    graph.constraint_items = {("input_sizes", i): spec.spots.pos("constraints", "input_sizes", i)
-                              for i in range(len(spec.constraints.get("input_sizes", ())))}
+    shape_errors += attach_constraints(graph, spec, params)
     graph.spec_hash = _digest(program, params, own)
     graph.files = program.files
     return Analysis(graph, shape_errors, program=program)

@@ -147,7 +147,7 @@ def _message(
     expected = _expected_for(errors, first)
     label = f"`{field}`" if isinstance(loc[-1], str) else f"item {loc[-1]} of `{_last_field(loc)}`"
     hint = " (one item per `- ` line)" if expected == "a list" and isinstance(value, dict) else ""
-    if isinstance(value, str) and _is_number(value) and "string" not in expected:
+    if isinstance(value, str) and _is_number(value) and "string" not in expected and first["type"] != "budget_count":
         return SpecError(f"{label} of {what} should be {expected}, got the string `\"{value}\"`; write the number "
                          "without quotes", pos_of(loc, False))
     return SpecError(f"{label} of {what} should be {expected}, got {_show(value)}{hint}", pos_of(loc, False))

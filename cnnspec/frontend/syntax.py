@@ -145,6 +145,7 @@ class _Parser:
         if not library:
             self.expressions(data.get("params"), ("params",))
             self.expressions(data.get("input"), ("input",))
+            self.expressions(data.get("constraints"), ("constraints",))
         if top is None:
             return None, self.errors
         spec = ast.SpecAst(

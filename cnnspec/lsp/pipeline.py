@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from cnnspec.errors import SourcePos, SpecError
 from cnnspec.frontend import Analysis, gc_paused
+from cnnspec.frontend.budgets import attach_constraints
 from cnnspec.frontend.elaborate import bind_params, elaborate, input_shape
 from cnnspec.frontend.infer import infer
 from cnnspec.frontend.link import Read, link
@@ -60,9 +61,7 @@ def analyse_buffer(doc: Doc, path: str, buffers: Buffers) -> Analysis:
     if errors:
         return Analysis(None, errors, program=program)
     graph, shape_errors = infer(graph, own)
-    graph.constraints = {key: (value, spec.spots.pos("constraints", key)) for key, value in spec.constraints.items()}
-    graph.constraint_items = {("input_sizes", i): spec.spots.pos("constraints", "input_sizes", i)
-                              for i in range(len(spec.constraints.get("input_sizes", ())))}
+    shape_errors += attach_constraints(graph, spec, params)
     graph.files = program.files
     return Analysis(graph, shape_errors, program=program)
 
