@@ -23,6 +23,12 @@ _EXPECTED = {
 }
 
 
+# settings whose alternatives (a word, a mapping, a list) pydantic reports apart: every accepted form at once
+_FORMS = {
+    "shortcut": (("`residual`",), ("`identity`, a projection `{projection: auto}` or `{projection: always}` (with "
+                 "optional `name` and `norm: batchnorm|none`), or a list of layers")),
+}
+
 _INPUT_SIZES = frozenset({"in", "in_channels", "in_features", "input", "inputs", "cin", "c_in", "channels"})
 
 
@@ -141,6 +147,8 @@ def _message(
     if not loc:
         return SpecError(f"the settings of {what} should be a mapping such as `{{name: x}}`, got {_show(value)}",
                          pos_of(loc, False))
+    if field in _FORMS and what in _FORMS[field][0]:
+        return SpecError(f"`{field}` of {what} must be one of {_FORMS[field][1]}; got {_show(value)}", pos_of(loc, False))
     if first["type"] == "literal_error":
         allowed = first.get("ctx", {}).get("expected", "")
         return SpecError(f"`{field}` of {what} must be one of {allowed}; got {_show(value)}", pos_of(loc, False))
