@@ -65,7 +65,7 @@ KINDS: dict[str, Kind] = {k.id: k for k in (
 
 # first match wins: the more specific wordings come first
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((code, re.compile(pattern)) for code, pattern in (
-    ("budget", r"^(max_params|max_macs|max_activation_bytes|input_sizes)\b"),
+    ("budget", r"^(max_params|max_macs|max_flops|max_activation_bytes|min_receptive_field|input_sizes)\b"),
     ("override", r"^--(set|input)\b"),
     ("yaml-syntax", r"^YAML syntax error|control character|holds one YAML document"),
     ("yaml-feature", r"^YAML (anchors|tags)|^duplicate key|^mapping keys must be strings"),

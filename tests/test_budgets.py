@@ -130,3 +130,80 @@ def test_github_escapes_file_names_and_messages(tmp_path: Path, monkeypatch: pyt
     assert capsys.readouterr().out == ("::error file=a%2Cb%3Ac.yaml,line=3,col=27,endLine=3,endColumn=27,"
                                        "title=cnnspec (budget)::max_params: the network has 10 "
                                        "parameters, over the budget of 1 by 9 (10.00x)\n")
+
+
+# budgets as the docs write them: 20_000_000, 2e7; max_flops, min_receptive_field, $params in input_sizes
+
+WRITTEN = """\
+name: written
+params: {{side: 32}}
+input: [3, 64, 64]
+constraints: {{max_params: {count}, max_macs: 2e7, max_flops: 2_000_000, min_receptive_field: {rf},
+              input_sizes: [[3, $side, $side], [3, $side * 3, $side + 16]]}}
+layers:
+  - conv: {{out: 8, kernel: 3, padding: 1}}
+  - relu
+  - maxpool: {{kernel: 2}}
+  - conv: {{out: 8, kernel: 3, padding: 1}}
+  - global_avgpool
+  - flatten
+  - linear: {{out: 10}}
+"""
+# conv 3->8: 224 params, 8*27*64*64 = 884,736 MACs; conv 8->8 on 32x32: 584 params, 8*72*32*32 = 589,824
+# MACs; linear 8->10: 90 params, 80 MACs. 898 params, 1,474,640 MACs = 2,949,280 FLOPs. Receptive field:
+# 3, then 4 (pool 2, stride 2), then 4 + 2*2 = 8, then the global pool over 32x32 positions of stride 2:
+# 8 + 31*2 = 70 input pixels.
+
+
+@pytest.mark.parametrize("count", ["20_000_000", "2e7", "20000000", "2.0e+7", '"2e7"'])
+def test_counts_written_with_underscores_or_exponents_are_accepted(count: str, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("w.yaml").write_text(WRITTEN.format(count=count, rf="[70, 70]").replace("max_flops: 2_000_000", "max_flops: 3e6"))
+    assert main(["check", "w.yaml"]) == 0
+    assert capsys.readouterr().out == "w.yaml: ok (898 params, 1,474,640 MACs)\n"
+
+
+def test_flops_receptive_field_and_expression_sizes_are_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("w.yaml").write_text(WRITTEN.format(count="20_000_000", rf="[71, 70]"))
+    assert main(["check", "w.yaml", "--set", "side=1"]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        ("w.yaml:4:65: error: max_flops: the network has 2,949,280 FLOPs (2 x MACs), over the budget of 2,000,000 by "
+        "949,280 (1.47x)"),
+        ("w.yaml:4:97: error: min_receptive_field: the output's receptive field is 70x70 input pixels, smaller than "
+        "the 71x70 asked for (deeper layers, larger kernels, strides or dilation widen it)"),
+        ("w.yaml:5:29: error: input_sizes[0]: at input 3x1x1: maxpool `2`: window 2x2 is larger than its 1x1 input; "
+        "the output would be empty (at w.yaml:9:23)")]  # 3x3x17, the second size, is accepted
+
+
+@pytest.mark.parametrize(("value", "shown"), [("2.5", "2.5"), ("0", "0"), ("-3", "-3"), ("true", "true"),
+                                              ("1e-3", "0.001"), ("lots", "`lots`"), ('"1e999999999"', "`1e999999999`")])
+def test_every_rejected_count_says_what_is_accepted(value: str, shown: str, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("w.yaml").write_text(f"name: x\ninput: [4]\nconstraints: {{max_params: {value}}}\nlayers: [{{linear: {{out: 2}}}}]\n")
+    assert main(["check", "w.yaml"]) == 1
+    assert capsys.readouterr().err == ("w.yaml:3:27: error: `max_params` of the spec should be a positive whole "
+                                       f"number (20000000, 20_000_000 or 2e7), got {shown}\n")
+
+
+def test_receptive_field_budget_takes_one_size_per_spatial_axis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("w.yaml").write_text(WRITTEN.format(count=100000, rf="[3, 70, 70]"))
+    assert main(["check", "w.yaml"]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "w.yaml:4:93: error: min_receptive_field: give one size per spatial axis of the input (64x64, without "
+        "the channels), got 3")
+
+
+def test_input_size_expression_errors_are_located_at_the_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("w.yaml").write_text(WRITTEN.format(count=100000, rf="[70, 70]").replace("$side + 16", "$sid"))
+    assert main(["check", "w.yaml"]) == 1
+    assert capsys.readouterr().err == "w.yaml:5:48: error: input_sizes[1]: `$sid` is not defined; did you mean `$side`?\n"

@@ -432,3 +432,16 @@ def test_M6_torch_warnings_are_not_printed(tmp_path: Path) -> None:
     assert [str(w.message) for w in caught] == []
     assert str(err.value) == (f"{tmp_path / 'w.pt'}: error: cannot read checkpoint: it holds quantized tensors; "
                               "weights must be floating point (float16, bfloat16, float32 or float64)")
+
+
+# a whole model (torch.save(model, path)) given as --weights --------------------------------------------
+
+def test_whole_model_pickle_as_weights_says_to_save_the_state_dict(capsys: pytest.CaptureFixture[str],
+                                                                   tmp_path: Path) -> None:
+    model = cnnspec.load(LENET).to_torch()
+    torch.save(model, tmp_path / "w.pt")
+    name = f"{type(model).__module__}.{type(model).__name__}"
+    assert refusal(capsys, tmp_path / "w.pt") == (
+        f"{tmp_path / 'w.pt'}: error: cannot read checkpoint: it holds a pickled Python object (`{name}`), not "
+        "only tensors; if it is a whole model, save its weights with `torch.save(model.state_dict(), path)` and "
+        "pass that file")

@@ -88,7 +88,8 @@ def test_check_error_in_an_imported_file_is_located_there(cli) -> None:
     (("check", "specs/lenet5.yaml", "--input", "1,x"),
      "cnnspec check: error: --input takes sizes like 3,224,224 (or 3x224x224), got `1,x`"),
     (("check", "specs/lenet5.yaml", "--input", "1,2,3,4,5"),
-     "cnnspec check: error: --input takes 1 to 4 positive sizes (C[,L|H,W|D,H,W]), got `1,2,3,4,5`"),
+     ("cnnspec check: error: --input takes 1 to 4 positive sizes (C[,L|H,W|D,H,W]), got `1,2,3,4,5` "
+     "(no batch axis: leave out the first size)")),
     (("check", "specs/lenet5.yaml", "--input", "1,0,28"),
      "cnnspec check: error: --input takes 1 to 4 positive sizes (C[,L|H,W|D,H,W]), got `1,0,28`"),
     (("check", "specs/lenet5.yaml", "--input", "1,\u00b28,28"),
@@ -252,3 +253,19 @@ def test_check_reports_three_independent_mistakes_in_one_run(cli, tmp_path: Path
     assert err == (f"{spec}:4:20: error: unknown option `kernal` for `conv`; did you mean `kernel`?\n"
                    f"{spec}:5:5: error: unknown layer `rellu`; did you mean `relu`?\n"
                    f"{spec}:6:19: error: `$num_clases` is not defined (defined here: none)\n")
+
+
+@pytest.mark.parametrize(("spec", "given", "message"), [
+    ("cnn3d_example", "32,32,256", ("--input 32,32,256: 3 sizes, but the spec's input [1, 32, 32, 32] has 4 "
+     "(C,D,H,W, no batch axis); with the channels first that is --input 1,32,32,256")),
+    ("lenet5", "1,1,28,28", ("--input 1,1,28,28: 4 sizes, but the spec's input [1, 28, 28] has 3 (C,H,W, no batch "
+     "axis); without a batch axis that is --input 1,28,28")),
+    ("lenet5", "28", "--input 28: 1 size, but the spec's input [1, 28, 28] has 3 (C,H,W, no batch axis)"),
+])
+def test_input_of_another_rank_is_refused_with_a_hint(spec: str, given: str, message: str,
+                                                      capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another rank is another network (a 2D one for a 3D spec): refused at the spec's `input`."""
+    monkeypatch.chdir(ROOT)
+    assert main(["check", f"specs/{spec}.yaml", "--input", given]) == 1
+    assert capsys.readouterr().err == f"specs/{spec}.yaml:5:8: error: {message}\n"

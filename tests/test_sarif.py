@@ -31,25 +31,26 @@ KIND_OF_BROKEN = {
                      "non_string_key"],
     "file": ["document_is_list", "empty_file", "not_utf8"],
     "limit": ["nesting_too_deep", "not_a_finite_number"],
-    "unknown-key": ["conv_in_channels_written", "linear_in_features_written", "missing_space_after_colon",
+    "unknown-key": ["activation_inside_conv", "conv_in_channels_written", "linear_in_features_written", "missing_space_after_colon",
                     "misspelt_option", "unknown_block_argument", "unknown_key_in_block", "unknown_top_level_key"],
-    "unknown-name": ["op_name_with_newline", "undefined_param", "unknown_block_in_stage", "unknown_layer"],
+    "unknown-name": ["dense_for_linear", "deconv_for_conv_transpose", "interpolate_for_upsample",
+                     "resize_for_upsample", "unflatten_for_reshape", "view_for_reshape", "op_name_with_newline", "undefined_param", "unknown_block_in_stage", "unknown_layer"],
     "missing-key": ["missing_block_argument", "missing_layers", "pad_nothing", "stage_missing_block_argument",
                     "upsample_without_scale"],
-    "structure": ["block_uses_itself", "empty_layer", "layer_settings_not_mapping", "layer_with_two_keys",
+    "structure": ["dropout_bare_number", "block_uses_itself", "empty_layer", "layer_settings_not_mapping", "layer_with_two_keys",
                   "layers_not_a_list", "settings_not_indented", "stage_settings_not_mapping"],
-    "wrong-type": ["block_argument_wrong_type", "bool_as_number", "input_not_integer", "sexagesimal_is_a_string",
+    "wrong-type": ["quoted_number", "block_argument_wrong_type", "bool_as_number", "input_not_integer", "sexagesimal_is_a_string",
                    "wrong_type"],
-    "invalid-value": ["dropout_probability", "groups_zero", "input_five_sizes", "input_zero_size", "linear_bad_axis",
+    "invalid-value": ["shortcut_unknown_form", "dropout_probability", "groups_zero", "input_five_sizes", "input_zero_size", "linear_bad_axis",
                       "negative_kernel", "pad_negative", "reshape_zero_size", "softmax_bad_axis", "stage_repeat_zero",
                       "upsample_scale_zero", "zero_out_channels", "zero_stride"],
     "expression": ["bad_expression", "expression_division_by_zero", "float_in_integer_arithmetic"],
-    "name": ["block_name_not_a_name", "block_named_like_op", "duplicate_layer_name",
+    "name": ["name_single_underscore", "block_name_not_a_name", "block_named_like_op", "duplicate_layer_name",
              "name_dunder", "name_keyword", "name_quote_newline", "name_shadows_module_attribute",
              "name_unicode_lookalike"],
     "import": ["block_defined_twice/lib", "block_defined_twice/spec", "import_cycle/a", "import_cycle/b", "import_cycle/spec",
                "import_missing_file", "import_outside_directory"],
-    "shape": ["concat_spatial_mismatch", "conv_after_flatten", "fixed_weights_wrong_channels",
+    "shape": ["residual_squeeze_excitation", "concat_spatial_mismatch", "conv_after_flatten", "fixed_weights_wrong_channels",
               "groupnorm_groups_not_dividing", "groups_not_dividing", "kernel_larger_than_input", "kernel_wrong_rank",
               "linear_without_flatten", "maxpool_padding_dilated", "padding_same_stride_2", "permute_dims_invalid",
               "pool_padding_over_half", "reflect_padding_too_large", "residual_channel_mismatch",
@@ -89,8 +90,8 @@ def test_sarif_of_two_broken_specs_and_a_good_one(monkeypatch: pytest.MonkeyPatc
         "2.1.0", "https://json.schemastore.org/sarif-2.1.0.json", 1)
     run = log["runs"][0]
     driver = run["tool"]["driver"]
-    assert (driver["name"], driver["version"], driver["informationUri"]) == (
-        "cnnspec", __version__, "https://github.com/OWNER/cnnspec")
+    assert (driver["name"], driver["version"], driver["semanticVersion"]) == ("cnnspec", __version__, __version__)
+    assert "informationUri" not in driver  # optional; no placeholder address
     assert [rule["id"] for rule in driver["rules"]] == list(KINDS)
     assert driver["rules"][list(KINDS).index("shape")] == {
         "id": "shape", "name": "Shape", "shortDescription": {"text": "A layer cannot take the shape it receives."},

@@ -115,6 +115,9 @@ def test_blocks_library_and_constraints() -> None:
     assert schema_errors(load_text(budget).data) == []
     assert schema_errors(load_text(budget.replace("max_params", "max_parms")).data) == [
         "constraints: Additional properties are not allowed ('max_parms' was unexpected)"]
+    written = SPEC + "  - relu\nconstraints: {max_params: 20_000_000, max_macs: 2e7, max_flops: 4.0e+7,\n" \
+        "  min_receptive_field: [8, 8], input_sizes: [[3, $side, 4]]}\n"
+    assert schema_errors(load_text(written).data) == []  # as check accepts them
 
 
 @pytest.mark.parametrize("path", ZOO + BROKEN, ids=lambda p: str(p.relative_to(ROOT)))

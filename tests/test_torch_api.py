@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import inspect
+import pickle
 from pathlib import Path
 
+import pytest
 import torch
 
 import cnnspec
@@ -31,3 +33,21 @@ def test_load_to_source_and_to_torch_are_one_backend() -> None:
 def test_to_torch_takes_constructor_overrides() -> None:
     net = cnnspec.load(ROOT / "specs" / "lenet5.yaml").to_torch(num_classes=3)
     assert net[11].out_features == 3
+
+
+ZOO = sorted(p.name for p in (ROOT / "specs").glob("*.yaml"))
+BIG = {"alexnet.yaml", "vgg16.yaml", "resnet50.yaml", "resnet34.yaml", "convnext_tiny.yaml"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in BIG else n for n in ZOO])
+def test_to_torch_modules_pickle_and_torch_save_round_trip(name: str, tmp_path: Path) -> None:
+    """The generated module's package (``cnnspec_generated``) is registered, so pickle finds the class."""
+    net = cnnspec.load(ROOT / "specs" / name).to_torch().eval()
+    again = pickle.loads(pickle.dumps(net))
+    torch.save(net, tmp_path / "model.pt")
+    loaded = torch.load(tmp_path / "model.pt", weights_only=False)
+    for other in (again, loaded):
+        assert type(other) is type(net)
+        ours, theirs = net.state_dict(), other.state_dict()
+        assert list(ours) == list(theirs)
+        assert all(torch.equal(ours[k], theirs[k]) for k in ours)

@@ -66,7 +66,8 @@ def parse_shape(text: str | None) -> tuple[int, ...] | None:
     if max(shape) > MAX_INT:
         raise UsageError(f"--input sizes are at most 2^63 - 1, got `{text[:60]}`")
     if not 1 <= len(shape) <= 4 or min(shape) < 1:
-        raise UsageError(f"--input takes 1 to 4 positive sizes (C[,L|H,W|D,H,W]), got `{text}`")
+        batch = " (no batch axis: leave out the first size)" if len(shape) == 5 else ""
+        raise UsageError(f"--input takes 1 to 4 positive sizes (C[,L|H,W|D,H,W]), got `{text}`{batch}")
     return shape
 
 

@@ -21,7 +21,8 @@ from typing import Any, TypeVar
 
 from cnnspec import ir
 from cnnspec.errors import SourcePos, SpecError
-from cnnspec.frontend.elaborate import bind_params, check_input, elaborate, input_shape
+from cnnspec.frontend.budgets import attach_constraints
+from cnnspec.frontend.elaborate import bind_params, check_input, check_input_rank, elaborate, input_shape
 from cnnspec.frontend.infer import infer
 from cnnspec.frontend.link import Program, Read, link
 from cnnspec.frontend.read import Doc, load_file, load_text
@@ -83,9 +84,11 @@ def analyse(doc: Doc, path: str | os.PathLike[str] | None, overrides: Mapping[st
         return Analysis(None, _ordered(errors, doc.file), program=program)
     try:
         params = bind_params(spec, overrides or {})
-        own = input_shape(spec, params) if shape is None else shape
+        own = input_shape(spec, params)
         if shape is not None:
             check_input(shape, SourcePos(doc.file, 1, 1))
+            check_input_rank(shape, own, spec.spots.pos("input"))
+            own = shape
     except SpecError as exc:
         return Analysis(None, _ordered([*errors, exc], doc.file), program=program)
     graph, elaboration_errors = elaborate(program, params, str(path) if path is not None else doc.file)
@@ -93,9 +96,7 @@ def analyse(doc: Doc, path: str | os.PathLike[str] | None, overrides: Mapping[st
     if errors:
         return Analysis(None, errors, program=program)
     graph, shape_errors = infer(graph, own, first_error_only=not every_error)
-    graph.constraints = {key: (value, spec.spots.pos("constraints", key)) for key, value in spec.constraints.items()}
-    graph.constraint_items = {("input_sizes", i): spec.spots.pos("constraints", "input_sizes", i)
-                              for i in range(len(spec.constraints.get("input_sizes", ())))}
+    shape_errors += attach_constraints(graph, spec, params)
     graph.spec_hash = _digest(program, params, own)
     graph.files = program.files
     return Analysis(graph, shape_errors, program=program)

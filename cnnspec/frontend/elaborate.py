@@ -78,6 +78,24 @@ def check_input(shape: ir.Shape, pos: SourcePos) -> None:
             raise SpecError(f"`input` sizes must be at least 1, got {list(shape)}", pos)
 
 
+_AXES = {1: "C", 2: "C,L", 3: "C,H,W", 4: "C,D,H,W"}
+
+
+def check_input_rank(shape: ir.Shape, own: ir.Shape, pos: SourcePos) -> None:
+    """``--input`` must have the rank of the spec's ``input`` (another rank is another network: a 2D one
+    for a 3D spec), with a hint where a batch axis seems included or the channels left out."""
+    if len(shape) == len(own):
+        return
+    given = ",".join(map(str, shape))
+    message = (f"--input {given}: {len(shape)} size{'s' if len(shape) > 1 else ''}, but the spec's input {list(own)} has {len(own)} "
+               f"({_AXES[len(own)]}, no batch axis)")
+    if len(shape) == len(own) + 1:
+        message += f"; without a batch axis that is --input {','.join(map(str, shape[1:]))}"
+    elif len(shape) == len(own) - 1:
+        message += f"; with the channels first that is --input {','.join(map(str, (own[0], *shape)))}"
+    raise SpecError(message, pos)
+
+
 def _evaluate(value: Any, env: Mapping[str, Any], pos: SourcePos) -> Any:
     if not is_expression(value):
         return value

@@ -23,12 +23,32 @@ _EXPECTED = {
 }
 
 
+# settings whose alternatives (a word, a mapping, a list) pydantic reports apart: every accepted form at once
+_FORMS = {
+    "shortcut": (("`residual`",), ("`identity`, a projection `{projection: auto}` or `{projection: always}` (with "
+                 "optional `name` and `norm: batchnorm|none`), or a list of layers")),
+}
+
 _INPUT_SIZES = frozenset({"in", "in_channels", "in_features", "input", "inputs", "cin", "c_in", "channels"})
 
 
+# names other libraries give to cnnspec's ops (PyTorch, Keras, papers): suggested before spelling matches
+_ALIASES = {
+    "dense": "linear", "fc": "linear", "fully_connected": "linear",
+    "unflatten": "reshape", "view": "reshape",
+    "deconv": "conv_transpose", "convtranspose": "conv_transpose", "transposed_conv": "conv_transpose",
+    "interpolate": "upsample", "resize": "upsample",
+}
+
+
 def suggest(word: str, choices: Iterable[str]) -> str:
-    """`` (did you mean `x`?)`` when a close match exists, else an empty string."""
-    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    """`` (did you mean `x`?)`` when a close match exists, else an empty string. A known alias of one of
+    ``choices`` (``dense`` for ``linear``) is the suggestion even when another spelling is closer."""
+    options = list(choices)
+    alias = _ALIASES.get(word.lower())
+    if alias in options:
+        return f"; did you mean `{alias}`?"
+    match = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     return f"; did you mean `{match[0]}`?" if match else ""
 
 
@@ -114,6 +134,10 @@ def _message(
             message += f": write a space after the colon (`{key}: {rest.strip()}`)"
         elif field in _INPUT_SIZES and what.startswith("`"):
             message += ": the input size is never written, each layer takes it from the layer before"
+        elif field in ("activation", "act") and what.startswith("`"):
+            written = value_of(loc)
+            layer = written if isinstance(written, str) and written.isidentifier() else "relu"
+            message += f": an activation is a layer of its own; write `- {layer}` on the line after this layer"
         else:
             message += suggest(field, known) or f" ({word}s: {', '.join(known)})"
         return SpecError(message, pos_of(loc, True))
@@ -123,13 +147,26 @@ def _message(
     if not loc:
         return SpecError(f"the settings of {what} should be a mapping such as `{{name: x}}`, got {_show(value)}",
                          pos_of(loc, False))
+    if field in _FORMS and what in _FORMS[field][0]:
+        return SpecError(f"`{field}` of {what} must be one of {_FORMS[field][1]}; got {_show(value)}", pos_of(loc, False))
     if first["type"] == "literal_error":
         allowed = first.get("ctx", {}).get("expected", "")
         return SpecError(f"`{field}` of {what} must be one of {allowed}; got {_show(value)}", pos_of(loc, False))
     expected = _expected_for(errors, first)
     label = f"`{field}`" if isinstance(loc[-1], str) else f"item {loc[-1]} of `{_last_field(loc)}`"
     hint = " (one item per `- ` line)" if expected == "a list" and isinstance(value, dict) else ""
+    if isinstance(value, str) and _is_number(value) and "string" not in expected and first["type"] != "budget_count":
+        return SpecError(f"{label} of {what} should be {expected}, got the string `\"{value}\"`; write the number "
+                         "without quotes", pos_of(loc, False))
     return SpecError(f"{label} of {what} should be {expected}, got {_show(value)}{hint}", pos_of(loc, False))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return any(c.isdigit() for c in text)
 
 
 def _last_field(loc: tuple[Any, ...]) -> str:

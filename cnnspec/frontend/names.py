@@ -43,6 +43,9 @@ def _check_text(name: str) -> str | None:
         return f"layer name `{name}` is a Python keyword"
     if name.startswith("__"):
         return f"layer name `{name}` starts with a double underscore, which Python reserves"
+    if name.startswith("_"):
+        return (f"layer name `{name}` starts with an underscore, which PyTorch reserves for nn.Module internals "
+                "(`_modules`, `_parameters`)")
     if name in MODULE_ATTRIBUTES:
         return f"layer name `{name}` would shadow `{name}` of PyTorch's nn.Module"
     return None

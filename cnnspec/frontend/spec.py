@@ -4,9 +4,12 @@ op models."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from cnnspec.ops.base import Name
 
@@ -35,18 +38,61 @@ class BlockDef(_Strict):
     )
 
 
-class Constraints(_Strict):
-    """Budgets checked by `cnnspec check`."""
+_COUNT_WORDS = "a positive whole number (20000000, 20_000_000 or 2e7)"
+_UNDERSCORED = re.compile(r"[0-9]+(_[0-9]+)*")
 
-    max_params: int | None = Field(None, description="Largest allowed parameter count.", examples=[12_000_000])
-    max_macs: int | None = Field(
+
+def whole_count(value: Any) -> Any:
+    """A budget's count as written in the docs: ``20000000``, ``20_000_000`` (a string in YAML 1.2) or ``2e7``
+    (a float in YAML); anything else that is not a positive whole number is refused saying what is accepted.
+    ``$expressions`` are left for ``cnnspec.frontend.budgets`` to evaluate."""
+    if isinstance(value, str) and value.startswith("$"):
+        return value
+    number: Any = value
+    if isinstance(value, str) and _UNDERSCORED.fullmatch(value):
+        number = int(value.replace("_", ""))
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and "e" in value.lower():
+        try:
+            exact = Decimal(value)
+        except InvalidOperation:
+            exact = Decimal("NaN")
+        # the exponent is bounded first: int(Decimal("1e999999999")) would build a billion-digit number
+        whole = exact.is_finite() and exact.adjusted() < 19 and exact == exact.to_integral_value()
+        number = int(exact) if whole else value
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        raise PydanticCustomError("budget_count", f"Input should be {_COUNT_WORDS}")
+    return number
+
+
+_COUNT_SCHEMA = {"anyOf": [{"type": "integer", "minimum": 1},
+                           {"type": "string", "pattern": "^[0-9]+(_[0-9]+)*$|^[0-9.]+[eE][+]?[0-9]+$"}]}
+Count = Annotated[int, BeforeValidator(whole_count), WithJsonSchema(_COUNT_SCHEMA)]
+Size = Annotated[int | str, BeforeValidator(whole_count),
+                 WithJsonSchema({"anyOf": [*_COUNT_SCHEMA["anyOf"], {"type": "string", "pattern": "^\\$"}]})]
+
+
+class Constraints(_Strict):
+    """Budgets checked by `cnnspec check`. Counts may be written `20000000`, `20_000_000` or `2e7`."""
+
+    max_params: Count | None = Field(None, description="Largest allowed parameter count.", examples=[12_000_000])
+    max_macs: Count | None = Field(
         None, description="Largest allowed multiply-accumulate count.", examples=[2_000_000_000]
     )
-    max_activation_bytes: int | None = Field(
+    max_flops: Count | None = Field(
+        None, description="Largest allowed FLOP count (FLOPs = 2 x MACs).", examples=[4_000_000_000]
+    )
+    max_activation_bytes: Count | None = Field(
         None, description="Largest allowed activation memory (batch 1, float32).", examples=[64_000_000]
     )
-    input_sizes: list[list[int]] | None = Field(
-        None, description="Other input shapes the network must accept.", examples=[[[3, 224, 224], [3, 160, 160]]]
+    min_receptive_field: list[Count] | None = Field(
+        None, description="Smallest receptive field the output must have, per spatial axis (no channels), in "
+        "input pixels.", examples=[[64, 64]]
+    )
+    input_sizes: list[list[Size]] | None = Field(
+        None, description="Other input shapes the network must accept (sizes may be `$expressions` of the "
+        "params).", examples=[[[3, 224, 224], [3, 160, 160]]]
     )
 
 

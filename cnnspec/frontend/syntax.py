@@ -145,6 +145,7 @@ class _Parser:
         if not library:
             self.expressions(data.get("params"), ("params",))
             self.expressions(data.get("input"), ("input",))
+            self.expressions(data.get("constraints"), ("constraints",))
         if top is None:
             return None, self.errors
         spec = ast.SpecAst(
@@ -206,11 +207,12 @@ class _Parser:
         return layer if len(self.errors) == errors and layer is not None else ast.Broken(pos)
 
     def op_call(self, op: str, settings: Any, path: DataPath, pos: Any) -> ast.OpCall | None:
+        model = REGISTRY[op].Settings
         if not isinstance(settings, dict):
-            self.errors.append(SpecError(not_a_mapping(settings, f"`{op}`"), self.pos(path)))
+            self.errors.append(SpecError(not_a_mapping(settings, f"`{op}`", _example_of(model, settings)),
+                                         self.pos(path)))
             return None
         self.expressions(settings, path)
-        model = REGISTRY[op].Settings
         checked, _ = self.check_settings(model, settings, path, f"`{op}`")
         static = None if contains_expression(settings) else checked
         return ast.OpCall(op, settings, pos, self.spots(path, settings), static)
@@ -290,6 +292,16 @@ def _get(data: object, loc: tuple[object, ...]) -> object:
         except (KeyError, IndexError, TypeError):
             return None
     return data
+
+
+def _example_of(model: type[BaseModel], value: Any) -> str:
+    """The mapping a bare value was probably meant as (``dropout: 0.5`` -> ``{p: 0.5}``): the op's first
+    required setting, else its first setting, given that value; the generic example otherwise."""
+    fields = {name: info for name, info in model.model_fields.items() if name != "name"}
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)) or not fields:
+        return "{name: x}"
+    first = next((name for name, info in fields.items() if info.is_required()), next(iter(fields)))
+    return f"{{{first}: {value}}}"
 
 
 def not_a_mapping(settings: Any, what: str, example: str = "{name: x}") -> str:

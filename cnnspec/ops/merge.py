@@ -66,6 +66,9 @@ class Add(Op):
                 hint = ""
                 if getattr(label, "suggest_projection", False) and can_project(shape, first):
                     hint = "; add `shortcut: {projection: auto}` to project the input"
+                elif getattr(label, "suggest_projection", False) and pooled_away(shape, first):
+                    hint = ("; the body pools every position into one, so the input cannot be added to it (a "
+                            "squeeze-and-excitation gate multiplies the input, it is not a residual)")
                 raise RuleError(f"{label}: {_role(label, 0)} gives {fmt(first)} but {_role(label, index)} gives "
                                 f"{fmt(shape)}{hint}")
         return Inferred(s, first)
@@ -131,9 +134,16 @@ def _plural(label: str) -> str:
 
 
 def can_project(source: Shape, target: Shape) -> bool:
-    """Whether a 1x1 conv (with some stride) maps ``source`` onto ``target``."""
-    return (len(source) == len(target) >= 2
+    """Whether a 1x1 conv (with some stride) maps ``source`` onto ``target`` as a downsampling shortcut
+    does: an axis the body pooled down to one position is not projected (a stride as long as the axis would
+    keep one pixel of the input, as on a squeeze-and-excitation attempt)."""
+    return (len(source) == len(target) >= 2 and not pooled_away(source, target)
             and all(projection_stride(length, size) is not None for length, size in zip(source[1:], target[1:])))
+
+
+def pooled_away(source: Shape, target: Shape) -> bool:
+    """Whether the body reduced some axis of more than one position to one (a global pool)."""
+    return len(source) == len(target) >= 2 and any(size == 1 < length for length, size in zip(source[1:], target[1:]))
 
 
 def projection(source: Shape, target: Shape, label: str) -> tuple[int, tuple[int, ...]]:

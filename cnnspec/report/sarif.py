@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
-from cnnspec._version import __url__, __version__
+from cnnspec._version import __version__
 from cnnspec.error_codes import KINDS
 from cnnspec.errors import SourcePos, SpecError
 from cnnspec.report.regions import EndColumns
@@ -26,8 +26,9 @@ RULE_IDS = list(KINDS)
 
 def sarif_log(problems: Iterable[tuple[str, SpecError]], ends: EndColumns) -> dict[str, Any]:
     """The SARIF log of ``problems``: (the file that was checked, an error found in it or its imports)."""
+    # no informationUri (optional in SARIF): cnnspec has no public address yet
     driver = {"name": "cnnspec", "version": __version__, "semanticVersion": __version__,
-              "informationUri": __url__, "rules": [_rule(code) for code in RULE_IDS]}
+              "rules": [_rule(code) for code in RULE_IDS]}
     results = [_result(error, error.pos or SourcePos(file, 1, 1), ends) for file, error in problems]
     run = {"tool": {"driver": driver}, "columnKind": "unicodeCodePoints", "results": results}
     return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [run]}

@@ -15,6 +15,7 @@ could need (``budget``).
 
 from __future__ import annotations
 
+import re
 import struct
 import warnings
 import zipfile
@@ -61,7 +62,11 @@ def _load(path: Path, **kwargs: Any) -> Any:
         if "Quantized" in detail:  # quantized tensors cannot be made on the meta device: say what they are
             detail = "it holds quantized tensors; weights must be floating point (float16, bfloat16, float32 or float64)"
         unsupported = next((line for line in lines if line.startswith("WeightsUnpickler error")), "")
-        if unsupported and unsupported != detail:
+        pickled = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        if pickled:  # most often a whole model from torch.save(model, path)
+            detail = (f"it holds a pickled Python object (`{pickled.group(1)}`), not only tensors; if it is a "
+                      "whole model, save its weights with `torch.save(model.state_dict(), path)` and pass that file")
+        elif unsupported and unsupported != detail:
             detail += " " + unsupported
         raise CheckpointError(str(path), f"cannot read checkpoint: {detail[:300]}") from exc
 

@@ -25,9 +25,21 @@ def import_source(source: str, module_name: str) -> ModuleType:
     module.__file__ = filename
     linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
     code = compile(source, filename, "exec")
+    _register_parents(module_name)
     sys.modules[module_name] = module
     exec(code, module.__dict__)  # noqa: S102 - cnnspec's own generated, validated source
     return module
+
+
+def _register_parents(module_name: str) -> None:
+    """Register the packages above ``module_name`` (``cnnspec_generated``) in ``sys.modules``: ``pickle``
+    imports a class's module by name, and Python imports its parent package first."""
+    parent, _, _ = module_name.rpartition(".")
+    if parent and parent not in sys.modules:
+        _register_parents(parent)
+        package = ModuleType(parent, "Models built by cnnspec in this process (cnnspec.load(...).to_torch()).")
+        package.__path__ = []
+        sys.modules[parent] = package
 
 
 def build_module(graph: Graph, **params: object) -> nn.Module:
