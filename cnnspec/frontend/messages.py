@@ -129,6 +129,8 @@ def _message(
     expected = _expected_for(errors, first)
     label = f"`{field}`" if isinstance(loc[-1], str) else f"item {loc[-1]} of `{_last_field(loc)}`"
     hint = " (one item per `- ` line)" if expected == "a list" and isinstance(value, dict) else ""
+    if expected.startswith("a whole number") and isinstance(value, float) and value.is_integer():
+        hint = "; `/` and float values make a float in `$expressions`: use `//` to divide whole numbers"
     return SpecError(f"{label} of {what} should be {expected}, got {_show(value)}{hint}", pos_of(loc, False))
 
 
