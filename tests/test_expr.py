@@ -1,4 +1,5 @@
-"""The ``$`` expression language: integer arithmetic over named values, no ``eval``."""
+"""The ``$`` expression language: arithmetic over named values (whole numbers stay whole, a float or ``/``
+gives a float), no ``eval``."""
 
 from __future__ import annotations
 
@@ -50,6 +51,20 @@ def test_evaluate(text: str, value: int) -> None:
     assert evaluate(text, SCOPE) == value
 
 
+@pytest.mark.parametrize(("text", "value"), [
+    ("$width / 4", 16.0),  # true division, as Python: a float even when it divides evenly
+    ("$p * 2", 0.5),
+    ("$p * $stride / 8", 0.0625),
+    ("0.1 * 3 / 2", 0.1 * 3 / 2),  # the same float operations as torchvision's schedules, in the same order
+    ("1.5 * $width", 96.0),
+    ("1e-3 * $width", 0.064),
+    ("$width // 4", 16),
+])
+def test_float_arithmetic(text: str, value: float) -> None:
+    result = evaluate(text, SCOPE)
+    assert (result, type(result)) == (value, type(value))
+
+
 @pytest.mark.parametrize(("text", "value"), [("$p", 0.25), ("$flag", True), ("$act", "relu")])
 def test_a_lone_reference_keeps_its_type(text: str, value: object) -> None:
     result = evaluate(text, SCOPE)
@@ -68,7 +83,7 @@ def test_is_expression(value: object, expected: bool) -> None:
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("$a / 2", "cannot read `/ 2` in expression `$a / 2`; use // for integer division"),
+    ("$width / $zero", "division by zero in `$width / $zero`"),
     ("$width ** 2", "unexpected `*` in expression `$width ** 2`"),
     ("$width +", "expected a value but found the end in expression `$width +`"),
     ("($width", "expected `)` but found the end in expression `($width`"),
@@ -81,12 +96,11 @@ def test_is_expression(value: object, expected: bool) -> None:
     ("$width.real", "cannot read `.real` in expression `$width.real`"),
     ("__import__('os')", "cannot read `__import__('` in expression `__import__('os')`"),
     ("abs($width)", "cannot read `abs($width)` in expression `abs($width)`"),
-    ("1.5 * $width", "cannot read `.5 * $width` in expression `1.5 * $width`"),
+    ("1.5.2 * $width", "cannot read `.2 * $width` in expression `1.5.2 * $width`"),
     ("$width // $zero", "division by zero in `$width // $zero`"),
     ("$width % $zero", "division by zero in `$width % $zero`"),
-    ("$p * 2", "`$p` is 0.25; arithmetic in `$p * 2` works on integers only"),
-    ("$flag + 1", "`$flag` is True; arithmetic in `$flag + 1` works on integers only"),
-    ("$act * 2", "`$act` is 'relu'; arithmetic in `$act * 2` works on integers only"),
+    ("$flag + 1", "`$flag` is True; arithmetic in `$flag + 1` works on numbers only"),
+    ("$act * 2", "`$act` is 'relu'; arithmetic in `$act * 2` works on numbers only"),
     ("$widht", "`$widht` is not defined; did you mean `$width`?"),
     ("$qq * 2", "`$qq` is not defined (defined here: $act, $flag, $neg, $p, $stride, $width, $zero)"),
 ])

@@ -150,7 +150,7 @@ def test_sizes() -> None:
 
 # --- names that would inject code ----------------------------------------------------------------------
 
-IDENT = "is not a plain identifier: use ASCII letters, digits and _ (not starting with a digit, at most 64 characters)"
+IDENT = "is not a plain identifier: use ASCII letters, digits, _ and - (at most 64 characters)"
 
 
 @pytest.mark.parametrize(("name", "message"), [

@@ -23,7 +23,7 @@ from cnnspec.ir import Graph
 ROOT = Path(__file__).parents[1]
 SPECS = sorted(p.stem for p in (ROOT / "specs").glob("*.yaml"))
 MIRRORS = ("alexnet", "vgg16", "resnet18", "resnet34", "resnet50", "convnext_tiny",
-           "lenet5", "cnn1d_example", "cnn3d_example")
+           "lenet5", "cnn1d_example", "cnn3d_example", "mobilenet_v2")
 
 torch.set_num_threads(2)
 
@@ -35,10 +35,6 @@ def _graph(name: str) -> Graph:
 
 # ops written as plain calls (torch.flatten(x, 1)) where unnamed: they are not modules, so they make no leaf call
 FUNCTIONAL = {"flatten", "relu", "sigmoid", "tanh", "silu", "gelu", "mish"}
-
-
-def _reference() -> dict[str, dict[str, Any]]:
-    return reference_data.models()
 
 
 def _leaf_calls(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, list[tuple[int, ...]]]]:
@@ -97,7 +93,7 @@ def check_model(graph: Graph) -> torch.nn.Module:
 
 @pytest.mark.parametrize("name", MIRRORS)
 def test_state_dict_equals_reference(name: str) -> None:
-    ref = _reference()[name]
+    ref = reference_data.model(name)
     graph = _graph(name)
     model = build_module(graph)
     ours = [(k, list(v.shape), str(v.dtype).removeprefix("torch.")) for k, v in model.state_dict().items()]

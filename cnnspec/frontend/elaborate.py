@@ -31,8 +31,9 @@ from cnnspec.ops.merge import Add, Concat, Label
 from cnnspec.ops.norm import BatchNorm, BatchNormSettings
 
 MAX_NODES = 50_000  # about 2 s of analysis on a slow machine
-TYPE_NAMES = {"int": int, "float": float, "bool": bool, "str": str}
+TYPE_NAMES = {"int": int, "float": float, "bool": bool, "str": str, "list[int]": list, "list[float]": list}
 TYPE_WORDS = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}
+LIST_WORDS = {"list[int]": "a list of whole numbers", "list[float]": "a list of numbers"}
 INPUT = 0  # the value id of the graph's input
 
 
@@ -149,6 +150,8 @@ class Elaborator:
         self.validated: dict[tuple[int, str], Any] = {}
         self.chains: list[tuple[ir.Scope, ...]] = []  # per node, its enclosing scopes
         self.shortcut = 0  # > 0 while a residual's shortcut branch is elaborated
+        self.stage_blocks = 0  # the instances of the model's own stages (``$blocks``), counted before elaboration
+        self.stage_block = 0  # the next one's global index (``$block``)
 
     # -- values and lanes ------------------------------------------------------------------------------
     def value(self) -> int:
@@ -349,16 +352,18 @@ class Elaborator:
             raise SpecError(f"`repeat` of `stage` is {repeat:,}; a network has at most {MAX_NODES:,} layers",
                             spots.pos("repeat"))
         block = self.find_block(item.block, spots.pos("block"))
-        args = substitute(dict(item.args), spots, env, ("args",))
-        first = substitute(dict(item.first), spots, env, ("first",))
         scope = ir.Scope("stage", "", "", item.pos, lane=lane)
         self.place(scope, name, spots, naming)
+        own = not stack  # a stage of the model's layers, not inside a block: it numbers its instances globally
 
         def fill(inner: _Naming) -> int:
             y, inner_lane = x, self.lane("x")
             for index in range(repeat):
-                given = {**args, **first} if index == 0 else args
-                where = "first" if index == 0 and first else "args"
+                local = {**env, **self.instance_values(index, own)}
+                given = substitute(dict(item.args), spots, local, ("args",))
+                if index == 0 and item.first:
+                    given.update(substitute(dict(item.first), spots, local, ("first",)))
+                where = "first" if index == 0 and item.first else "args"
                 writes = {**item.args, **item.first} if index == 0 else dict(item.args)
                 call = self.bind(block, given, writes, spots, (where,), item.pos, stack)
                 before = len(self.errors)
@@ -368,6 +373,14 @@ class Elaborator:
             return y
 
         return self.scope(scope, naming, fill)
+
+    def instance_values(self, index: int, own: bool) -> dict[str, int]:
+        """What a stage's ``args`` see of one instance: ``$index`` (in the stage, from 0), and for the
+        model's own stages ``$block`` (across all of them, from 0) and ``$blocks`` (their instances in all)."""
+        if not own:
+            return {"index": index}
+        self.stage_block += 1
+        return {"index": index, "block": self.stage_block - 1, "blocks": self.stage_blocks}
 
     def block_use(self, item: ast.BlockUse, naming: _Naming, x: int, lane: str, env: dict[str, Any],
                   stack: tuple[str, ...]) -> int:
@@ -397,7 +410,7 @@ class Elaborator:
             chain = " -> ".join((*stack[stack.index(block.name):], block.name))
             raise SpecError(f"block `{block.name}` uses itself: {chain}", pos)
         args = bind_args(block, given, spots, where, missing_at)
-        signature = tuple((name, spec if _is_type(spec) else type(spec).__name__,
+        signature = tuple((name, spec if _is_type(spec) else _kind(spec),
                            ir.REQUIRED if _is_type(spec) else spec) for name, spec in block.args)
         return ir.BlockCall(block.name, signature, args, {k: written(v) for k, v in writes.items()})
 
@@ -413,6 +426,7 @@ class Elaborator:
     def graph(self, program: Program, name: str, source: str) -> ir.Graph:
         spec = program.spec
         root = ir.Scope("model", "", "", spec.spots.pos("layers", key=True))
+        self.stage_blocks = count_stage_blocks(spec.layers or (), self.params)
         out = self.layers(spec.layers or (), _Naming(root, (root,)), INPUT, self.lane("x"), dict(self.params), ())
         nodes = tuple(self.nodes)
         _boundaries(nodes, self.chains, out)
@@ -430,6 +444,28 @@ def elaborate(program: Program, params: Mapping[str, Any], source: str) -> tuple
         graph = ir.Graph(program.spec.name, source, program.spec.description, dict(params),
                          ir.Scope("model", "", "", program.spec.spots.at), (), (INPUT,), ())
     return graph, _once(elaborator.errors)
+
+
+def count_stage_blocks(items: tuple[ast.Layer, ...], params: Mapping[str, Any]) -> int:
+    """The instances of the stages written in the model's layers (through sequential, residual and concat,
+    not inside blocks): ``$blocks``. A ``repeat`` that cannot be evaluated counts nothing (it is reported
+    where the stage is elaborated)."""
+    total = 0
+    for item in items:
+        if isinstance(item, ast.Stage):
+            try:
+                repeat = substitute(item.repeat, item.spots, params, ("repeat",))
+            except SpecError:
+                continue
+            total += repeat if isinstance(repeat, int) and not isinstance(repeat, bool) and repeat > 0 else 0
+        elif isinstance(item, ast.Sequential):
+            total += count_stage_blocks(item.layers, params)
+        elif isinstance(item, ast.Residual):
+            total += count_stage_blocks(item.body, params)
+            total += count_stage_blocks(item.shortcut, params) if isinstance(item.shortcut, tuple) else 0
+        elif isinstance(item, ast.Concat):
+            total += sum(count_stage_blocks(branch, params) for branch in item.branches if branch)
+    return total
 
 
 def _once(errors: list[SpecError]) -> list[SpecError]:
@@ -489,21 +525,36 @@ def bind_args(block: ast.BlockDef, given: Mapping[str, Any], spots: ast.Spots, w
     bound: dict[str, Any] = {}
     for key, spec in declared.items():
         required = _is_type(spec)
-        want = TYPE_NAMES[spec] if required else type(spec)
         if key not in given:
             if required:
                 raise SpecError(f"block `{block.name}` needs argument `{key}` ({spec})", missing_at or spots.pos(*where))
             bound[key] = spec
             continue
         value = given[key]
-        ok = isinstance(value, want) and not (want is not bool and isinstance(value, bool))
-        if want is float and isinstance(value, int) and not isinstance(value, bool):
-            ok = True
-        if not ok:
-            raise SpecError(f"argument `{key}` of block `{block.name}` should be {TYPE_WORDS[want]} "
-                            f"({want.__name__}), got {value!r}", spots.pos(*where, key))
+        kind = spec if required else _kind(spec)
+        if not _fits(value, kind):
+            want = LIST_WORDS.get(kind) or f"{TYPE_WORDS[TYPE_NAMES[kind]]} ({kind})"
+            raise SpecError(f"argument `{key}` of block `{block.name}` should be {want}, got {value!r}",
+                            spots.pos(*where, key))
         bound[key] = value
     return bound
+
+
+def _kind(default: Any) -> str:
+    """The type name of a default value: a list's by its items (``[1, 7]`` is ``list[int]``)."""
+    if isinstance(default, list):
+        return "list[int]" if all(_fits(v, "int") for v in default) else "list[float]"
+    return type(default).__name__
+
+
+def _fits(value: Any, kind: str) -> bool:
+    """Whether ``value`` is of the type named ``kind`` (a whole number fits a float)."""
+    if kind.startswith("list["):
+        return isinstance(value, list) and all(_fits(v, kind[5:-1]) for v in value)
+    want = TYPE_NAMES[kind]
+    if isinstance(value, bool):
+        return want is bool
+    return isinstance(value, want) or (want is float and isinstance(value, int))
 
 
 def _is_type(spec: Any) -> bool:

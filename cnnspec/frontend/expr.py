@@ -1,13 +1,16 @@
-"""``$`` expressions: a tiny, safe integer arithmetic language (no ``eval``).
+"""``$`` expressions: a tiny, safe arithmetic language (no ``eval``).
 
 Grammar::
 
     expr   := term (("+" | "-") term)*
-    term   := factor (("*" | "//" | "%") factor)*
-    factor := INT | "$" NAME | ("+" | "-") factor | "(" expr ")" | ("min" | "max") "(" expr ("," expr)* ")"
+    term   := factor (("*" | "/" | "//" | "%") factor)*
+    factor := NUMBER | "$" NAME | ("+" | "-") factor | "(" expr ")" | ("min" | "max") "(" expr ("," expr)* ")"
 
 A string is an expression when it contains ``$``. A lone ``$name`` keeps its value's type (a float
-parameter can feed ``p:``); anything with an operator is integer arithmetic. ``parse`` returns the
+parameter can feed ``p:``). Arithmetic on whole numbers with ``+ - * // %`` stays whole; a float operand
+(``0.1``, a float parameter) or ``/`` makes the result a float, as in Python, so stochastic-depth schedules
+(``$p * $block / $blocks``) are written once; a float where a setting wants a whole number is refused by
+that setting. ``parse`` returns the
 expression tree of ``cnnspec.ir`` (kept beside each evaluated setting, so the PyTorch backend can write
 ``width * 4``); ``evaluate`` computes it.
 """
@@ -25,7 +28,7 @@ from cnnspec.ir import BinOp, Call, Expr, Num, Ref, Unary
 MAX_LENGTH = 200
 MAX_MAGNITUDE = 10**15
 
-_TOKEN = re.compile(r"\s*(?:(?P<int>\d+)|\$(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<fn>min|max)\b|(?P<op>//|[-+*%(),]))")
+_TOKEN = re.compile(r"\s*(?:(?P<float>\d+\.\d*(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+)|(?P<int>\d+)|\$(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<fn>min|max)\b|(?P<op>//|[-+*/%(),]))")
 
 
 class ExprError(ValueError):
@@ -46,8 +49,7 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
         match = _TOKEN.match(stripped, pos)
         if not match:
             bad = stripped[pos:].strip()[:12]
-            hint = "; use // for integer division" if bad.startswith("/") else ""
-            raise ExprError(f"cannot read `{bad}` in expression `{text}`{hint}")
+            raise ExprError(f"cannot read `{bad}` in expression `{text}`")
         kind = match.lastgroup or ""
         tokens.append((kind, match.group(kind)))
         pos = match.end()
@@ -91,7 +93,7 @@ class _Parser:
 
     def term(self) -> Expr:
         node = self.factor()
-        while (tok := self.peek()) and tok[1] in ("*", "//", "%"):
+        while (tok := self.peek()) and tok[1] in ("*", "/", "//", "%"):
             self.take()
             node = BinOp(tok[1], node, self.factor())
         return node
@@ -100,6 +102,8 @@ class _Parser:
         kind, value = self.take()
         if kind == "int":
             return Num(int(value))
+        if kind == "float":
+            return Num(float(value))
         if kind == "name":
             return Ref(value)
         if kind == "fn":
@@ -157,15 +161,15 @@ def _lookup(name: str, scope: Mapping[str, Any]) -> Any:
     return scope[name]
 
 
-def _eval(node: Expr, scope: Mapping[str, Any], text: str) -> int:
+def _eval(node: Expr, scope: Mapping[str, Any], text: str) -> float:
     """The value of ``node``; every literal, call and operator result is held to ``MAX_MAGNITUDE`` (C5: a
     ``max($w, 999...)`` once slipped past it)."""
     if isinstance(node, Num):
         return _bounded(node.value, text)
     if isinstance(node, Ref):
         value = _lookup(node.name, scope)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ExprError(f"`${node.name}` is {value!r}; arithmetic in `{text}` works on integers only")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ExprError(f"`${node.name}` is {value!r}; arithmetic in `{text}` works on numbers only")
         return value
     if isinstance(node, Unary):
         value = _eval(node.operand, scope, text)
@@ -174,15 +178,24 @@ def _eval(node: Expr, scope: Mapping[str, Any], text: str) -> int:
         values = [_eval(arg, scope, text) for arg in node.args]
         return _bounded(min(values) if node.fn == "min" else max(values), text)
     left, right = _eval(node.left, scope, text), _eval(node.right, scope, text)
-    if node.op in ("//", "%") and right == 0:
+    if node.op in ("/", "//", "%") and right == 0:
         raise ExprError(f"division by zero in `{text}`")
-    result = {"+": left + right, "-": left - right, "*": left * right}.get(node.op)
-    if result is None:
-        result = left // right if node.op == "//" else left % right
-    return _bounded(result, text)
+    return _bounded(_apply(node.op, left, right), text)
 
 
-def _bounded(result: int, text: str) -> int:
+def _bounded(result: float, text: str) -> float:
     if abs(result) > MAX_MAGNITUDE:
         raise ExprError(f"`{text}` gives {result}, beyond the {MAX_MAGNITUDE:.0e} cnnspec accepts")
     return result
+
+
+def _apply(op: str, left: float, right: float) -> float:
+    if op == "+":
+        return left + right
+    if op == "-":
+        return left - right
+    if op == "*":
+        return left * right
+    if op == "/":
+        return left / right
+    return left // right if op == "//" else left % right

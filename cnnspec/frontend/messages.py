@@ -155,6 +155,8 @@ def _message(
     expected = _expected_for(errors, first)
     label = f"`{field}`" if isinstance(loc[-1], str) else f"item {loc[-1]} of `{_last_field(loc)}`"
     hint = " (one item per `- ` line)" if expected == "a list" and isinstance(value, dict) else ""
+    if expected.startswith("a whole number") and isinstance(value, float) and value.is_integer():
+        hint = "; `/` and float values make a float in `$expressions`: use `//` to divide whole numbers"
     if isinstance(value, str) and _is_number(value) and "string" not in expected and first["type"] != "budget_count":
         return SpecError(f"{label} of {what} should be {expected}, got the string `\"{value}\"`; write the number "
                          "without quotes", pos_of(loc, False))

@@ -1,5 +1,7 @@
-"""Layer names: they become attribute names in generated Python, state_dict keys and ONNX names, so only
-plain ASCII identifiers (or non-negative indices) that collide with nothing are accepted."""
+"""Layer names: they become attribute names in generated Python, state_dict keys and ONNX names. Accepted:
+non-negative indices, plain ASCII identifiers that collide with nothing, and the names nn.Module allows
+beyond identifiers that torchvision uses (``block1-0``: ASCII letters, digits, ``_`` and ``-``), which the
+torch backend registers with ``add_module``. What nn.Module refuses (a ``.``, the empty name) is refused."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import re
 import unicodedata
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_DASHED = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}")  # nn.Module names beyond identifiers: `block1-0`
 
 # Attributes of torch.nn.Module that a submodule name would shadow (listed here: no torch import).
 MODULE_ATTRIBUTES = frozenset(
@@ -34,10 +37,17 @@ def _check_text(name: str) -> str | None:
     if foreign is not None:
         return (f"layer name `{shown}` contains the non-ASCII character U+{ord(foreign):04X} "
                 f"({unicodedata.name(foreign, 'unnamed')}); use ASCII letters, digits and _")
+    if name == "":
+        return "a layer name cannot be empty (nn.Module refuses it); leave `name` out to number the layer"
+    if "." in name:
+        return (f"layer name `{shown}` contains `.`, which nn.Module refuses: `.` separates the parts of a "
+                "state_dict key; use `_` or `-`")
+    if _DASHED.fullmatch(name) and not _IDENT.fullmatch(name) and not name.isdigit():
+        return None  # written through add_module/get_submodule in generated code
     if not _IDENT.fullmatch(name):
         return (
-            f"layer name `{shown}` is not a plain identifier: use ASCII letters, digits and _ "
-            "(not starting with a digit, at most 64 characters)"
+            f"layer name `{shown}` is not a plain identifier: use ASCII letters, digits, _ and - "
+            "(at most 64 characters)"
         )
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
         return f"layer name `{name}` is a Python keyword"

@@ -15,6 +15,7 @@ from cnnspec.ops.base import Name
 
 LayerItem = str | dict[str, Any]
 ParamValue = bool | int | float | str
+ArgValue = ParamValue | list[int] | list[float]
 LAYERS_EXAMPLE = [{"conv": {"out": 64, "kernel": 3, "padding": 1}}, "relu"]
 
 
@@ -26,11 +27,12 @@ class BlockDef(_Strict):
     """A reusable block: typed arguments with optional defaults, and its layers."""
 
     description: str = Field("", description="What the block is.", examples=["ResNet BasicBlock"])
-    args: dict[str, ParamValue] = Field(
+    args: dict[str, ArgValue] = Field(
         default_factory=dict,
-        description="Arguments: a type name (`int`, `float`, `bool`, `str`) makes it required; a value is "
-        "its default.",
-        examples=[{"width": "int", "stride": 1}],
+        description="Arguments: a type name (`int`, `float`, `bool`, `str`, `list[int]`, `list[float]`) makes "
+        "it required; a value (a list for a list argument, such as a rectangular kernel `[1, 7]`) is its "
+        "default.",
+        examples=[{"width": "int", "stride": 1, "kernel": "list[int]"}],
     )
     layers: list[LayerItem] = Field(
         description="The block's layers, which may use `$arg` expressions.",

@@ -47,7 +47,7 @@ def written(value: ir.Written) -> ast.expr:
 
 
 _OPERATORS: dict[str, type[ast.operator]] = {
-    "+": ast.Add, "-": ast.Sub, "*": ast.Mult, "//": ast.FloorDiv, "%": ast.Mod,
+    "+": ast.Add, "-": ast.Sub, "*": ast.Mult, "/": ast.Div, "//": ast.FloorDiv, "%": ast.Mod,
 }
 
 
@@ -102,6 +102,8 @@ def _binop(op: ast.operator, a: Any, b: Any) -> Any:
             return a - b
         if isinstance(op, ast.Mult):
             return a * b
+        if isinstance(op, ast.Div):
+            return a / b
         if isinstance(op, ast.FloorDiv):
             return a // b
         if isinstance(op, ast.Mod):

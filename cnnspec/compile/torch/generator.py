@@ -265,8 +265,8 @@ def block_args(scope: Scope) -> list[tuple[str, Any]]:
 def _arg_annotation(scope: Node | Scope, arg: str, default: Any) -> str:
     assert isinstance(scope, Scope) and scope.block is not None
     for name, type_name, _ in scope.block.signature:
-        if name == arg:
-            return type_name
+        if name == arg:  # a list argument arrives as a tuple literal (`(1, 7)`)
+            return {"list[int]": "tuple[int, ...]", "list[float]": "tuple[float, ...]"}.get(type_name, type_name)
     return _annotation(default if default is not REQUIRED else scope.block.args[arg])
 
 

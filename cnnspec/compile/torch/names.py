@@ -45,9 +45,17 @@ def is_index(name: str) -> bool:
     return bool(_INDEX.match(name))
 
 
+def quoted(name: str) -> bool:
+    """A name that cannot be written ``self.<name>``: an index (``3``) or one nn.Module allows beyond
+    identifiers (``block1-0``, as torchvision's RegNet names its blocks); the generated code registers it
+    with ``add_module`` and reads it with ``get_submodule``."""
+    return not _IDENT.match(name) or name in _KEYWORDS
+
+
 def check_layer_name(name: str, pos: SourcePos) -> None:
-    """A layer name must be an index (``3``) or an identifier usable as ``self.<name>``."""
-    if is_index(name):
+    """A layer name must be an index (``3``), a name used through ``add_module``/``get_submodule``
+    (``block1-0``; the front end refused what nn.Module refuses) or an identifier usable as ``self.<name>``."""
+    if quoted(name):
         return
     problem = _identifier_problem(name)
     if problem is None and name.startswith("_"):

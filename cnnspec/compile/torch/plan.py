@@ -190,7 +190,7 @@ class Builder:
 
     # --------------------------------------------------------------- members
     def attr(self, name: str) -> str:
-        return f"self.{name}" if not N.is_index(name) else f"self.get_submodule({name!r})"
+        return f"self.{name}" if not N.quoted(name) else f"self.get_submodule({name!r})"
 
     def members(self, groups: list[Group]) -> None:
         """The forward statements (and constructor lines) of ``groups``, in order."""
@@ -246,12 +246,12 @@ class Builder:
         param = None
         if lowering.parameter is not None:
             if node.name not in self.registered:
-                if N.is_index(node.name):
+                if N.quoted(node.name):
                     self.view.init.append(Line(0, f"self.register_parameter({node.name!r}, {lowering.parameter})"))
                 else:
                     self.view.init.append(Line(0, f"self.{node.name} = {lowering.parameter}"))
                 self.registered[node.name] = [lowering.parameter]
-            param = f"self.{node.name}" if not N.is_index(node.name) else f"self.get_parameter({node.name!r})"
+            param = f"self.{node.name}" if not N.quoted(node.name) else f"self.get_parameter({node.name!r})"
         target = self.lane(node.lane)
         fill = {"inputs": ", ".join(args), "param": param}
         if lowering.in_place and args[0] == target and self.gen.fresh_and_alone(ins[0], node):
@@ -277,7 +277,7 @@ class Builder:
 
     def _assign(self, name: str, lines: list[Line], indent: int = 0) -> list[Line]:
         first, rest = lines[0], lines[1:]
-        if N.is_index(name):
+        if N.quoted(name):
             head = Line(first.indent + indent, f"self.add_module({name!r}, {first.code}", "")
             if rest:
                 rest = [*rest[:-1], Line(rest[-1].indent, rest[-1].code + ")", rest[-1].comment)]
@@ -353,7 +353,7 @@ class Builder:
     def optional(self, group: Group, present: Group, source: int) -> Sym:
         """A module that only some instances have: a ``bool`` constructor flag."""
         scope = present[0].node
-        if N.is_index(scope.name):
+        if N.quoted(scope.name):
             raise SpecError("the torch backend cannot emit a block whose shortcut differs between instances "
                             "unless the shortcut is one named module (like `downsample`)", scope.pos)
         have = {it.inst for it in present}
