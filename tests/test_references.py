@@ -126,3 +126,14 @@ def test_from_takes_a_named_tensor(tmp_path: Path) -> None:
     convs = [n for n in graph.leaves() if n.op == "conv"]
     assert convs[1].inputs == graph.leaves()[0].outputs
     assert graph.output_shape == (4, 8, 8)
+
+
+def test_readme_example_is_a_valid_unet(tmp_path: Path) -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("#### Named tensors", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "s.yaml"
+    path.write_text("name: readme_unet\ninput: [1, 64, 64]\n" + example)
+    graph = analyse_file(path)
+    assert graph.output_shape == (2, 64, 64)
+    assert [n.output_shape for n in graph.leaves() if n.op == "concat"] == [(64, 32, 32), (32, 64, 64)]
