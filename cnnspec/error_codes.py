@@ -73,14 +73,15 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((code, re.compile(pat
     ("limit", r"too large|not a finite number|nests deeper than|limited to|at most 2\^63|is longer than|beyond the"),
     ("file", r"^the file |^cannot read the file|^a spec is a mapping"),
     ("unknown-key", r"^unknown (key|option)|has no argument"),
-    ("unknown-name", r"^unknown (layer|block)|is not defined"),
+    ("unknown-name", r"^unknown (layer|block)|is not defined|^no tensor is named"),
     ("missing-key", r"\bneeds (argument )?`"),
     ("structure", r"^a layer is an op name|^the settings of|uses itself|should be a (list|mapping)"),
-    ("name", r"^(layer|block) name|^a layer name|is defined twice"),
+    ("name", r"^(layer|block|tensor) name|^a layer name|is defined twice"),
+    ("structure", r"is the output of a later layer|outside block `"),
     ("expression", r"in expression `|^division by zero in|arithmetic in `"),
     ("invalid-value", r"must be (at least|one of|positive)|is a probability|^`input` (is|sizes)"),
     ("wrong-type", r"should be"),
-    ("shape", r"^[a-z_0-9]+ `[^`]*`:? |^residual add|^concat"),
+    ("shape", r"^[a-z_0-9]+ `[^`]*`:? |^residual add|^concat|^add of "),
 ))
 
 

@@ -102,6 +102,29 @@ class Stage:
 
 
 @dataclass(frozen=True)
+class Merge:
+    """``- add: {of: [a, b]}`` (also ``concat``): named tensors merged into one. ``previous`` in
+    ``of`` is the output of the layer before; ``spots`` holds where each name was written (``("of", i)``)."""
+
+    op: str  # add | concat
+    of: tuple[str, ...]
+    pos: SourcePos
+    spots: Spots
+
+
+@dataclass(frozen=True)
+class Tap:
+    """A layer written with ``as: name`` (its output is named for later layers) and/or ``from: name`` (its
+    input is a named tensor instead of the layer before's output). ``spots`` holds where each was
+    written."""
+
+    layer: Layer
+    name: str | None
+    source: str | None
+    spots: Spots
+
+
+@dataclass(frozen=True)
 class Broken:
     """A layer whose errors ``parse`` reported: it keeps its place (and its position in the scope's
     numbering) so that the layers after it are still checked."""
@@ -109,7 +132,7 @@ class Broken:
     pos: SourcePos
 
 
-Layer = OpCall | BlockUse | Sequential | Residual | Concat | Stage | Broken
+Layer = OpCall | BlockUse | Sequential | Residual | Concat | Stage | Merge | Tap | Broken
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,37 @@ def written(value: Any) -> ir.Written:
 
 
 @dataclass
+class _Frame:
+    """The tensor names of one body (the spec's layers or one block instance): those given so far, those
+    given anywhere in it (to tell a later tensor from an unknown one), and the body's input."""
+
+    block: str | None
+    declared: dict[str, SourcePos]
+    input: int
+    tensors: dict[str, tuple[int, SourcePos]] = field(default_factory=dict)
+
+
+def declared_names(items: tuple[ast.Layer, ...], out: dict[str, SourcePos] | None = None) -> dict[str, SourcePos]:
+    """Every ``as:`` name in ``items`` and the structures nested in them (not in the blocks they call)."""
+    out = {} if out is None else out
+    for item in items:
+        if isinstance(item, ast.Tap):
+            if item.name is not None:
+                out.setdefault(item.name, item.spots.pos("as"))
+            declared_names((item.layer,), out)
+        elif isinstance(item, ast.Sequential):
+            declared_names(item.layers, out)
+        elif isinstance(item, ast.Residual):
+            declared_names(item.body, out)
+            if isinstance(item.shortcut, tuple):
+                declared_names(item.shortcut, out)
+        elif isinstance(item, ast.Concat):
+            for branch in item.branches:
+                declared_names(branch, out)
+    return out
+
+
+@dataclass
 class _Naming:
     """Names in one scope: explicit ones, or the next position (``nn.Sequential``)."""
 
@@ -152,6 +183,8 @@ class Elaborator:
         self.shortcut = 0  # > 0 while a residual's shortcut branch is elaborated
         self.stage_blocks = 0  # the instances of the model's own stages (``$blocks``), counted before elaboration
         self.stage_block = 0  # the next one's global index (``$block``)
+        self.frames: list[_Frame] = []  # the tensor names of the bodies being elaborated, innermost last
+        self.declarations: dict[int, dict[str, SourcePos]] = {}  # per block body, its `as:` names
 
     # -- values and lanes ------------------------------------------------------------------------------
     def value(self) -> int:
@@ -188,6 +221,10 @@ class Elaborator:
             return self.sequential(item, naming, x, lane, env, stack), lane
         if isinstance(item, ast.Stage):
             return self.stage(item, naming, x, lane, env, stack), lane
+        if isinstance(item, ast.Tap):
+            return self.tap(item, naming, x, lane, env, stack)
+        if isinstance(item, ast.Merge):
+            return self.named_merge(item, naming, x, lane), lane
         if isinstance(item, ast.Broken):  # reported by parse; it takes its place in the numbering
             naming.slot += 1
             return self.value(), lane
@@ -340,6 +377,53 @@ class Elaborator:
         label = Label(Concat.name, tuple(f"branch {i}" for i in range(1, len(outs) + 1)))
         return self.merge(Concat.name, outs, item.pos, naming, lane, label)
 
+    # -- named tensors ---------------------------------------------------------------------------------
+    def tap(self, item: ast.Tap, naming: _Naming, x: int, lane: str, env: dict[str, Any], stack: tuple[str, ...]
+            ) -> tuple[int, str]:
+        """A layer with ``from:`` (its input is a named tensor) and/or ``as:`` (its output gets a name)."""
+        frame = self.frames[-1]
+        if item.name is not None and item.name in frame.tensors:
+            first = frame.tensors[item.name][1]
+            raise SpecError(f"tensor name `{item.name}` is already given at line {first.line}; each `as:` name "
+                            "must be new in its block", item.spots.pos("as"))
+        try:
+            if item.source is not None:
+                x, lane = self.lookup(item.source, item.spots.pos("from"), x), self.lane("x")
+            # a named output gets its own variable in generated code (the lane continues after it)
+            y, _ = self.item(item.layer, naming, x, self.lane(item.name) if item.name else lane, env, stack)
+        except SpecError:
+            if item.name is not None:  # known by name, if not by value: later references are not errors
+                frame.tensors[item.name] = (self.value(), item.spots.pos("as"))
+            raise
+        if item.name is not None:
+            frame.tensors[item.name] = (y, item.spots.pos("as"))
+        return y, lane
+
+    def lookup(self, name: str, pos: SourcePos, previous: int) -> int:
+        """The value a tensor name refers to, or a SpecError saying why none."""
+        frame = self.frames[-1]
+        if name == "previous":
+            return previous
+        if name in frame.tensors:
+            return frame.tensors[name][0]
+        if name in frame.declared:
+            raise SpecError(f"`{name}` is the output of a later layer (line {frame.declared[name].line}); a layer "
+                            "can only take tensors made before it", pos)
+        here = f"block `{frame.block}`" if frame.block else "the spec's layers"
+        for outer in reversed(self.frames[:-1]):
+            if name in outer.tensors or name in outer.declared:
+                where = f"block `{outer.block}`" if outer.block else "the spec's layers"
+                raise SpecError(f"`{name}` is a tensor of {where}, outside {here}; a block sees only its own "
+                                "tensors (merge it outside the block)", pos)
+        known = ", ".join(sorted(frame.tensors)) or "none yet"
+        raise SpecError(f"no tensor is named `{name}` in {here}; name one with `as: {name}` on an earlier layer"
+                        f"{suggest(name, frame.tensors) or f' (named so far: {known})'}", pos)
+
+    def named_merge(self, item: ast.Merge, naming: _Naming, x: int, lane: str) -> int:
+        inputs = tuple(self.lookup(name, item.spots.pos("of", index), x) for index, name in enumerate(item.of))
+        label = Label(f"{item.op} of {', '.join(item.of)}", tuple(f"`{name}`" for name in item.of))
+        return self.merge(item.op, inputs, item.pos, naming, lane, label)
+
     # -- blocks ----------------------------------------------------------------------------------------
     def stage(self, item: ast.Stage, naming: _Naming, x: int, lane: str, env: dict[str, Any],
               stack: tuple[str, ...]) -> int:
@@ -419,14 +503,25 @@ class Elaborator:
         scope = ir.Scope("block", "", "", pos, block=call, lane=lane)
         self.place(scope, name, spots, naming)
         env = {**self.params, **call.args}
-        return self.scope(scope, naming,
-                          lambda inner: self.layers(block.layers, inner, x, self.lane("x"), env, (*stack, block.name)))
+        self.frames.append(_Frame(block.name, self.declared(block.layers), x))
+        try:
+            return self.scope(scope, naming, lambda inner: self.layers(block.layers, inner, x, self.lane("x"), env,
+                                                                        (*stack, block.name)))
+        finally:
+            self.frames.pop()
+
+    def declared(self, items: tuple[ast.Layer, ...]) -> dict[str, SourcePos]:
+        found = self.declarations.get(id(items))
+        if found is None:
+            found = self.declarations[id(items)] = declared_names(items)
+        return found
 
     # -- the graph -------------------------------------------------------------------------------------
     def graph(self, program: Program, name: str, source: str) -> ir.Graph:
         spec = program.spec
         root = ir.Scope("model", "", "", spec.spots.pos("layers", key=True))
         self.stage_blocks = count_stage_blocks(spec.layers or (), self.params)
+        self.frames.append(_Frame(None, declared_names(spec.layers or ()), INPUT))
         out = self.layers(spec.layers or (), _Naming(root, (root,)), INPUT, self.lane("x"), dict(self.params), ())
         nodes = tuple(self.nodes)
         _boundaries(nodes, self.chains, out)

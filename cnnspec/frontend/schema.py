@@ -42,6 +42,14 @@ STRUCTURE_EXAMPLES: dict[str, Any] = {
                  "shortcut": {"projection": "auto", "name": "downsample"}},
     "concat": {"branches": [[{"conv": {"out": 16, "kernel": 1}}], [{"conv": {"out": 16, "kernel": 3, "padding": 1}}]]},
     "stage": {"name": "layer2", "block": "basic", "repeat": 2, "args": {"width": 128}, "first": {"stride": 2}},
+    "add": {"of": ["skip", "previous"]},
+}
+# options of every layer written as a mapping (`cnnspec.frontend.spec.TENSOR_OPTIONS`)
+TENSOR_OPTION_SCHEMAS: dict[str, Any] = {
+    "as": {"type": "string", "description": "Name this layer's output, to take it later with `from:` or `of:`.",
+           "examples": ["skip1"]},
+    "from": {"type": "string", "description": "Take a tensor named earlier with `as:` as this layer's input.",
+             "examples": ["skip1"]},
 }
 # structures whose settings are read as written (their layer items are substituted one by one)
 UNSUBSTITUTED = frozenset({"residual", "concat"})
@@ -50,6 +58,8 @@ STRUCTURE_SUMMARIES = {
     "residual": "out = body(x) + shortcut(x); the shortcut is the identity, a projection or a layer list.",
     "concat": "Channel concatenation of branches that all read the same input (an empty branch is the input).",
     "stage": "`repeat` instances of a block, numbered 0..repeat-1; `first` overrides arguments of instance 0.",
+    "add": "The sum of named tensors (`as:` names; `previous` is the layer before's output), of equal or "
+           "broadcastable shapes.",
 }
 
 
@@ -170,17 +180,25 @@ def _layer(defs: dict[str, Any]) -> dict[str, Any]:
     names = sorted([*OPS, *STRUCTURES])
     entries: list[dict[str, Any]] = [{"title": "op or block name", **_bare(names)}]
     for op, model in OPS.items():
-        defs[f"op.{op}"] = _settings(model, defs, model.summary)
+        defs[f"op.{op}"] = _with_tensor_options(_settings(model, defs, model.summary))
         optional = not any(f.is_required() for f in model.model_fields.values())
         entries.append(_mapping(op, f"#/definitions/op.{op}", model.summary, optional, model.example))
     for name, model in STRUCTURES.items():
         summary = STRUCTURE_SUMMARIES[name]
-        defs[f"structure.{name}"] = _settings(model, defs, summary, expressions=name not in UNSUBSTITUTED)
+        defs[f"structure.{name}"] = _with_tensor_options(_settings(model, defs, summary,
+                                                                   expressions=name not in UNSUBSTITUTED))
         entries.append(_mapping(name, f"#/definitions/structure.{name}", summary, False, STRUCTURE_EXAMPLES[name]))
     entries.append({"title": "block call", **_block_call(names)})
     return {"description": "A layer: an op name (`- relu`), an op with settings (`- conv: {out: 16, kernel: 3}`), "
             "a structure (sequential, residual, concat, stage) or a block call (`- basic: {width: 64}`).",
             "oneOf": entries}
+
+
+def _with_tensor_options(schema: dict[str, Any]) -> dict[str, Any]:
+    """A layer's settings schema that also takes ``as:`` and ``from:``."""
+    if isinstance(schema.get("properties"), dict):
+        schema["properties"] = {**schema["properties"], **TENSOR_OPTION_SCHEMAS}
+    return schema
 
 
 def _bare(names: list[str]) -> dict[str, Any]:

@@ -154,8 +154,18 @@ class ResidualSettings(_Strict):
 
 
 class ConcatSettings(_Strict):
-    branches: list[list[LayerItem]] = Field(
-        description="Layer lists, each fed the same input.", examples=[[LAYERS_EXAMPLE, []]]
+    branches: list[list[LayerItem]] | None = Field(
+        None, description="Layer lists, each fed the same input.", examples=[[LAYERS_EXAMPLE, []]]
+    )
+    of: list[str] | None = Field(
+        None, description="Instead of `branches`: named tensors (`as:` names, `previous`) joined "
+        "along the channels, in this order.", examples=[["previous", "skip1"]]
+    )
+
+
+class MergeSettings(_Strict):
+    of: list[str] = Field(
+        description="Named tensors (`as:` names, `previous`), at least two.", examples=[["a", "b"]]
     )
 
 
@@ -174,4 +184,8 @@ STRUCTURES: dict[str, type[BaseModel]] = {
     "residual": ResidualSettings,
     "concat": ConcatSettings,
     "stage": StageSettings,
+    "add": MergeSettings,
 }
+
+TENSOR_OPTIONS = ("as", "from")  # options of every layer written as a mapping: name its output, take a named input
+RESERVED_TENSORS = ("previous",)  # in a merge's `of`: the layer before's output

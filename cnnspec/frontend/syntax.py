@@ -19,9 +19,12 @@ from cnnspec.frontend.expr import parse as parse_expression
 from cnnspec.frontend.messages import _data_loc, validation_errors
 from cnnspec.frontend.read import DataPath, Doc
 from cnnspec.frontend.spec import (
+    RESERVED_TENSORS,
     STRUCTURES,
+    TENSOR_OPTIONS,
     BlocksFile,
     ConcatSettings,
+    MergeSettings,
     ResidualSettings,
     SequentialSettings,
     SpecFile,
@@ -196,7 +199,18 @@ class _Parser:
         else:
             self.errors.append(SpecError(layer_shape_message(item), self.pos(path)))
             return ast.Broken(self.pos(path))
+        options: dict[str, Any] = {}
+        if isinstance(settings, dict) and any(k in settings for k in TENSOR_OPTIONS):
+            options = {k: settings[k] for k in TENSOR_OPTIONS if k in settings}
+            settings = {k: v for k, v in settings.items() if k not in TENSOR_OPTIONS}
         errors = len(self.errors)
+        layer = self.word(word, settings, at, pos)
+        layer = layer if len(self.errors) == errors and layer is not None else ast.Broken(pos)
+        if options:
+            return self.tap(layer, options, at)
+        return layer
+
+    def word(self, word: str, settings: Any, at: DataPath, pos: Any) -> ast.Layer | None:
         if word in STRUCTURES:
             layer = getattr(self, word)(settings, at, pos)
         elif word in LAYER_OPS:
@@ -204,7 +218,20 @@ class _Parser:
         else:
             self.expressions(settings, at)
             layer = ast.BlockUse(word, settings, pos, self.spots(at, settings))
-        return layer if len(self.errors) == errors and layer is not None else ast.Broken(pos)
+        return layer
+
+    def tap(self, layer: ast.Layer, options: dict[str, Any], path: DataPath) -> ast.Layer:
+        """A layer with ``as:`` and/or ``from:``: each must be a tensor name (``from`` may also be
+        ``input``)."""
+        ok = True
+        for key, value in options.items():
+            problem = tensor_name_problem(value, key)
+            if problem is not None:
+                self.errors.append(SpecError(problem, self.pos((*path, key))))
+                ok = False
+        if not ok:
+            return layer
+        return ast.Tap(layer, options.get("as"), options.get("from"), self.spots(path, options))
 
     def op_call(self, op: str, settings: Any, path: DataPath, pos: Any) -> ast.OpCall | None:
         model = REGISTRY[op].Settings
@@ -257,11 +284,38 @@ class _Parser:
         _, ok = self.check(ConcatSettings, settings, path, "`concat`")
         if not ok:
             return None
+        if ("of" in settings) == ("branches" in settings):
+            self.errors.append(SpecError("`concat` needs either `branches` (layer lists fed the same input) or "
+                                         "`of` (named tensors), not both", self.pos(path)))
+            return None
+        if "of" in settings:
+            return self.merge("concat", settings, path, pos)
         if not settings["branches"]:
             self.errors.append(SpecError("`concat` needs at least one branch", self.pos((*path, "branches"))))
             return None
         branches = tuple(self.layers(b, (*path, "branches", i)) for i, b in enumerate(settings["branches"]))
         return ast.Concat(branches, pos)
+
+    def add(self, settings: Any, path: DataPath, pos: Any, op: str = "add") -> ast.Merge | None:
+        if not isinstance(settings, dict):
+            self.errors.append(SpecError(not_a_mapping(settings, f"`{op}`", "{of: [a, b]}"), self.pos(path)))
+            return None
+        _, ok = self.check(MergeSettings, settings, path, f"`{op}`")
+        return self.merge(op, settings, path, pos) if ok else None
+
+    def merge(self, op: str, settings: dict[str, Any], path: DataPath, pos: Any) -> ast.Merge | None:
+        names = settings["of"]
+        if len(names) < 2:
+            self.errors.append(SpecError(f"`{op}` needs at least two tensors in `of`, got {len(names)}",
+                                         self.pos((*path, "of"))))
+            return None
+        ok = True
+        for index, name in enumerate(names):
+            problem = tensor_name_problem(name, "of", previous=True)
+            if problem is not None:
+                self.errors.append(SpecError(problem, self.pos((*path, "of", index))))
+                ok = False
+        return ast.Merge(op, tuple(names), pos, self.spots(path, settings)) if ok else None
 
     def stage(self, settings: Any, path: DataPath, pos: Any) -> ast.Stage | None:
         if not isinstance(settings, dict):
@@ -274,6 +328,28 @@ class _Parser:
             return None
         return ast.Stage(settings.get("name"), settings["block"], settings["repeat"], settings.get("args") or {},
                          settings.get("first") or {}, pos, self.spots(path, settings))
+
+
+def tensor_name_problem(value: Any, key: str, previous: bool = False) -> str | None:
+    """Why ``value`` (written under ``key``) cannot name a tensor, or None. Tensor names become variables
+    of the generated ``forward``, so they are Python identifiers."""
+    import keyword
+
+    reserved = RESERVED_TENSORS if previous else ()
+    if not isinstance(value, str):
+        return f"`{key}` takes a tensor name such as `skip1`, got {_shown(value)}"
+    if value in RESERVED_TENSORS and value not in reserved:
+        if key == "as":
+            return f"`as: {value}` is reserved (`previous` is the layer before's output in a merge's `of`)"
+        return "`previous` is only written in a merge's `of`; a layer without `from` already takes it"
+    if not value.isidentifier() or keyword.iskeyword(value) or value in ("self", "torch", "nn", "F"):
+        return (f"tensor name `{value}` must be a Python identifier (letters, digits, `_`; not starting with a "
+                "digit), as it names a variable of the generated forward")
+    return None
+
+
+def _shown(value: Any) -> str:
+    return "a list" if isinstance(value, list) else "a mapping" if isinstance(value, dict) else f"`{value}`"
 
 
 def _explained_by_expression(error: Any, data: Any, model: type[BaseModel]) -> bool:

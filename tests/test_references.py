@@ -1,0 +1,139 @@
+"""Named tensors (``as:``, ``from:``) and merges of them (``add``/``concat`` with ``of``): a U-Net checked
+against a hand-written torch module (state_dict, parity), ONNX parity, and the refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnnspec.errors import SpecError
+from cnnspec.frontend import analyse_file
+
+UNET = Path(__file__).parent / "data" / "graph" / "unet.yaml"
+
+
+def _hand_unet(width: int = 16):  # type: ignore[no-untyped-def]
+    from torch import cat, nn
+
+    def double(cin: int, cout: int) -> nn.Module:
+        return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(), nn.Conv2d(cout, cout, 3, padding=1),
+                             nn.ReLU())
+
+    class UNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            w = width
+            mods = [double(1, w), nn.MaxPool2d(2), double(w, 2 * w), nn.MaxPool2d(2), double(2 * w, 4 * w),
+                    nn.MaxPool2d(2), double(4 * w, 8 * w), nn.ConvTranspose2d(8 * w, 4 * w, 2, stride=2),
+                    double(8 * w, 4 * w), nn.ConvTranspose2d(4 * w, 2 * w, 2, stride=2), double(4 * w, 2 * w),
+                    nn.ConvTranspose2d(2 * w, w, 2, stride=2), double(2 * w, w), nn.Conv2d(w, 2, 1)]
+            for index, mod in enumerate(mods):
+                self.add_module(str(index), mod)
+
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            m = [self.get_submodule(str(i)) for i in range(14)]
+            e1 = m[0](x)
+            e2 = m[2](m[1](e1))
+            e3 = m[4](m[3](e2))
+            x = m[7](m[6](m[5](e3)))
+            x = m[9](m[8](cat([e3, x], 1)))
+            x = m[11](m[10](cat([e2, x], 1)))
+            return m[13](m[12](cat([e1, x], 1)))
+
+    return UNet()
+
+
+def test_unet_figures() -> None:
+    graph = analyse_file(UNET)
+    assert graph.output_shape == (2, 64, 64)
+    assert graph.root.total_params == 481_762
+    assert [n.output_shape for n in graph.leaves() if n.op == "concat"] == [(128, 16, 16), (64, 32, 32), (32, 64, 64)]
+
+
+@pytest.mark.slow
+def test_unet_matches_hand_written_torch_and_onnx() -> None:
+    import torch
+
+    from cnnspec.compile.onnx import to_model_proto
+    from cnnspec.compile.onnx.check import run_model
+    from cnnspec.compile.torch.loader import build_module
+
+    torch.manual_seed(0)
+    graph = analyse_file(UNET)
+    hand = _hand_unet().eval()
+    ours = build_module(graph).eval()
+    theirs = hand.state_dict()
+    assert [(k, tuple(v.shape)) for k, v in ours.state_dict().items()] == \
+        [(k, tuple(v.shape)) for k, v in theirs.items()]
+    assert [(k, s) for k, s, _ in graph.state_dict_keys()] == [(k, tuple(v.shape)) for k, v in theirs.items()]
+    ours.load_state_dict(theirs, strict=True)
+    x = torch.randn(3, 1, 64, 64)
+    with torch.no_grad():
+        want = hand(x)
+        got = ours(x)
+    assert torch.equal(got, want)
+    weights = {k: v.numpy() for k, v in theirs.items()}
+    onnx_out = run_model(to_model_proto(graph, weights), x.numpy())
+    np.testing.assert_allclose(onnx_out, want.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_generated_forward_reads_like_hand_written() -> None:
+    from cnnspec.compile.torch import render_source as generate
+
+    source = generate(analyse_file(UNET))
+    assert "e1 = self.get_submodule('0')(x)" in source
+    assert "x = torch.cat([e3, x], dim=1)" in source
+    assert "x = torch.cat([e1, x], dim=1)" in source
+
+
+def _error(tmp_path: Path, layers: str) -> str:
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\ninput: [4, 8, 8]\n" + layers)
+    with pytest.raises(SpecError) as info:
+        analyse_file(path)
+    return str(info.value)
+
+
+def test_refusals(tmp_path: Path) -> None:
+    assert _error(tmp_path, "layers:\n  - relu: {as: a}\n  - add: {of: [a, b]}\n") == (
+        f"{tmp_path}/s.yaml:5:19: error: no tensor is named `b` in the spec's layers; name one with `as: b` on an "
+        "earlier layer (named so far: a)")
+    assert _error(tmp_path, "layers:\n  - add: {of: [previous, a]}\n  - relu: {as: a}\n") == (
+        f"{tmp_path}/s.yaml:4:26: error: `a` is the output of a later layer (line 5); a layer can only take tensors "
+        "made before it")
+    assert _error(tmp_path, "layers:\n  - relu: {as: a}\n  - conv: {out: 2, kernel: 1}\n"
+                            "  - add: {of: [a, previous]}\n") == (
+        f"{tmp_path}/s.yaml:6:5: error: add of a, previous: `a` gives 4x8x8 but `previous` gives 2x8x8")
+    assert _error(tmp_path, "blocks:\n  b:\n    layers: [{conv: {out: 4, kernel: 1, from: a}}]\n"
+                            "layers:\n  - relu: {as: a}\n  - b\n") == (
+        f"{tmp_path}/s.yaml:5:47: error: `a` is a tensor of the spec's layers, outside block `b`; a block sees "
+        "only its own tensors (merge it outside the block)")
+    assert _error(tmp_path, "layers:\n  - relu: {as: a}\n  - relu: {as: a}\n") == (
+        f"{tmp_path}/s.yaml:5:16: error: tensor name `a` is already given at line 4; each `as:` name must be new "
+        "in its block")
+    assert _error(tmp_path, "layers:\n  - relu: {as: 1x}\n") == (
+        f"{tmp_path}/s.yaml:4:16: error: tensor name `1x` must be a Python identifier (letters, digits, `_`; not "
+        "starting with a digit), as it names a variable of the generated forward")
+
+
+def test_from_takes_a_named_tensor(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\ninput: [4, 8, 8]\nlayers:\n  - relu: {as: a}\n  - conv: {out: 2, kernel: 1}\n"
+                    "  - conv: {out: 4, kernel: 1, from: a, as: b}\n  - add: {of: [a, b]}\n")
+    graph = analyse_file(path)
+    convs = [n for n in graph.leaves() if n.op == "conv"]
+    assert convs[1].inputs == graph.leaves()[0].outputs
+    assert graph.output_shape == (4, 8, 8)
+
+
+def test_readme_example_is_a_valid_unet(tmp_path: Path) -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("#### Named tensors", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "s.yaml"
+    path.write_text("name: readme_unet\ninput: [1, 64, 64]\n" + example)
+    graph = analyse_file(path)
+    assert graph.output_shape == (2, 64, 64)
+    assert [n.output_shape for n in graph.leaves() if n.op == "concat"] == [(64, 32, 32), (32, 64, 64)]
