@@ -5,6 +5,7 @@ loading and summarising never import torch or onnx."""
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,8 @@ class Model:
         """The per-layer table and totals as ``text``, ``markdown`` or ``json``."""
         from cnnspec.report import render
 
+        if fmt not in SUMMARY_FORMATS:
+            raise ValueError(f"summary format {fmt!r}: one of {', '.join(SUMMARY_FORMATS)}")
         return render(self.graph, fmt, depth)
 
     def to_source(self) -> str:
@@ -61,6 +64,31 @@ class Model:
         return render_dot(self.graph, depth, rankdir)
 
 
+SUMMARY_FORMATS = ("text", "markdown", "json")
+MAX_SIZE = 2**63 - 1  # what the command line accepts for sizes (int64, as torch and ONNX hold them)
+
+
 def load(path: str | Path, input_shape: Shape | None = None, **params: Any) -> Model:
-    """Load, validate, resolve and analyse the spec at ``path``; keyword arguments override ``params``."""
-    return Model(analyse_file(path, params or None, tuple(input_shape) if input_shape else None))
+    """Load, validate, resolve and analyse the spec at ``path``; keyword arguments override ``params``.
+    ``input_shape`` sizes are whole numbers from 1 to 2^63 - 1 (numpy integers too); numpy scalars given
+    as params are taken as the Python numbers they hold. Raises ``ValueError`` for a malformed argument."""
+    shape = None if input_shape is None else tuple(_whole(v, "input_shape") for v in input_shape)
+    plain = {key: value.item() if _is_numpy_scalar(value) else value for key, value in params.items()}
+    return Model(analyse_file(path, plain or None, shape))
+
+
+def _whole(value: Any, what: str) -> int:
+    """``value`` as a size: a whole number (``int`` or a numpy integer, not ``bool``) from 1 to 2^63 - 1."""
+    try:
+        number = operator.index(value)
+    except TypeError:
+        number = None
+    if isinstance(value, bool) or number is None:
+        raise ValueError(f"{what}: sizes are whole numbers, got {value!r}")
+    if not 1 <= number <= MAX_SIZE:
+        raise ValueError(f"{what}: sizes are from 1 to 2^63 - 1, got {number}")
+    return number
+
+
+def _is_numpy_scalar(value: Any) -> bool:
+    return type(value).__module__ == "numpy" and hasattr(value, "item") and getattr(value, "ndim", None) == 0

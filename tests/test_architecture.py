@@ -150,6 +150,9 @@ NOT_OP_USES = {
     ("conv", "cnnspec.frontend.schema"): "a YAML example of the constructs (data, not a use)",
     ("conv", "cnnspec.frontend.spec"): "a YAML example of `layers` (data, not a use)",
     ("concat", "cnnspec.lsp.completion"): "the `concat:` construct's completion text",
+    ("add", "cnnspec.frontend.spec"): "the `add: {of: [...]}` construct (sugar elaborated to the op)",
+    ("add", "cnnspec.frontend.schema"): "the `add:` construct's schema example and summary",
+    ("add", "cnnspec.lsp.completion"): "the `add:` construct's completion text",
 }
 
 

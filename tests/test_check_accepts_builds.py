@@ -28,7 +28,7 @@ from tools.fuzzcases import make_case, prepare
 ROOT = Path(__file__).parents[1]
 ZOO = sorted(p.name for p in (ROOT / "specs").glob("*.yaml"))
 BIG = {"alexnet.yaml", "vgg16.yaml", "resnet50.yaml", "resnet34.yaml", "convnext_tiny.yaml", "resnet18.yaml"}
-FUZZ_SEEDS = range(400)
+FUZZ_SEEDS = range(800)
 
 
 def build_every_backend(graph: Graph) -> None:
@@ -86,7 +86,9 @@ def test_fuzz_cases_that_check_accepts_build(tmp_path: Path) -> None:
             build_every_backend(graph)
         except Exception as exc:  # name the seed that reproduces it
             raise AssertionError(f"seed {seed}: check accepts it, a backend fails: {exc!r}") from exc
-    assert accepted >= 25, accepted  # 29 of the 400 pass check: enough to mean something
+    # 53 of the 800 pass check (the cases depend on the zoo's files, so the count moves when the zoo grows):
+    # enough to mean something
+    assert accepted >= 40, accepted
 
 
 RESIDUAL = """\
