@@ -99,6 +99,17 @@ def decode_utf8(raw: bytes, file: str, what: str = "the file") -> str:
                         SourcePos(file, line, col)) from None
 
 
+MAX_SHOWN = 50  # errors reported per file by `check` and the editor; the rest are counted in one more line
+
+
+def capped(errors: list[SpecError]) -> list[SpecError]:
+    """The first :data:`MAX_SHOWN` errors, and one more saying how many were left out."""
+    if len(errors) <= MAX_SHOWN:
+        return errors
+    more = SpecError(f"{len(errors) - MAX_SHOWN} more error(s) in this file are not shown", errors[MAX_SHOWN].pos)
+    return [*errors[:MAX_SHOWN], more]
+
+
 class UsageError(Exception):
     """A problem with how cnnspec was called (exit code 2). Printed on one line, like every error."""
 

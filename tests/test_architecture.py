@@ -114,6 +114,15 @@ def test_no_backend_imports_the_front_end() -> None:
     assert found == []
 
 
+def test_only_the_command_line_imports_the_commands() -> None:
+    """The layers stand on each other downwards: the editor, the API and the reports never reach up into a
+    command module (what they share lives below, e.g. ``cnnspec.errors.capped``)."""
+    found = [(name, target) for name in SOURCES if not name.startswith(("cnnspec.commands", "cnnspec.cli"))
+             for level in (True, False) for target in imports(name, module_level=level)
+             if target.startswith("cnnspec.commands")]
+    assert found == []
+
+
 def test_op_modules_import_only_ops_ir_pydantic_and_the_standard_library() -> None:
     allowed = ("cnnspec.ops", "cnnspec.ir", "pydantic", "__future__")
     found = [(name, target) for name in SOURCES if name.startswith("cnnspec.ops")

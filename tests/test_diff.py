@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from cnnspec.cli import main
-from cnnspec.diff import align
+from cnnspec.report.spec_diff import align
 
 OLD = """\
 name: small

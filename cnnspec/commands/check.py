@@ -17,13 +17,12 @@ from typing import Any
 from cnnspec import console
 from cnnspec.commands.common import STDIN, STDIN_NAME, add_spec_options, load_spec, read_stdin, spec_kwargs
 from cnnspec.commands.importers import SPEC_SUFFIXES, importers
-from cnnspec.errors import SpecError, UsageError, one_line
+from cnnspec.errors import SpecError, UsageError, capped, one_line
 from cnnspec.fsutil import file_kind
 from cnnspec.report.regions import EndColumns
 from cnnspec.stdstreams import reader_may_leave
 
 FORMATS = ("text", "json", "github", "sarif")
-MAX_SHOWN = 50  # errors reported per file; the rest are counted in one more line
 
 
 @dataclass
@@ -90,16 +89,9 @@ def check_file(path: Path, kwargs: dict, stdin_text: str | None = None) -> Resul
     graph = result.graph
     if graph is None or result.errors:
         assert result.errors, "the front end made no graph and gave no reason"
-        return Result(name, _capped(name, result.errors))
+        return Result(name, capped(result.errors))
     return Result(name, check_budgets(graph), graph.root.total_params, graph.root.total_macs)
 
-
-def _capped(name: str, errors: list[SpecError]) -> list[SpecError]:
-    """The first :data:`MAX_SHOWN` errors, and one more saying how many were left out."""
-    if len(errors) <= MAX_SHOWN:
-        return errors
-    more = SpecError(f"{len(errors) - MAX_SHOWN} more error(s) in this file are not shown", errors[MAX_SHOWN].pos)
-    return [*errors[:MAX_SHOWN], more]
 
 
 def report(results: list[Result], fmt: str, ends: EndColumns) -> None:

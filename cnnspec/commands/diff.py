@@ -33,9 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnspec.diff import diff_graphs
     from cnnspec.frontend import analyse_file
     from cnnspec.report.diff_format import render_diff
+    from cnnspec.report.spec_diff import diff_graphs
 
     want = 1 if args.git else 2
     if len(args.specs) != want:

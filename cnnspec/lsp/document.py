@@ -15,8 +15,7 @@ from functools import cached_property
 from pathlib import Path
 
 from cnnspec import ir
-from cnnspec.commands.check import MAX_SHOWN
-from cnnspec.errors import SourcePos, SpecError
+from cnnspec.errors import SourcePos, SpecError, capped
 from cnnspec.frontend import Analysis
 from cnnspec.frontend.ast import SpecAst
 from cnnspec.frontend.budgets import check_budgets
@@ -114,12 +113,7 @@ def check_errors(analysis: Analysis) -> list[SpecError]:
     """What ``cnnspec check`` reports for an analysis: its errors (the first :data:`MAX_SHOWN`), or the
     spec's budgets when there are none."""
     if analysis.kind == "blocks" or analysis.graph is None or analysis.errors:
-        errors = analysis.errors
-        if len(errors) > MAX_SHOWN:
-            more = SpecError(f"{len(errors) - MAX_SHOWN} more error(s) in this file are not shown",
-                             errors[MAX_SHOWN].pos)
-            errors = [*errors[:MAX_SHOWN], more]
-        return errors
+        return capped(analysis.errors)
     return check_budgets(analysis.graph)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from cnnspec.diff import Layer, LayerChange, SpecDiff, Totals
 from cnnspec.ops.shape import fmt
+from cnnspec.report.spec_diff import Layer, LayerChange, SpecDiff, Totals
 
 MARKS = {"changed": "~", "added": "+", "removed": "-"}
 TOTAL_ROWS = (("params", "params"), ("trainable params", "trainable_params"), ("buffers", "buffers"),
