@@ -206,7 +206,8 @@ class Generator:
                 if any(it.node.params[k].init.values != values for it in group):  # type: ignore[union-attr]
                     raise SpecError("the torch backend needs fixed weights to be equal in every instance "
                                     "of a block", node.pos)
-                const = self.constant(b, node, t.key, values)
+                kernel = repeated_kernel(values)  # one kernel for every (out, in) pair: copy_ broadcasts it
+                const = self.constant(b, node, t.key, values if kernel is None else kernel)
                 self.helper(ASSIGN, None)
                 lines.append(Line(0, f"{ASSIGN}({target}, {const}, trainable={t.trainable!r})"))
             elif t.init.explicit:  # a value the module does not start with (a fixed kernel's zero bias)
@@ -298,6 +299,20 @@ def literal(value: Any, member: Node | Scope) -> str:
     except E.Unknown:
         raise SpecError(f"the torch backend cannot write {type(value).__name__} value {value!r} as a "
                         "constructor default", member.pos) from None
+
+
+def repeated_kernel(values: Any) -> Any:
+    """The kernel of a fixed ``[out, in/groups, *k]`` array that holds one kernel for every (out, in) pair of
+    two or more (as ``weights: [[1, 0, -1], ...]`` with ``out`` expands), else None. The analysis shares one
+    row between output channels, so the comparison is by identity first and costs O(out + in)."""
+    if not (isinstance(values, list) and values and isinstance(values[0], list) and values[0]):
+        return None
+    first = values[0][0]
+    if len(values) * len(values[0]) < 2 or not isinstance(first, list):
+        return None
+    if all(row is values[0] or row == values[0] for row in values) and all(k == first for k in values[0]):
+        return first
+    return None
 
 
 def _check_numbers(values: Any, node: Node) -> None:
