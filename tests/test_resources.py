@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from cnnspec.frontend import budgets, read
 
 link = importlib.import_module("cnnspec.frontend.link")
@@ -153,3 +155,27 @@ def test_D3_a_param_named_like_a_constant_leaves_the_fixed_kernel_alone(tmp_path
                     "[2, 0, -2], [1, 0, -1]], padding: 1, trainable: false, name: sobel}]\n")
     weight = cnnspec.load(spec).to_torch().sobel.weight
     assert weight.flatten().tolist() == [1.0, 0.0, -1.0, 2.0, 0.0, -2.0, 1.0, 0.0, -1.0]
+
+
+@pytest.mark.parametrize(("spec", "smallest"), [
+    # 396 layers x 63 probes = 24,948 node analyses; one layer more is 25,011
+    ("input: [1, 4611686018427387904]\nblocks: {b: {layers: [relu]}}\nlayers: [stage: {name: s, block: b, repeat: 396}]",
+     (1, 1)),
+    ("input: [1, 4611686018427387904]\nblocks: {b: {layers: [relu]}}\nlayers: [stage: {name: s, block: b, repeat: 397}]",
+     None),
+    # a fixed kernel counts one analysis per 256 values: (1 + 50,625 // 256) x 126 probes = 24,948; out 226: 25,074
+    ("input: [1, 4611686018427387904, 4611686018427387904]\nlayers: [conv: {weights: [KERNEL], out: 225, trainable: false}]",
+     (1, 15, 15)),
+    ("input: [1, 4611686018427387904, 4611686018427387904]\nlayers: [conv: {weights: [KERNEL], out: 226, trainable: false}]",
+     None),
+])
+def test_the_smallest_input_search_stays_within_its_budget(tmp_path: Path, spec: str, smallest: tuple[int, ...] | None
+                                                          ) -> None:
+    """summary's bisection re-analyses the network per probe: 200,000 analyses took 8-25 s, so the budget is
+    25,000, a fixed kernel's values counted too (its analysis walks them)."""
+    from cnnspec.frontend import SMALLEST_INPUT_BUDGET, analyse_file, smallest_input
+
+    assert SMALLEST_INPUT_BUDGET == 25_000
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\n" + spec.replace("KERNEL", ", ".join(["[" + ", ".join(["1"] * 15) + "]"] * 15)) + "\n")
+    assert smallest_input(analyse_file(path)) == smallest
