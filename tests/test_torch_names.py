@@ -181,3 +181,27 @@ def test_every_param_name_check_accepts_builds(tmp_path: Path, capsys: pytest.Ca
 
     assert build_module(analyse_file(spec))(torch.zeros(1, 1, 8, 8)).shape == (1, 2, 6, 6)
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("layer", ["out", "print", "self", "assign", "x", "nn", "torch", "SOBEL_WEIGHT", "Net", "super"])
+def test_every_layer_name_check_accepts_builds_and_keeps_its_state_dict_key(tmp_path: Path, layer: str) -> None:
+    import cnnspec
+
+    spec = tmp_path / "net.yaml"
+    spec.write_text(f"name: net\ninput: [1, 8, 8]\nlayers:\n  - conv: {{weights: [[1, 0], [0, 1]], trainable: false, "
+                    f"name: sobel}}\n  - conv: {{out: 2, kernel: 1, name: {layer}}}\n  - relu\n  - conv: {{out: 2, kernel: 1}}\n")
+    net = cnnspec.load(spec).to_torch()
+    assert list(net.state_dict()) == ["sobel.weight", f"{layer}.weight", f"{layer}.bias", "3.weight", "3.bias"]
+    import torch
+
+    assert net(torch.ones(1, 1, 8, 8)).shape == (1, 2, 7, 7)
+
+
+def test_a_layer_named_like_a_keyword_is_refused_by_check_as_by_the_build(tmp_path: Path,
+                                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "net.yaml"
+    spec.write_text("name: net\ninput: [1, 8, 8]\nlayers: [conv: {out: 2, kernel: 1, name: class}]\n")
+    line = f"{spec}:3:42: error: layer name `class` is a Python keyword\n"
+    assert main(["check", str(spec)]) == 1 and capsys.readouterr().err == line
+    assert main(["build", str(spec), "--target", "torch", "-o", str(tmp_path / "n.py")]) == 1
+    assert capsys.readouterr().err == line and not (tmp_path / "n.py").exists()
