@@ -232,6 +232,7 @@ def test_different_weights_are_a_mismatch(tmp_path: Path) -> None:
     path = tmp_path / "a.yaml"
     path.write_text(SPECS["agree"])
     model = cnnspec.load(path)
+    torch.manual_seed(0)  # the conv's own init too: with some weights the relu hid the change at batch 1
     net = model.to_torch().eval()
     randomise(net, 0)
     model.to_onnx(tmp_path / "a.onnx", module=net)
