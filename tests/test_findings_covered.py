@@ -27,6 +27,15 @@ def test_the_audit_matches_names_exactly_and_ignores_skipped_tests() -> None:
     assert findings_audit.audit(["M3", "M4"], {"t.py": funcs}) == {"M3": ["t.py::test_M3_c"], "M4": []}
 
 
+def test_a_module_that_skips_itself_covers_nothing(tmp_path) -> None:
+    (tmp_path / "test_a.py").write_text("import pytest\npytestmark = pytest.mark.skipif(True, reason='no')\n"
+                                        "def test_S1_x(): assert 1\n")
+    (tmp_path / "test_b.py").write_text("import pytest\nnp = pytest.importorskip('numpy')\ndef test_S2_x(): assert 1\n")
+    (tmp_path / "test_c.py").write_text("import pytest\ndef test_S3_x(): assert 1\n")
+    functions = findings_audit.test_functions(tmp_path)
+    assert findings_audit.audit(["S1", "S2", "S3"], functions) == {"S1": [], "S2": [], "S3": ["test_c.py::test_S3_x"]}
+
+
 def test_ids_are_read_from_a_report() -> None:
     report = ("**S1. `diff` writes anywhere.**\nmore\n\n**C10. A param\nbreaks it.**\n\n"
               "* **P1.** `check DIR | head` exits 0.\n* **P2.** two lines.\n")

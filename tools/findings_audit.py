@@ -39,8 +39,21 @@ def test_functions(tests: Path = ROOT / "tests") -> dict[str, list[ast.FunctionD
     out: dict[str, list[ast.FunctionDef]] = {}
     for path in sorted(tests.glob("test_*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
+        if _module_skipped(tree):
+            out[path.name] = []
+            continue
         out[path.name] = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")]
     return out
+
+
+def _module_skipped(tree: ast.Module) -> bool:
+    """A module-level ``pytestmark`` that skips, or a module-level ``pytest.importorskip``/``skip``."""
+    for node in tree.body:
+        text = ast.unparse(node)
+        if isinstance(node, (ast.Assign, ast.Expr)) and ("pytest.importorskip" in text or "pytest.skip(" in text
+                                                           or (text.startswith("pytestmark") and "skip" in text)):
+            return True
+    return False
 
 
 def names_finding(name: str, key: str) -> bool:
