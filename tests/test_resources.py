@@ -179,3 +179,28 @@ def test_the_smallest_input_search_stays_within_its_budget(tmp_path: Path, spec:
     path = tmp_path / "s.yaml"
     path.write_text("name: s\n" + spec.replace("KERNEL", ", ".join(["[" + ", ".join(["1"] * 15) + "]"] * 15)) + "\n")
     assert smallest_input(analyse_file(path)) == smallest
+
+
+def test_a_file_of_more_values_than_specs_hold_stops_at_the_first_one_over(tmp_path: Path) -> None:
+    """1,900,000 numbers in a 3.8 MB file (under the 4 MiB limit) took 20 s and 500 MB in check: the reader
+    counts values and stops at the 120,001st (8 scalars before the list: keys count too)."""
+    spec = tmp_path / "many.yaml"
+    spec.write_text("name: x\ninput: [1, 8, 8]\nparams: {a: [" + "0," * 130_000 + "]}\nlayers: [relu]\n")
+    result = _check(spec)
+    assert (result.returncode, result.stderr.strip()) == (
+        1, (f"{spec}:3:239998: error: the file holds more than 120,000 values; specs are limited to 120,000 "
+            "(big fixed weights belong in a checkpoint: `--weights`)"))
+    assert read.MAX_VALUES == 120_000
+
+
+def test_zoo_specs_hold_a_small_share_of_the_values_a_file_may_hold() -> None:
+    counts = {p.name: _scalars(read.load_file(p).data) for p in (ROOT / "specs").glob("*.yaml")}
+    assert max(counts.values()) < read.MAX_VALUES // 50, counts
+
+
+def _scalars(data: object) -> int:
+    if isinstance(data, dict):
+        return sum(1 + _scalars(v) for v in data.values())
+    if isinstance(data, list):
+        return sum(_scalars(v) for v in data)
+    return 1

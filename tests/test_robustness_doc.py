@@ -25,6 +25,7 @@ LIMITS: list[tuple[str, str, Callable[[Any], str]]] = [
     ("cnnspec.frontend.read", "MAX_BYTES", lambda v: f"| {_size(v)}; at most that + 1 byte is read"),
     ("cnnspec.compile.manifest", "MAX_BYTES", lambda v: f"| {_size(v)} |"),
     ("cnnspec.frontend.read", "MAX_DEPTH", lambda v: f"| {v} levels |"),
+    ("cnnspec.frontend.read", "MAX_VALUES", lambda v: f"| {v:,} scalars (keys included)"),
     ("cnnspec.frontend.expr", "MAX_LENGTH", lambda v: f"| {v} characters;"),
     ("cnnspec.frontend.expr", "MAX_MAGNITUDE", lambda v: f"up to 10^{len(str(v)) - 1} in magnitude"),
     ("cnnspec.frontend.link", "MAX_FILES", lambda v: f"| {v:,} per spec;"),
@@ -67,6 +68,6 @@ def test_every_limit_row_says_how_to_raise_it_and_the_dot_timeout_matches() -> N
     from cnnspec.compile.dot.render import render
 
     rows = _limit_rows()[1:]  # after the header (the rule starts with "|-")
-    assert len(rows) == 22 and all(len(r.split(" | ")) == 5 and r.split(" | ")[3].strip() for r in rows)
+    assert len(rows) == 23 and all(len(r.split(" | ")) == 5 and r.split(" | ")[3].strip() for r in rows)
     timeout = inspect.signature(render).parameters["timeout"].default
     assert any(r.startswith("| `dot` rendering | ") and f"| {timeout:g} s |" in r for r in rows)
