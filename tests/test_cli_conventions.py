@@ -194,12 +194,12 @@ def test_an_error_clears_a_running_progress_line(capsys: pytest.CaptureFixture[s
     ("num_classes=#3", ("--set num_classes=#3: `#` starts a YAML comment, which would leave nothing; remove the "
      "comment, or quote the value to keep the `#` as text")),
 ])
-def test_set_values_that_cannot_be_read(cli, monkeypatch: pytest.MonkeyPatch, value: str, message: str) -> None:
+def test_P5_set_values_that_cannot_be_read(cli, monkeypatch: pytest.MonkeyPatch, value: str, message: str) -> None:
     monkeypatch.chdir(ROOT)
     assert cli("check", "specs/lenet5.yaml", "--set", value) == (2, "", f"cnnspec check: error: {message}\n")
 
 
-def test_set_values_with_a_hash_that_is_no_comment(cli, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_P5_set_values_with_a_hash_that_is_no_comment(cli, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     code, _, err = cli("check", "specs/lenet5.yaml", "--set", "num_classes='3 # c'")
     assert (code, err.split(": error: ")[1]) == (

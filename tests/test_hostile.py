@@ -186,17 +186,18 @@ def test_spec_name_and_description_cannot_inject_code(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
-@pytest.mark.parametrize(("spec", "line"), [
-    ("name: d\nparams: {__class__: 3}\ninput: [1, 8, 8]\nlayers: [relu]\n",
-     ("spec.yaml:4:1: error: spec param '__class__' cannot be a Python parameter name: it looks like a Python "
-     "special name")),
-    ("name: d\ninput: [1, 8, 8]\nblocks:\n  __init__:\n    layers: [relu]\nlayers:\n  - __init__\n",
-     ("spec.yaml:7:5: error: block kind '__init__' cannot be used in generated Python: it looks like a Python "
-     "special name")),
+@pytest.mark.parametrize(("spec", "code"), [
+    ("name: d\nparams: {__class__: 3}\ninput: [1, 8, 8]\nlayers: [conv: {out: $__class__, kernel: 1}]\n",
+     "def __init__(self, class_: int = 3) -> None:"),
+    ("name: d\ninput: [1, 8, 8]\nblocks:\n  __init__:\n    layers: [relu]\nlayers:\n  - __init__\n", "class Init(nn.Module):"),
 ])
-def test_names_the_python_backend_refuses(tmp_path, monkeypatch, capsys, spec: str, line: str) -> None:
-    assert check(tmp_path, monkeypatch, capsys, spec, argv=("build", "--target", "torch", "-o", "m.py")) == line
-    assert not (tmp_path / "m.py").exists()
+def test_names_python_reserves_are_mangled_in_the_python_backend(tmp_path, monkeypatch, capsys, spec: str,
+                                                                  code: str) -> None:
+    """``check`` accepts them, so the torch backend writes them as names Python allows (issue 14)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spec.yaml").write_text(spec)
+    assert main(["build", "--target", "torch", "-o", "m.py", "-q", "spec.yaml"]) == 0
+    assert code in (tmp_path / "m.py").read_text() and capsys.readouterr().err == ""
 
 
 # --- $ references ----------------------------------------------------------------------------------------

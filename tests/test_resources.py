@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from cnnspec.frontend import budgets, read
 
 link = importlib.import_module("cnnspec.frontend.link")
@@ -120,15 +122,19 @@ def test_an_output_size_beyond_int64_is_refused_at_the_layer(tmp_path: Path) -> 
            "sizes are at most 2^63 - 1 (int64 in PyTorch and ONNX)"))
 
 
-def test_C10_params_named_like_generated_helpers_are_refused(tmp_path: Path) -> None:
+def test_C10_params_named_like_generated_helpers_are_mangled(tmp_path: Path) -> None:
+    """`params: {assign: 4}` shadowed the `assign` helper (a TypeError on construction); the constructor
+    parameter is `assign_` now and the fixed kernel is intact."""
     spec = tmp_path / "c10.yaml"
     spec.write_text("name: sc\nparams: {assign: 4}\ninput: [1, 8, 8]\nlayers: [conv: {weights: [[1, 0, -1], "
-                    "[2, 0, -2], [1, 0, -1]], padding: 1, trainable: false, name: sobel}]\n")
+                    "[2, 0, -2], [1, 0, -1]], padding: 1, trainable: false, name: sobel}, conv: {out: $assign, kernel: 1}]\n")
     result = subprocess.run([sys.executable, "-m", "cnnspec", "build", str(spec), "--target", "torch", "-o",
-                             str(tmp_path / "c10.py")], capture_output=True, text=True, check=False, timeout=60)
-    assert (result.returncode, result.stderr.strip()) == (
-        1, f"{spec}:4:1: error: spec param 'assign' cannot be a Python parameter name: it is used by the generated code")
-    assert not (tmp_path / "c10.py").exists()
+                             str(tmp_path / "c10.py"), "-q"], capture_output=True, text=True, check=False, timeout=60)
+    assert (result.returncode, result.stderr) == (0, "")
+    source = (tmp_path / "c10.py").read_text()
+    assert "def __init__(self, assign_: int = 4) -> None:" in source
+    assert "assign(self.sobel.weight, SOBEL_WEIGHT, trainable=False)" in source
+    assert "nn.Conv2d(1, assign_, kernel_size=1)" in source
 
 
 def test_C10_every_helper_the_ops_emit_is_reserved() -> None:
@@ -149,3 +155,52 @@ def test_D3_a_param_named_like_a_constant_leaves_the_fixed_kernel_alone(tmp_path
                     "[2, 0, -2], [1, 0, -1]], padding: 1, trainable: false, name: sobel}]\n")
     weight = cnnspec.load(spec).to_torch().sobel.weight
     assert weight.flatten().tolist() == [1.0, 0.0, -1.0, 2.0, 0.0, -2.0, 1.0, 0.0, -1.0]
+
+
+@pytest.mark.parametrize(("spec", "smallest"), [
+    # 396 layers x 63 probes = 24,948 node analyses; one layer more is 25,011
+    ("input: [1, 4611686018427387904]\nblocks: {b: {layers: [relu]}}\nlayers: [stage: {name: s, block: b, repeat: 396}]",
+     (1, 1)),
+    ("input: [1, 4611686018427387904]\nblocks: {b: {layers: [relu]}}\nlayers: [stage: {name: s, block: b, repeat: 397}]",
+     None),
+    # a fixed kernel counts one analysis per 256 values: (1 + 50,625 // 256) x 126 probes = 24,948; out 226: 25,074
+    ("input: [1, 4611686018427387904, 4611686018427387904]\nlayers: [conv: {weights: [KERNEL], out: 225, trainable: false}]",
+     (1, 15, 15)),
+    ("input: [1, 4611686018427387904, 4611686018427387904]\nlayers: [conv: {weights: [KERNEL], out: 226, trainable: false}]",
+     None),
+])
+def test_the_smallest_input_search_stays_within_its_budget(tmp_path: Path, spec: str, smallest: tuple[int, ...] | None
+                                                          ) -> None:
+    """summary's bisection re-analyses the network per probe: 200,000 analyses took 8-25 s, so the budget is
+    25,000, a fixed kernel's values counted too (its analysis walks them)."""
+    from cnnspec.frontend import SMALLEST_INPUT_BUDGET, analyse_file, smallest_input
+
+    assert SMALLEST_INPUT_BUDGET == 25_000
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\n" + spec.replace("KERNEL", ", ".join(["[" + ", ".join(["1"] * 15) + "]"] * 15)) + "\n")
+    assert smallest_input(analyse_file(path)) == smallest
+
+
+def test_a_file_of_more_values_than_specs_hold_stops_at_the_first_one_over(tmp_path: Path) -> None:
+    """1,900,000 numbers in a 3.8 MB file (under the 4 MiB limit) took 20 s and 500 MB in check: the reader
+    counts values and stops at the 120,001st (8 scalars before the list: keys count too)."""
+    spec = tmp_path / "many.yaml"
+    spec.write_text("name: x\ninput: [1, 8, 8]\nparams: {a: [" + "0," * 130_000 + "]}\nlayers: [relu]\n")
+    result = _check(spec)
+    assert (result.returncode, result.stderr.strip()) == (
+        1, (f"{spec}:3:239998: error: the file holds more than 120,000 values; specs are limited to 120,000 "
+            "(big fixed weights belong in a checkpoint: `--weights`)"))
+    assert read.MAX_VALUES == 120_000
+
+
+def test_zoo_specs_hold_a_small_share_of_the_values_a_file_may_hold() -> None:
+    counts = {p.name: _scalars(read.load_file(p).data) for p in (ROOT / "specs").glob("*.yaml")}
+    assert max(counts.values()) < read.MAX_VALUES // 50, counts
+
+
+def _scalars(data: object) -> int:
+    if isinstance(data, dict):
+        return sum(1 + _scalars(v) for v in data.values())
+    if isinstance(data, list):
+        return sum(_scalars(v) for v in data)
+    return 1

@@ -12,7 +12,6 @@ from torch import nn
 
 from cnnspec.cli import main
 from cnnspec.compile.torch import build_module, names, render_source
-from cnnspec.errors import SpecError
 from cnnspec.frontend import analyse_file
 from cnnspec.ir import Graph
 
@@ -110,24 +109,99 @@ def test_hostile_layer_names_are_refused(tmp_path: Path, capsys: pytest.CaptureF
     assert not out.exists()
 
 
-@pytest.mark.parametrize("param", ["class", "self", "torch", "print", "_x"])
-def test_hostile_param_names_are_refused(tmp_path: Path, param: str) -> None:
-    spec = tmp_path / "bad.yaml"
-    spec.write_text(f"name: bad\nparams: {{{param}: 3}}\ninput: [1, 8, 8]\n"
-                    f"layers:\n  - conv: {{out: ${param}, kernel: 3}}\n")
-    try:
-        graph = analyse_file(spec)
-    except SpecError:
-        return  # the front end refused it already
-    with pytest.raises(SpecError, match="cannot be a Python parameter name"):
-        render_source(graph)
+# --- names check accepts are built (issue 14 item 3, issue 10 item 8): mangled, never refused ------------------
+
+NAMES = """\
+name: sc
+params: {out: 3, class: 2, print: 1, self: 2, assign: 4, SOBEL_WEIGHT: 4, Sc: 1, lambda: 2, _x: 1, out_: 2}
+input: [1, 8, 8]
+blocks:
+  unit:
+    args: {out: 2, class: 1, x: 3, __init__: 1}
+    layers: [conv: {out: $out, kernel: $x, padding: $class, groups: $__init__}, relu]
+  class:
+    layers: [conv: {out: $_x, kernel: 1}]
+layers:
+  - conv: {weights: [[1, 0, -1], [2, 0, -2], [1, 0, -1]], padding: 1, trainable: false, name: sobel}
+  - conv: {out: $assign, kernel: 1}
+  - unit: {out: "$out + $self + $out_ + 1", class: $print}
+  - unit: {out: $SOBEL_WEIGHT, x: "$lambda + 1", class: 2, __init__: 2}
+  - class
+  - conv: {out: $Sc, kernel: 1}
+"""
 
 
-@pytest.mark.parametrize("arg", ["import", "self", "x", "len", "a b"])
-def test_hostile_block_arguments_are_refused(arg: str) -> None:
-    graph = _graph()
-    block = next(s for s in graph.root.scopes() if s.kind == "block")
-    assert block.block is not None
-    object.__setattr__(block.block, "args", {**block.block.args, arg: 1})
-    with pytest.raises(SpecError, match=r"argument of block 'basic'"):
-        render_source(graph)
+def test_python_names_mangle_only_what_python_refuses() -> None:
+    assert names.python_names(["width", "out", "class", "out_", "_x", "__init__", "a-b", "1a", "\u00e9", "x", "len"]) == {
+        "width": "width", "out_": "out_", "out": "out_2", "class": "class_", "_x": "x_", "__init__": "init_",
+        "a-b": "a_b_", "1a": "arg_1a_", "\u00e9": "arg_", "x": "x_2", "len": "len_"}
+
+
+def test_params_and_block_arguments_python_refuses_are_mangled_and_equal_onnx(tmp_path: Path) -> None:
+    """Params and block arguments named like keywords, builtins, the generated code's names, a constant
+    (`SOBEL_WEIGHT`, D3) or the model's class (`Sc`): ``check`` accepts them, so the torch module must run
+    and compute what onnxruntime computes with the same weights."""
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    import cnnspec
+
+    spec = tmp_path / "sc.yaml"
+    spec.write_text(NAMES)
+    model = cnnspec.load(spec)
+    source = model.to_source()
+    assert ("    def __init__(\n        self,\n        out_2: int = 3,\n        class_: int = 2,\n        print_: int = 1,\n"
+            "        self_: int = 2,\n        assign_: int = 4,\n        SOBEL_WEIGHT: int = 4,\n        Sc: int = 1,\n"
+            "        lambda_: int = 2,\n        x_: int = 1,\n        out_: int = 2,\n    ) -> None:\n") in source
+    assert "self.add_module('2', Unit(assign_, out_2=out_2 + self_ + out_ + 1, class_=print_))" in source
+    assert "assign(self.sobel.weight, SOBEL_WEIGHT2, trainable=False)" in source
+    net = model.to_torch().eval()
+    assert torch.equal(net.sobel.weight[0, 0], torch.tensor([[1.0, 0, -1], [2, 0, -2], [1, 0, -1]]))
+    model.to_onnx(tmp_path / "sc.onnx", module=net)
+    x = torch.randn(2, 1, 8, 8)
+    with torch.no_grad():
+        expected = net(x).numpy()
+    session = ort.InferenceSession(str(tmp_path / "sc.onnx"), providers=["CPUExecutionProvider"])
+    [got] = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    assert got.shape == (2, 1, 10, 10)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+    wider = model.to_torch(out=5, assign=6)  # the spec's names reach the mangled constructor parameters
+    assert wider.get_submodule("1").out_channels == 6 and wider.get_submodule("2").get_submodule("0").out_channels == 10
+
+
+@pytest.mark.parametrize("name", ["class", "self", "torch", "print", "_x", "__class__", "assign", "x", "len", "Net"])
+def test_every_param_name_check_accepts_builds(tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str) -> None:
+    spec = tmp_path / "net.yaml"
+    spec.write_text(f"name: net\nparams: {{{name}: 3}}\ninput: [1, 8, 8]\nblocks:\n  {name}:\n    args: {{{name}: 2}}\n"
+                    f"    layers: [conv: {{out: ${name}, kernel: 3}}]\nlayers: [conv: {{out: ${name}, kernel: 1}}, {name}]\n")
+    assert main(["check", str(spec)]) == 0
+    assert main(["build", str(spec), "--target", "torch", "-o", str(tmp_path / "net.py"), "-q"]) == 0
+    import torch
+
+    assert build_module(analyse_file(spec))(torch.zeros(1, 1, 8, 8)).shape == (1, 2, 6, 6)
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("layer", ["out", "print", "self", "assign", "x", "nn", "torch", "SOBEL_WEIGHT", "Net", "super"])
+def test_every_layer_name_check_accepts_builds_and_keeps_its_state_dict_key(tmp_path: Path, layer: str) -> None:
+    import cnnspec
+
+    spec = tmp_path / "net.yaml"
+    spec.write_text(f"name: net\ninput: [1, 8, 8]\nlayers:\n  - conv: {{weights: [[1, 0], [0, 1]], trainable: false, "
+                    f"name: sobel}}\n  - conv: {{out: 2, kernel: 1, name: {layer}}}\n  - relu\n  - conv: {{out: 2, kernel: 1}}\n")
+    net = cnnspec.load(spec).to_torch()
+    assert list(net.state_dict()) == ["sobel.weight", f"{layer}.weight", f"{layer}.bias", "3.weight", "3.bias"]
+    import torch
+
+    assert net(torch.ones(1, 1, 8, 8)).shape == (1, 2, 7, 7)
+
+
+def test_a_layer_named_like_a_keyword_is_refused_by_check_as_by_the_build(tmp_path: Path,
+                                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "net.yaml"
+    spec.write_text("name: net\ninput: [1, 8, 8]\nlayers: [conv: {out: 2, kernel: 1, name: class}]\n")
+    line = f"{spec}:3:42: error: layer name `class` is a Python keyword\n"
+    assert main(["check", str(spec)]) == 1 and capsys.readouterr().err == line
+    assert main(["build", str(spec), "--target", "torch", "-o", str(tmp_path / "n.py")]) == 1
+    assert capsys.readouterr().err == line and not (tmp_path / "n.py").exists()

@@ -98,6 +98,24 @@ def projection_stride(length: int, target: int) -> int | None:
 
 # ---------------------------------------------------------------------------------------------- state
 
+PLAIN_NAMES = {"w": "w", "width": "width", "stride": "stride", "drop": "drop"}
+# Every fourth spec names its param and block arguments like keywords, builtins, the generated code's own
+# names, a generated constant or the model's class; chosen by the spec number, so the random draws (and
+# so the networks) are the same whatever the names.
+HOSTILE_NAMES = [
+    {"w": "out", "width": "class", "stride": "self", "drop": "print"},
+    {"w": "assign", "width": "out", "stride": "x", "drop": "lambda"},
+    {"w": "_w", "width": "len", "stride": "nn", "drop": "torch"},
+    {"w": "Rand{seed}", "width": "SOBEL_WEIGHT", "stride": "identity", "drop": "__init__"},
+]
+
+
+def names_for(seed: int) -> dict[str, str]:
+    if seed % 4 != 1:
+        return dict(PLAIN_NAMES)
+    return {k: v.format(seed=seed) for k, v in HOSTILE_NAMES[seed // 4 % len(HOSTILE_NAMES)].items()}
+
+
 @dataclass
 class Gen:
     """The generator's state for one spec."""
@@ -109,6 +127,8 @@ class Gen:
     depth: int = 0
     counter: int = 0
     scopes: list[set[str]] = field(default_factory=lambda: [set()])  # names taken per naming scope
+    # the names of the spec param and block arguments (issue 14: names Python reserves must build too)
+    names: dict[str, str] = field(default_factory=lambda: dict(PLAIN_NAMES))
 
     def chance(self, p: float) -> bool:
         return self.rng.random() < p
@@ -134,15 +154,16 @@ class Gen:
 
     def param(self, value: int) -> int | str:
         """``value``, or now and then a ``$`` expression of the spec's ``w`` parameter that equals it."""
-        w = self.params.get("w")
+        name = self.names["w"]
+        w = self.params.get(name)
         if w is None or not self.chance(0.3):
             return value
         if value == w:
-            return "$w"
+            return f"${name}"
         if value == 2 * w:
-            return "$w * 2"
+            return f"${name} * 2"
         if value == w + 1:
-            return "$w + 1"
+            return f"${name} + 1"
         return value
 
 
@@ -597,7 +618,8 @@ def _block_layers(g: Gen, shapes: list[Shape], width: int, rank: int) -> list[It
     kernel = g.rng.choice([1, 3])
     dilation = 1 if kernel == 1 or g.chance(0.7) else 2
     pad = dilation * (kernel - 1) // 2
-    conv: dict[str, Any] = {"out": "$width", "kernel": kernel, "stride": "$stride", "padding": pad}
+    conv: dict[str, Any] = {"out": f"${g.names['width']}", "kernel": kernel, "stride": f"${g.names['stride']}",
+                            "padding": pad}
     if dilation > 1:
         conv["dilation"] = dilation
     mode = g.rng.choice(PADDING_MODES)
@@ -610,7 +632,7 @@ def _block_layers(g: Gen, shapes: list[Shape], width: int, rank: int) -> list[It
     g.leaves += 1
     layers = [{"conv": conv}, *rest]
     if g.chance(0.3):
-        layers.append({"stochastic_depth": {"p": "$drop"}})
+        layers.append({"stochastic_depth": {"p": f"${g.names['drop']}"}})
     if g.chance(0.6):
         shortcut = {"projection": g.rng.choice(["auto", "auto", "always"])}
         layers = [{"residual": {"body": layers, "shortcut": shortcut}}]
@@ -631,16 +653,17 @@ def make_stage(g: Gen, shape: Shape) -> Made:
         layers = _scoped(g, lambda: _block_layers(g, [shape, after], width, rank))
     finally:
         g.scopes.pop()
-    g.blocks[name] = {"args": {"width": "int", "stride": 1, "drop": 0.0}, "layers": layers}
+    n = g.names
+    g.blocks[name] = {"args": {n["width"]: "int", n["stride"]: 1, n["drop"]: 0.0}, "layers": layers}
     if g.chance(0.25):  # a direct block call: one instance
-        args = {"width": width, "stride": stride0, **({"name": g.fresh("blk")} if g.chance(0.5) else {})}
+        args = {n["width"]: width, n["stride"]: stride0, **({"name": g.fresh("blk")} if g.chance(0.5) else {})}
         return {name: args}, after
     settings: dict[str, Any] = {"name": g.fresh("stage"), "block": name, "repeat": g.rng.randint(1, 3),
-                                "args": {"width": width}}
+                                "args": {n["width"]: width}}
     if stride0 != 1:
-        settings["first"] = {"stride": stride0}
+        settings["first"] = {n["stride"]: stride0}
     if g.chance(0.3):
-        settings["args"]["drop"] = 0.2
+        settings["args"][n["drop"]] = 0.2
     return {"stage": settings}, after
 
 
@@ -733,10 +756,10 @@ def _head(g: Gen, shape: Shape) -> tuple[list[Item], Shape]:
 
 def random_spec(seed: int) -> dict[str, Any]:
     """The data of spec number ``seed``."""
-    g = Gen(random.Random(seed))
+    g = Gen(random.Random(seed), names=names_for(seed))
     shape = random_input(g.rng)
     if g.chance(0.3):
-        g.params["w"] = g.rng.randint(2, 4)
+        g.params[g.names["w"]] = g.rng.randint(2, 4)
     layers, out = make_layers(g, shape, g.rng.randint(1, 6))
     if g.chance(0.4):
         head, out = _head(g, out)

@@ -34,6 +34,9 @@ from cnnspec.ops import REGISTRY
 
 # the ops a spec writes as layers (merges are written as the `residual` and `concat` structures)
 LAYER_OPS = {name: op for name, op in REGISTRY.items() if op.traits.inputs == 1}
+# Numbers written in `weights:` (fixed kernels) per file: the torch build writes each into its Python source
+# (1,000,000 gave 17 MB of source, 7 s and 0.9 GB to compile it). Counted before anything else reads them.
+MAX_FIXED_VALUES = 100_000
 
 
 def is_library(data: Mapping[str, Any]) -> bool:
@@ -60,6 +63,7 @@ class _Parser:
     def __init__(self, doc: Doc) -> None:
         self.doc = doc
         self.errors: list[SpecError] = []
+        self.fixed_values = 0  # numbers in this file's `weights:` so far (MAX_FIXED_VALUES)
 
     # -- positions --------------------------------------------------------------------------------------
     def pos(self, path: DataPath, key: bool = False) -> Any:
@@ -149,7 +153,7 @@ class _Parser:
             self.expressions(data.get("params"), ("params",))
             self.expressions(data.get("input"), ("input",))
             self.expressions(data.get("constraints"), ("constraints",))
-        if top is None:
+        if top is None or self.fixed_values > MAX_FIXED_VALUES:  # no positions for a million numbers
             return None, self.errors
         spec = ast.SpecAst(
             file=self.doc.file,
@@ -239,10 +243,34 @@ class _Parser:
             self.errors.append(SpecError(not_a_mapping(settings, f"`{op}`", _example_of(model, settings)),
                                          self.pos(path)))
             return None
+        if self.too_many_fixed_values(op, settings.get("weights"), (*path, "weights")):
+            return None
         self.expressions(settings, path)
         checked, _ = self.check_settings(model, settings, path, f"`{op}`")
         static = None if contains_expression(settings) else checked
         return ast.OpCall(op, settings, pos, self.spots(path, settings), static)
+
+    def too_many_fixed_values(self, op: str, weights: Any, path: DataPath) -> bool:
+        """Whether this layer's ``weights`` take the file past ``MAX_FIXED_VALUES`` (reported once)."""
+        if not isinstance(weights, list) or self.fixed_values > MAX_FIXED_VALUES:
+            return self.fixed_values > MAX_FIXED_VALUES
+        count, stack = 0, [weights]
+        while stack:
+            for item in stack.pop():
+                if isinstance(item, list):
+                    stack.append(item)
+                else:
+                    count += 1
+        self.fixed_values += count
+        if self.fixed_values <= MAX_FIXED_VALUES:
+            return False
+        here = "" if count == self.fixed_values else f" ({self.fixed_values:,} in this file)"
+        self.errors.append(SpecError(
+            f"`{op}` `weights` holds {count:,} values{here}; a spec file holds at most {MAX_FIXED_VALUES:,} "
+            "fixed weight values, which the PyTorch build writes into its source: for bigger fixed weights "
+            "leave `weights` out, set `trainable: false` and load the values from a checkpoint (`--weights`)",
+            self.pos(path)))
+        return True
 
     def sequential(self, settings: Any, path: DataPath, pos: Any) -> ast.Sequential | None:
         if not isinstance(settings, dict):

@@ -37,12 +37,13 @@ def name(identifier: str) -> ast.expr:
     return ast.Name(id=identifier, ctx=ast.Load())
 
 
-def written(value: ir.Written) -> ast.expr:
-    """A setting as the spec wrote it, as a Python expression; raises ``Unknown`` for anything else."""
+def written(value: ir.Written, names: Mapping[str, str] | None = None) -> ast.expr:
+    """A setting as the spec wrote it, as a Python expression (``$x`` as ``names[x]`` where given, the
+    constructor parameter holding it); raises ``Unknown`` for anything else."""
     if isinstance(value, (list, tuple)):
-        return ast.Tuple(elts=[written(v) for v in value], ctx=ast.Load())
+        return ast.Tuple(elts=[written(v, names) for v in value], ctx=ast.Load())
     if isinstance(value, (ir.Num, ir.Ref, ir.Unary, ir.BinOp, ir.Call)):
-        return _python(value)
+        return _python(value, names or {})
     return const(value)
 
 
@@ -51,19 +52,19 @@ _OPERATORS: dict[str, type[ast.operator]] = {
 }
 
 
-def _python(node: ir.Expr) -> ast.expr:
+def _python(node: ir.Expr, names: Mapping[str, str]) -> ast.expr:
     """A spec-language expression tree as a Python AST (a one-argument ``min``/``max`` is its argument:
     Python's ``min`` needs two)."""
     if isinstance(node, ir.Num):
         return ast.Constant(node.value)
     if isinstance(node, ir.Ref):
-        return name(node.name)
+        return name(names.get(node.name, node.name))
     if isinstance(node, ir.Unary):
         op = ast.USub() if node.op == "-" else ast.UAdd()
-        return ast.UnaryOp(op=op, operand=_python(node.operand))
+        return ast.UnaryOp(op=op, operand=_python(node.operand, names))
     if isinstance(node, ir.BinOp):
-        return ast.BinOp(left=_python(node.left), op=_OPERATORS[node.op](), right=_python(node.right))
-    args = [_python(arg) for arg in node.args]
+        return ast.BinOp(left=_python(node.left, names), op=_OPERATORS[node.op](), right=_python(node.right, names))
+    args = [_python(arg, names) for arg in node.args]
     return args[0] if len(args) == 1 else ast.Call(func=name(node.fn), args=args, keywords=[])
 
 

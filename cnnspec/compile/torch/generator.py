@@ -24,8 +24,8 @@ class Generator:
         self.helpers: dict[str, str | None] = {}  # name -> source (None: a backend template), in first use
         self.constants: list[tuple[str, Any]] = []
         self.classes: list[ClassView] = []
-        spec_names = set(graph.params) | {a for s in graph.root.scopes() if s.block for a in s.block.args}
-        self.class_names = N.Allocator(spec_names)  # module-level names never hide a constructor argument
+        self.py = spec_names(graph)  # spec param / block argument -> its constructor parameter (`out` -> `out_`)
+        self.class_names = N.Allocator({*self.py, *self.py.values()})  # never hides a constructor argument
         self.root_builder: Builder | None = None
         self.block_groups: dict[tuple[str, Any], list[Scope]] = {}
         self.block_key: dict[int, tuple[str, Any]] = {}
@@ -101,19 +101,21 @@ class Generator:
             previous = outs[0]
         return True
 
+    def env(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Spec values by the constructor parameters that hold them."""
+        return {self.py.get(k, k): v for k, v in values.items()}
+
     def helper(self, name: str, source: str | None) -> None:
         self.helpers.setdefault(name, source)
 
     # ------------------------------------------------------------- classes
     def root_class(self) -> ClassView:
         graph = self.graph
-        for name in graph.params:
-            N.check_parameter_name(name, graph.root.pos, "spec param")
         view = ClassView(self.class_names.take(N.camel(graph.name)), "nn.Module",
                          graph.description or f"The ``{graph.name}`` network.")
-        b = Builder(self, view, set(graph.params), in_name="")
+        b = Builder(self, view, {self.py[k] for k in graph.params}, in_name="")
         self.root_builder = b
-        group = [Item(graph.root, 0, dict(graph.params))]
+        group = [Item(graph.root, 0, self.env(graph.params))]
         first = E.name("in_channels") if "in_channels" in graph.params else None
         sym = input_sym(b, group, first)
         if self.is_chain(graph.root):
@@ -123,7 +125,7 @@ class Generator:
             view.init = lines + fixups
         else:
             self.forward(b, group, sym)
-        view.params = [Param(k, _annotation(v), literal(v, graph.root)) for k, v in graph.params.items()]
+        view.params = [Param(self.py[k], _annotation(v), literal(v, graph.root)) for k, v in graph.params.items()]
         self.classes.append(view)
         return view
 
@@ -148,11 +150,11 @@ class Generator:
         instances = self.block_groups[key]
         assert scope.block is not None
         args = block_args(scope)
-        arg_names = [a for a, _ in args]
+        arg_names = [self.py[a] for a, _ in args]
         in_name = "in_channels" if "in_channels" not in arg_names else "input_channels"
         name = self.class_names.take(N.camel(scope.block.kind))
         doc = f"Block ``{scope.block.kind}`` of the spec. Shape comments are those of ``{instances[0].path}``."
-        group = [Item(s, k, {**self.graph.params, **s.block.args, in_name: s.input_shape[0]})  # type: ignore[union-attr]
+        group = [Item(s, k, {**self.env(self.graph.params), **self.env(s.block.args), in_name: s.input_shape[0]})  # type: ignore[union-attr]
                  for k, s in enumerate(instances)]
         info = self._build(ClassView(name, "nn.Module", doc), group, in_name, args)
         self.built[key] = info
@@ -168,12 +170,13 @@ class Generator:
         return self._build(ClassView(name, "nn.Module", doc), items, "in_channels", [])
 
     def _build(self, view: ClassView, group: Group, in_name: str, args: list[tuple[str, Any]]) -> ClassInfo:
-        b = Builder(self, view, {in_name, *(a for a, _ in args)}, in_name)
+        b = Builder(self, view, {in_name, *(self.py[a] for a, _ in args)}, in_name)
         out_sym = self.forward(b, group, input_sym(b, group, E.name(in_name)))
         first = group[0].node
         params = [Param(in_name, "int")]
-        params += [Param(a, _arg_annotation(first, a, d)) for a, d in args if d is REQUIRED]
-        params += [Param(a, _arg_annotation(first, a, d), literal(d, first)) for a, d in args if d is not REQUIRED]
+        params += [Param(self.py[a], _arg_annotation(first, a, d)) for a, d in args if d is REQUIRED]
+        params += [Param(self.py[a], _arg_annotation(first, a, d), literal(d, first)) for a, d in args
+                   if d is not REQUIRED]
         params += [Param(f, "bool", "False") for f in b.flags]
         needs = sorted(b.needs)
         params += [Param(n, _annotation(group[0].env[n]), keyword_only=True) for n in needs]
@@ -190,7 +193,7 @@ class Generator:
         if arg not in scope.block.written:
             return None
         try:
-            return E.written(scope.block.written[arg])
+            return E.written(scope.block.written[arg], self.py)
         except E.Unknown:
             return None
 
@@ -206,7 +209,8 @@ class Generator:
                 if any(it.node.params[k].init.values != values for it in group):  # type: ignore[union-attr]
                     raise SpecError("the torch backend needs fixed weights to be equal in every instance "
                                     "of a block", node.pos)
-                const = self.constant(b, node, t.key, values)
+                kernel = repeated_kernel(values)  # one kernel for every (out, in) pair: copy_ broadcasts it
+                const = self.constant(b, node, t.key, values if kernel is None else kernel)
                 self.helper(ASSIGN, None)
                 lines.append(Line(0, f"{ASSIGN}({target}, {const}, trainable={t.trainable!r})"))
             elif t.init.explicit:  # a value the module does not start with (a fixed kernel's zero bias)
@@ -285,10 +289,12 @@ def validate(graph: Graph) -> None:
             if isinstance(member, Node) and not member.name:
                 continue  # a merge the spec wrote as a structure: no attribute
             N.check_layer_name(member.name, member.pos)
-            if isinstance(member, Scope) and member.block is not None:
-                for arg in member.block.args:
-                    N.check_parameter_name(arg, member.pos, f"argument of block {member.block.kind!r}")
-                N.check_identifier(member.block.kind, member.pos, "block kind")
+
+
+def spec_names(graph: Graph) -> dict[str, str]:
+    """Every spec param and block argument name -> its constructor parameter (:func:`names.python_names`)."""
+    blocks = [s.block for s in graph.root.scopes() if s.block is not None]
+    return N.python_names([*graph.params, *(a for b in blocks for a, _, _ in b.signature), *(a for b in blocks for a in b.args)])
 
 
 def literal(value: Any, member: Node | Scope) -> str:
@@ -298,6 +304,20 @@ def literal(value: Any, member: Node | Scope) -> str:
     except E.Unknown:
         raise SpecError(f"the torch backend cannot write {type(value).__name__} value {value!r} as a "
                         "constructor default", member.pos) from None
+
+
+def repeated_kernel(values: Any) -> Any:
+    """The kernel of a fixed ``[out, in/groups, *k]`` array that holds one kernel for every (out, in) pair of
+    two or more (as ``weights: [[1, 0, -1], ...]`` with ``out`` expands), else None. The analysis shares one
+    row between output channels, so the comparison is by identity first and costs O(out + in)."""
+    if not (isinstance(values, list) and values and isinstance(values[0], list) and values[0]):
+        return None
+    first = values[0][0]
+    if len(values) * len(values[0]) < 2 or not isinstance(first, list):
+        return None
+    if all(row is values[0] or row == values[0] for row in values) and all(k == first for k in values[0]):
+        return first
+    return None
 
 
 def _check_numbers(values: Any, node: Node) -> None:

@@ -11,6 +11,7 @@ from types import ModuleType
 
 from torch import nn
 
+from cnnspec.compile.torch.generator import spec_names
 from cnnspec.compile.torch.render import render_source
 from cnnspec.ir import Graph
 
@@ -48,7 +49,8 @@ def build_module(graph: Graph, **params: object) -> nn.Module:
     source = render_source(graph)
     digest = hashlib.sha256(source.encode()).hexdigest()[:12]
     module = import_source(source, f"cnnspec_generated.{graph.name}_{digest}")
-    return model_class(module, graph)(**params)
+    names = spec_names(graph)  # a spec param `out` is the constructor's `out_`
+    return model_class(module, graph)(**{names.get(k, k): v for k, v in params.items()})
 
 
 def model_class(module: ModuleType, graph: Graph) -> type[nn.Module]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import keyword
 import re
+from collections.abc import Iterable
 
 from cnnspec.errors import SourcePos, SpecError
 
@@ -66,8 +67,8 @@ def check_layer_name(name: str, pos: SourcePos) -> None:
         raise SpecError(f"layer name {name!r} cannot be a PyTorch module attribute: it {problem}", pos)
 
 
-def check_parameter_name(name: str, pos: SourcePos, what: str) -> None:
-    """A block argument or spec param becomes a Python parameter of a generated constructor."""
+def parameter_problem(name: str) -> str | None:
+    """Why a spec param or block argument cannot be a generated constructor's parameter as it is, or None."""
     problem = _identifier_problem(name)
     if problem is None and name in _BUILTINS:
         problem = "would shadow the Python builtin of that name"
@@ -75,14 +76,22 @@ def check_parameter_name(name: str, pos: SourcePos, what: str) -> None:
         problem = "is used by the generated code"
     if problem is None and name.startswith("_"):
         problem = "starts with an underscore"
-    if problem:
-        raise SpecError(f"{what} {name!r} cannot be a Python parameter name: it {problem}", pos)
+    return problem
 
 
-def check_identifier(name: str, pos: SourcePos, what: str) -> None:
-    problem = _identifier_problem(name)
-    if problem:
-        raise SpecError(f"{what} {name!r} cannot be used in generated Python: it {problem}", pos)
+def python_names(spec_names: Iterable[str]) -> dict[str, str]:
+    """Each spec param and block argument as a constructor parameter: the name itself where that is a plain,
+    harmless identifier, else one made from it (``out`` -> ``out_``, ``class`` -> ``class_``, ``a-b`` ->
+    ``a_b_``, ``_x`` -> ``x_``) that no other spec name, builtin, keyword or generated name takes. ``check``
+    accepts these names, so the torch backend must build them (issue 14: every backend agrees)."""
+    names = list(dict.fromkeys(spec_names))
+    out = {n: n for n in names if parameter_problem(n) is None}
+    taken = Allocator(set(out))
+    for n in names:
+        if n not in out:
+            base = re.sub(r"[^A-Za-z0-9_]+", "_", n).strip("_") or "arg"
+            out[n] = taken.take(f"{'arg_' if base[0].isdigit() else ''}{base}_")
+    return out
 
 
 def _identifier_problem(name: str) -> str | None:

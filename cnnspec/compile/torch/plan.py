@@ -51,6 +51,7 @@ class Host(Protocol):
     def block_class(self, scope: Scope) -> ClassInfo: ...
     def scope_class(self, group: Group, parent: Builder) -> ClassInfo: ...
     def call_arg(self, scope: Scope, arg: str) -> Any: ...
+    py: dict[str, str]  # spec param / block argument -> constructor parameter
     def fixups(self, b: Builder, group: Group, ref: str) -> list[Line]: ...
 
 
@@ -143,7 +144,7 @@ class Builder:
         candidate = self.hints.get(hint) if hint else None
         if setting is not None and setting in node.written:
             try:
-                candidate = E.written(node.written[setting])
+                candidate = E.written(node.written[setting], self.gen.py)
             except E.Unknown:
                 candidate = None
         if isinstance(candidate, ast.Tuple) and candidate.elts and len({ast.dump(e) for e in candidate.elts}) == 1:
@@ -422,11 +423,11 @@ class Builder:
             concretes = [it.node.block.args[arg] for it in group]  # type: ignore[union-attr]
             val = self.resolve(self.gen.call_arg(scope, arg), concretes, group, f"{scope.name}_{arg}")
             assert val is not None
-            mapping[arg] = val
+            mapping[self.gen.py[arg]] = val
             if default is REQUIRED:
                 positional.append(E.source(val))
             elif not (E.is_const(val) and _matches(E.evaluate(val, {}), default)):
-                keywords.append(f"{arg}={E.source(val)}")
+                keywords.append(f"{self.gen.py[arg]}={E.source(val)}")
         for flag, per_inst in info.flags.items():
             val = self.resolve(None, [per_inst[info.index[id(it.node)]] for it in group], group, flag)
             if not (val is not None and E.is_const(val) and E.evaluate(val, {}) is False):
