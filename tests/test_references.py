@@ -11,7 +11,7 @@ import pytest
 from cnnspec.errors import SpecError
 from cnnspec.frontend import analyse_file
 
-UNET = Path(__file__).parent / "data" / "graph" / "unet.yaml"
+UNET = Path(__file__).parents[1] / "specs" / "unet.yaml"
 
 
 def _hand_unet(width: int = 16):  # type: ignore[no-untyped-def]
