@@ -176,3 +176,38 @@ def test_tcn_is_causal_and_sees_exactly_its_receptive_field(t: int) -> None:
     assert not changed[t + rf:].any()
     assert changed[t:t + rf].float().mean() > 0.9  # ReLUs may zero a few; most outputs in the window move
     assert changed[t]
+
+
+def _shi_espcn(channels: int = 1, r: int = 3) -> nn.Module:
+    """ESPCN as Shi et al. (2016) describe it: (f1, n1) = (5, 64), (f2, n2) = (3, 32), f3 = 3, tanh, and the
+    sub-pixel convolution layer (PixelShuffle) last."""
+    class ESPCN(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv2d(channels, 64, 5, padding=2)
+            self.conv2 = nn.Conv2d(64, 32, 3, padding=1)
+            self.conv3 = nn.Conv2d(32, channels * r * r, 3, padding=1)
+            self.pixel_shuffle = nn.PixelShuffle(r)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = torch.tanh(self.conv1(x))
+            x = torch.tanh(self.conv2(x))
+            return self.pixel_shuffle(self.conv3(x))
+
+    return ESPCN()
+
+
+def test_espcn_figures() -> None:
+    graph = analyse_file(SPECS / "espcn.yaml")
+    assert (graph.input_shape, graph.output_shape) == ((1, 64, 64), (1, 192, 192))
+    assert (graph.root.total_params, graph.root.total_macs) == (22_729, 92_667_904)
+    # every conv runs at the low resolution: MACs = 64 x 64 x (5*5*1*64 + 3*3*64*32 + 3*3*32*9)
+    assert graph.root.total_macs == 64 * 64 * (25 * 64 + 9 * 64 * 32 + 9 * 32 * 9)
+    rgb4 = analyse_file(SPECS / "espcn.yaml", overrides={"channels": 3, "upscale": 4})
+    assert rgb4.output_shape == (3, 256, 256)
+
+
+def test_espcn_equals_shi_et_al() -> None:
+    graph = analyse_file(SPECS / "espcn.yaml")
+    x = torch.randn(3, 1, 64, 64, generator=torch.Generator().manual_seed(1))
+    check_against_hand_written(graph, _shi_espcn(), x)

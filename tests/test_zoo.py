@@ -32,6 +32,7 @@ MIRRORS = (
 OWN_INPUT = {"lenet5": (1, 28, 28)}
 NOT_MIRRORED = ("sobel_edges",
                 "unet",  # checked against hand-written torch modules: tests/test_references.py
+                "espcn",  # tests/test_smallnets.py
                 "tcn",  # tests/test_smallnets.py
                 "dcgan_generator",  # tests/test_smallnets.py
                 )
