@@ -83,7 +83,7 @@ layers:
 
 SPECS = sorted(p.stem for p in Path("specs").glob("*.yaml"))
 ROOT = Path(__file__).resolve().parent.parent
-NORMS = ("batchnorm", "layernorm", "groupnorm")
+NORMS = ("batchnorm", "instancenorm", "layernorm", "groupnorm")
 
 
 def randomised_module(graph: Graph, seed: int = 0) -> torch.nn.Module:
