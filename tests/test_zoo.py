@@ -28,6 +28,7 @@ MIRRORS = (
     "lenet5", "cnn1d_example", "cnn3d_example",
     # tests/reference/coverage_models.json (issue 12)
     "mobilenet_v2",
+    "monai_basicunet_3d",
 )
 OWN_INPUT = {"lenet5": (1, 28, 28)}
 NOT_MIRRORED = ("sobel_edges",
