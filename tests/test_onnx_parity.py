@@ -31,6 +31,7 @@ layers:
   - leaky_relu: {slope: 0.1}
   - conv: {out: 8, kernel: 3, padding: same, groups: 8, padding_mode: circular}
   - groupnorm: {groups: 2}
+  - instancenorm: {affine: true}
   - silu
   - maxpool: {kernel: 3, stride: 2, padding: 1, ceil_mode: true}
   - residual:

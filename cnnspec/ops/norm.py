@@ -73,6 +73,24 @@ def _normalize(ctx: OnnxContext, x: OnnxValue, axes: Sequence[int], eps: float, 
     return ctx.op("Div", [d.name, std.name], x.shape, suffix=None if last else "Normalize")
 
 
+def _statistics_keywords(ctx: TorchContext, default: bool) -> list[tuple[str, Any]]:
+    """Batch and instance norm's keywords: ``affine`` and ``track_running_stats`` default to ``default``
+    (True for nn.BatchNormNd, False for nn.InstanceNormNd)."""
+    return [
+        ("eps", ctx.value("eps", "eps", default=1e-5)),
+        ("momentum", ctx.value("momentum", "momentum", default=0.1)),
+        ("affine", ctx.value("affine", "affine", default=default)),
+        ("track_running_stats", ctx.value("track_running_stats", "track_running_stats", default=default)),
+    ]
+
+
+def _with_running_statistics(ctx: OnnxContext, a: BatchNormAttrs, x: OnnxValue) -> OnnxValue:
+    """eval() with running statistics: BatchNormalization."""
+    scale, bias = _scale_and_bias(ctx, a.affine, int(x.shape[1]))
+    inputs = [x.name, scale, bias, ctx.param("running_mean"), ctx.param("running_var")]
+    return ctx.op("BatchNormalization", inputs, x.shape, epsilon=a.eps)
+
+
 def _scale_and_bias(ctx: OnnxContext, enabled: bool, n: int) -> tuple[str, str]:
     if enabled:
         return ctx.param("weight"), ctx.param("bias")
@@ -125,23 +143,16 @@ class BatchNorm(Op):
         return Inferred(attrs, shape, affine(c, s.affine), buffers)
 
     def torch(self, a: BatchNormAttrs, ctx: TorchContext) -> TorchModule:
-        keywords = [
-            ("eps", ctx.value("eps", "eps", default=1e-5)),
-            ("momentum", ctx.value("momentum", "momentum", default=0.1)),
-            ("affine", ctx.value("affine", "affine", default=True)),
-            ("track_running_stats", ctx.value("track_running_stats", "track_running_stats", default=True)),
-        ]
         features = ctx.derived("num_features", ctx.input[0])
-        return TorchModule(ctx.call(f"nn.BatchNorm{ctx.rank}d", [features], keywords), list(ctx.input))
+        return TorchModule(ctx.call(f"nn.BatchNorm{ctx.rank}d", [features], _statistics_keywords(ctx, True)),
+                           list(ctx.input))
 
     def onnx(self, a: BatchNormAttrs, ctx: OnnxContext) -> OnnxValue:
         x = ctx.inputs[0]
         if not a.track_running_stats:  # PyTorch normalises with batch statistics, even in eval()
             axes = [0, *range(2, len(x.shape))]
             return _scale_shift(ctx, a.affine, x, _normalize(ctx, x, axes, a.eps, last=not a.affine))
-        scale, bias = _scale_and_bias(ctx, a.affine, int(x.shape[1]))
-        inputs = [x.name, scale, bias, ctx.param("running_mean"), ctx.param("running_var")]
-        return ctx.op("BatchNormalization", inputs, x.shape, epsilon=a.eps)
+        return _with_running_statistics(ctx, a, x)
 
     def reference(self, a: BatchNormAttrs, inputs: tuple[Shape, ...]) -> str:
         return (f"nn.BatchNorm{max(len(inputs[0]) - 1, 1)}d({a.num_features}, eps={a.eps}, momentum={a.momentum}, "
@@ -193,23 +204,17 @@ class InstanceNorm(Op):
         return "instancenorm"
 
     def torch(self, a: BatchNormAttrs, ctx: TorchContext) -> TorchModule:
-        keywords = [
-            ("eps", ctx.value("eps", "eps", default=1e-5)),
-            ("momentum", ctx.value("momentum", "momentum", default=0.1)),
-            ("affine", ctx.value("affine", "affine", default=False)),
-            ("track_running_stats", ctx.value("track_running_stats", "track_running_stats", default=False)),
-        ]
         features = ctx.derived("num_features", ctx.input[0])
-        return TorchModule(ctx.call(f"nn.InstanceNorm{ctx.rank}d", [features], keywords), list(ctx.input))
+        return TorchModule(ctx.call(f"nn.InstanceNorm{ctx.rank}d", [features], _statistics_keywords(ctx, False)),
+                           list(ctx.input))
 
     def onnx(self, a: BatchNormAttrs, ctx: OnnxContext) -> OnnxValue:
         """InstanceNormalization (ones and zeros when not affine); with tracked statistics eval() uses them,
         which is BatchNormalization."""
         x = ctx.inputs[0]
-        scale, bias = _scale_and_bias(ctx, a.affine, int(x.shape[1]))
         if a.track_running_stats:
-            inputs = [x.name, scale, bias, ctx.param("running_mean"), ctx.param("running_var")]
-            return ctx.op("BatchNormalization", inputs, x.shape, epsilon=a.eps)
+            return _with_running_statistics(ctx, a, x)
+        scale, bias = _scale_and_bias(ctx, a.affine, int(x.shape[1]))
         return ctx.op("InstanceNormalization", [x.name, scale, bias], x.shape, epsilon=a.eps)
 
     def reference(self, a: BatchNormAttrs, inputs: tuple[Shape, ...]) -> str:
