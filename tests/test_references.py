@@ -11,7 +11,7 @@ import pytest
 from cnnspec.errors import SpecError
 from cnnspec.frontend import analyse_file
 
-UNET = Path(__file__).parent / "data" / "graph" / "unet.yaml"
+UNET = Path(__file__).parents[1] / "specs" / "unet.yaml"
 
 
 def _hand_unet(width: int = 16):  # type: ignore[no-untyped-def]
@@ -137,3 +137,36 @@ def test_readme_example_is_a_valid_unet(tmp_path: Path) -> None:
     graph = analyse_file(path)
     assert graph.output_shape == (2, 64, 64)
     assert [n.output_shape for n in graph.leaves() if n.op == "concat"] == [(64, 32, 32), (32, 64, 64)]
+
+
+def test_a_scope_that_reads_a_named_tensor_is_emitted_open(tmp_path: Path) -> None:
+    """A sequential taking a tensor from outside (MONAI's UpCat: upsample, concat the skip, convs) becomes an
+    empty nn.Module holding its members, called one by one, so its state_dict keys stay those of the spec."""
+    import torch
+
+    from cnnspec.compile.onnx import to_model_proto
+    from cnnspec.compile.onnx.check import run_model
+    from cnnspec.compile.torch import render_source
+    from cnnspec.compile.torch.loader import build_module
+
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\ninput: [4, 8, 8]\nlayers:\n  - conv: {out: 4, kernel: 3, padding: 1, as: skip}\n"
+                    "  - maxpool: {kernel: 2}\n  - sequential:\n      name: up\n      layers:\n"
+                    "        - conv_transpose: {out: 4, kernel: 2, stride: 2, name: deconv}\n"
+                    "        - concat: {of: [skip, previous]}\n        - conv: {out: 2, kernel: 1, name: conv}\n")
+    graph = analyse_file(path)
+    source = render_source(graph)
+    for line in ("self.up = nn.Module()", "self.up.deconv = nn.ConvTranspose2d(4, 4, kernel_size=2, stride=2)",
+                 "self.up.conv = nn.Conv2d(8, 2, kernel_size=1)", "x = self.up.deconv(x)",
+                 "x = torch.cat([skip, x], dim=1)", "x = self.up.conv(x)"):
+        assert line in source, line
+    torch.manual_seed(0)
+    module = build_module(graph).eval()
+    assert [k for k, _ in module.state_dict().items()] == [k for k, _, _ in graph.state_dict_keys()] == [
+        "0.weight", "0.bias", "up.deconv.weight", "up.deconv.bias", "up.conv.weight", "up.conv.bias"]
+    x = torch.randn(3, 4, 8, 8)
+    with torch.no_grad():
+        want = module(x)
+    weights = {k: v.numpy() for k, v in module.state_dict().items()}
+    np.testing.assert_allclose(run_model(to_model_proto(graph, weights), x.numpy()), want.numpy(), rtol=1e-4,
+                               atol=1e-5)

@@ -83,3 +83,18 @@ def test_generated_modules_pass_ruff_with_default_rules() -> None:
     assert len(files) >= 10
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", *files], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_spec_name_with_any_character_builds_and_pickles() -> None:
+    """The name goes into the generated module's name: a NUL or a dot in it must not break the import."""
+    import pickle
+
+    import torch
+
+    from cnnspec.compile.torch.loader import build_module
+    from cnnspec.frontend import analyse_text
+
+    graph = analyse_text('name: "odd.fl\\0t"\ninput: [7]\nlayers: [linear: {out: 3}]\n', "odd.yaml")
+    model = build_module(graph)
+    assert type(model).__module__.startswith("cnnspec_generated.odd_fl_t_")
+    assert tuple(pickle.loads(pickle.dumps(model))(torch.zeros(1, 7)).shape) == (1, 3)

@@ -23,7 +23,8 @@ from cnnspec.ir import Graph
 ROOT = Path(__file__).parents[1]
 SPECS = sorted(p.stem for p in (ROOT / "specs").glob("*.yaml"))
 MIRRORS = ("alexnet", "vgg16", "resnet18", "resnet34", "resnet50", "convnext_tiny",
-           "lenet5", "cnn1d_example", "cnn3d_example", "mobilenet_v2")
+           "lenet5", "cnn1d_example", "cnn3d_example", "mobilenet_v2", "monai_basicunet_3d")
+HEAVY = {"monai_basicunet_3d"}  # 37 GMACs a sample: run only with the slow tests
 
 torch.set_num_threads(2)
 
@@ -57,7 +58,7 @@ def test_zoo_is_covered() -> None:
     assert set(MIRRORS) <= set(SPECS) and len(SPECS) >= 10
 
 
-@pytest.mark.parametrize("name", SPECS)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n for n in SPECS])
 def test_counts_shapes_flops_and_every_leaf(name: str) -> None:
     check_model(_graph(name))
 

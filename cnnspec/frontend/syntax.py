@@ -278,6 +278,8 @@ class _Parser:
             return None
         self.expressions({k: v for k, v in settings.items() if k != "layers"}, path)
         _, ok = self.check(SequentialSettings, settings, path, "`sequential`")
+        if ok and "layers" in settings and not isinstance(settings["layers"], list):  # `$x` stands for no list
+            self.check(SequentialSettings, {"layers": settings["layers"]}, path, "`sequential`", tolerant=False)
         if not ok or not isinstance(settings.get("layers"), list):
             return None
         layers = self.layers(settings["layers"], (*path, "layers"))

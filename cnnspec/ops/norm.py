@@ -1,5 +1,6 @@
-"""Normalisation: batch norm (inference: running statistics), layer norm (over the channels, as
-ConvNeXt's LayerNorm2d, or over the last axis, as nn.LayerNorm) and group norm."""
+"""Normalisation: batch norm (inference: running statistics), instance norm (each sample's channels over
+their own positions), layer norm (over the channels, as ConvNeXt's LayerNorm2d, or over the last axis, as
+nn.LayerNorm) and group norm."""
 
 from __future__ import annotations
 
@@ -72,6 +73,24 @@ def _normalize(ctx: OnnxContext, x: OnnxValue, axes: Sequence[int], eps: float, 
     return ctx.op("Div", [d.name, std.name], x.shape, suffix=None if last else "Normalize")
 
 
+def _statistics_keywords(ctx: TorchContext, default: bool) -> list[tuple[str, Any]]:
+    """Batch and instance norm's keywords: ``affine`` and ``track_running_stats`` default to ``default``
+    (True for nn.BatchNormNd, False for nn.InstanceNormNd)."""
+    return [
+        ("eps", ctx.value("eps", "eps", default=1e-5)),
+        ("momentum", ctx.value("momentum", "momentum", default=0.1)),
+        ("affine", ctx.value("affine", "affine", default=default)),
+        ("track_running_stats", ctx.value("track_running_stats", "track_running_stats", default=default)),
+    ]
+
+
+def _with_running_statistics(ctx: OnnxContext, a: BatchNormAttrs, x: OnnxValue) -> OnnxValue:
+    """eval() with running statistics: BatchNormalization."""
+    scale, bias = _scale_and_bias(ctx, a.affine, int(x.shape[1]))
+    inputs = [x.name, scale, bias, ctx.param("running_mean"), ctx.param("running_var")]
+    return ctx.op("BatchNormalization", inputs, x.shape, epsilon=a.eps)
+
+
 def _scale_and_bias(ctx: OnnxContext, enabled: bool, n: int) -> tuple[str, str]:
     if enabled:
         return ctx.param("weight"), ctx.param("bias")
@@ -124,26 +143,82 @@ class BatchNorm(Op):
         return Inferred(attrs, shape, affine(c, s.affine), buffers)
 
     def torch(self, a: BatchNormAttrs, ctx: TorchContext) -> TorchModule:
-        keywords = [
-            ("eps", ctx.value("eps", "eps", default=1e-5)),
-            ("momentum", ctx.value("momentum", "momentum", default=0.1)),
-            ("affine", ctx.value("affine", "affine", default=True)),
-            ("track_running_stats", ctx.value("track_running_stats", "track_running_stats", default=True)),
-        ]
         features = ctx.derived("num_features", ctx.input[0])
-        return TorchModule(ctx.call(f"nn.BatchNorm{ctx.rank}d", [features], keywords), list(ctx.input))
+        return TorchModule(ctx.call(f"nn.BatchNorm{ctx.rank}d", [features], _statistics_keywords(ctx, True)),
+                           list(ctx.input))
 
     def onnx(self, a: BatchNormAttrs, ctx: OnnxContext) -> OnnxValue:
         x = ctx.inputs[0]
         if not a.track_running_stats:  # PyTorch normalises with batch statistics, even in eval()
             axes = [0, *range(2, len(x.shape))]
             return _scale_shift(ctx, a.affine, x, _normalize(ctx, x, axes, a.eps, last=not a.affine))
-        scale, bias = _scale_and_bias(ctx, a.affine, int(x.shape[1]))
-        inputs = [x.name, scale, bias, ctx.param("running_mean"), ctx.param("running_var")]
-        return ctx.op("BatchNormalization", inputs, x.shape, epsilon=a.eps)
+        return _with_running_statistics(ctx, a, x)
 
     def reference(self, a: BatchNormAttrs, inputs: tuple[Shape, ...]) -> str:
         return (f"nn.BatchNorm{max(len(inputs[0]) - 1, 1)}d({a.num_features}, eps={a.eps}, momentum={a.momentum}, "
+                f"affine={a.affine}, track_running_stats={a.track_running_stats})")
+
+
+class InstanceNormSettings(OpSettings):
+    summary: ClassVar[str] = "Instance normalisation, nn.InstanceNormNd: each channel of each sample over its positions."
+    example: ClassVar[dict[str, Any]] = {"affine": True}
+    eps: float = Field(1e-5, description="Added to the variance.")
+    momentum: float = Field(0.1, description="Running statistics update factor (with track_running_stats).")
+    affine: bool = Field(False, description="Learnable per-channel scale and shift (PyTorch's default: none; "
+                         "MONAI's networks set it).")
+    track_running_stats: bool = Field(False, description="Keep running mean and variance buffers and use them "
+                                      "in eval(), as batchnorm does (PyTorch's default: no).")
+
+
+class InstanceNorm(Op):
+    name = "instancenorm"
+    family = "norm"
+    Settings = InstanceNormSettings
+    traits = Traits(fresh_output=True)
+
+    def infer(self, s: InstanceNormSettings, inputs: tuple[Shape, ...], label: str) -> Inferred:
+        """Same shape. Each sample's channel c is normalised over its own positions:
+        ``y = (x - mean_c) / sqrt(var_c + eps) * weight_c + bias_c`` (biased variance), as
+        ``nn.InstanceNorm{1,2,3}d``; weight and bias ``(C,)`` when affine; running-statistics buffers as
+        batchnorm's when tracking them. With no statistics tracked, a channel of one position normalises to 0
+        and PyTorch refuses it, so does this. Worked example, MONAI's 3D U-Net: 32x64x64x64 gives 64 params.
+
+        >>> InstanceNorm().infer(InstanceNormSettings(affine=True), ((32, 64, 64, 64),), "in").params[0].shape
+        (32,)
+        """
+        shape = inputs[0]
+        if not 2 <= len(shape) <= 4:
+            raise RuleError(f"{label}: instancenorm normalises each channel over its positions, so it needs a "
+                            f"1D, 2D or 3D input with channels first, got {fmt(shape)}")
+        check_eps(s.eps, label)
+        c = shape[0]
+        if not s.track_running_stats and math.prod(shape[1:]) == 1:
+            raise RuleError(f"{label}: instancenorm normalises each channel over its positions, and {fmt(shape)} "
+                            "has one position, which always normalises to 0 (PyTorch refuses it: 'Expected more "
+                            "than 1 spatial element'); normalise before the size shrinks to 1")
+        buffers = _bn_buffers(c) if s.track_running_stats else ()
+        attrs = BatchNormAttrs(c, s.eps, s.momentum, s.affine, s.track_running_stats)
+        return Inferred(attrs, shape, affine(c, s.affine), buffers)
+
+    def caption(self, a: BatchNormAttrs) -> str:
+        return "instancenorm"
+
+    def torch(self, a: BatchNormAttrs, ctx: TorchContext) -> TorchModule:
+        features = ctx.derived("num_features", ctx.input[0])
+        return TorchModule(ctx.call(f"nn.InstanceNorm{ctx.rank}d", [features], _statistics_keywords(ctx, False)),
+                           list(ctx.input))
+
+    def onnx(self, a: BatchNormAttrs, ctx: OnnxContext) -> OnnxValue:
+        """InstanceNormalization (ones and zeros when not affine); with tracked statistics eval() uses them,
+        which is BatchNormalization."""
+        x = ctx.inputs[0]
+        if a.track_running_stats:
+            return _with_running_statistics(ctx, a, x)
+        scale, bias = _scale_and_bias(ctx, a.affine, int(x.shape[1]))
+        return ctx.op("InstanceNormalization", [x.name, scale, bias], x.shape, epsilon=a.eps)
+
+    def reference(self, a: BatchNormAttrs, inputs: tuple[Shape, ...]) -> str:
+        return (f"nn.InstanceNorm{len(inputs[0]) - 1}d({a.num_features}, eps={a.eps}, momentum={a.momentum}, "
                 f"affine={a.affine}, track_running_stats={a.track_running_stats})")
 
 
@@ -309,4 +384,4 @@ class GroupNorm(Op):
         return f"nn.GroupNorm({a.groups}, {a.num_channels}, eps={a.eps}, affine={a.affine})"
 
 
-OPS = (BatchNorm(), LayerNorm(), GroupNorm())
+OPS = (BatchNorm(), InstanceNorm(), LayerNorm(), GroupNorm())

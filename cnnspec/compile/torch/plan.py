@@ -99,7 +99,8 @@ class Builder:
         self.needs: set[str] = set()
         self.extras: dict[str, dict[int, Any]] = {}
         self.flags: dict[str, dict[int, bool]] = {}
-        self.registered: dict[str, list[str]] = {}  # attribute -> its constructor lines
+        self.registered: dict[str, list[str]] = {}  # attribute (with its owner) -> its constructor lines
+        self.owner = "self"  # the module that registers members: ``self.upcat_4`` inside an open scope
         self.hints: dict[str, ast.expr] = {}
         self.local = N.Allocator(own)
         self.vars: set[str] = {"x"}
@@ -191,7 +192,7 @@ class Builder:
 
     # --------------------------------------------------------------- members
     def attr(self, name: str) -> str:
-        return f"self.{name}" if not N.quoted(name) else f"self.get_submodule({name!r})"
+        return f"{self.owner}.{name}" if not N.quoted(name) else f"{self.owner}.get_submodule({name!r})"
 
     def members(self, groups: list[Group]) -> None:
         """The forward statements (and constructor lines) of ``groups``, in order."""
@@ -201,6 +202,8 @@ class Builder:
                 continue  # (only projection scopes are partly active; their nodes are handled with them)
             if isinstance(member, Scope) and member.projection is not None:
                 self.projection(group)
+            elif isinstance(member, Scope) and member.block is None and len(self.inputs(member)) > 1:
+                self.open_scope(group)
             elif isinstance(member, Scope):
                 self.scope_call(group)
             elif member.shortcut and self.gen.alone_on_shortcut(member):
@@ -267,25 +270,26 @@ class Builder:
         """Emit ``self.<name> = ...`` (first use of the name only)."""
         node = group[0].node
         code = [line.code for line in lines]
-        if node.name in self.registered:  # a stateless layer called again under the same name
-            if self.registered[node.name] != code:
+        key = self.attr(node.name)
+        if key in self.registered:  # a stateless layer called again under the same name
+            if self.registered[key] != code:
                 raise SpecError(f"layers sharing the name `{node.name}` differ ({code[0]} vs "
-                                f"{self.registered[node.name][0]}); one module cannot be both", node.pos)
+                                f"{self.registered[key][0]}); one module cannot be both", node.pos)
             return
-        self.registered[node.name] = code
+        self.registered[key] = code
         self.view.init.extend(self._assign(node.name, lines))
         self.view.init.extend(fixups)
 
     def _assign(self, name: str, lines: list[Line], indent: int = 0) -> list[Line]:
         first, rest = lines[0], lines[1:]
         if N.quoted(name):
-            head = Line(first.indent + indent, f"self.add_module({name!r}, {first.code}", "")
+            head = Line(first.indent + indent, f"{self.owner}.add_module({name!r}, {first.code}", "")
             if rest:
                 rest = [*rest[:-1], Line(rest[-1].indent, rest[-1].code + ")", rest[-1].comment)]
             else:
                 head.code += ")"
             return [head, *[Line(r.indent + indent, r.code, r.comment) for r in rest]]
-        head = Line(first.indent + indent, f"self.{name} = {first.code}", first.comment if rest else "")
+        head = Line(first.indent + indent, f"{self.owner}.{name} = {first.code}", first.comment if rest else "")
         return [head, *[Line(r.indent + indent, r.code, r.comment) for r in rest]]
 
     def inline(self, group: Group) -> None:
@@ -319,6 +323,19 @@ class Builder:
         self.var[out] = target
         self.sym[out] = out_sym
         self.strides[out] = self.strides.get(ins[0], [])
+
+    def open_scope(self, group: Group) -> None:
+        """A sequential that reads tensors made outside it (a U-Net's up level takes the encoder's tensor): an
+        empty ``nn.Module`` holding its members, each called in this forward (``x = self.upcat_4.upsample(x)``,
+        ``x = torch.cat([x3, x], dim=1)``, ...), so the state_dict keys stay ``upcat_4.upsample.deconv.weight``."""
+        scope = group[0].node
+        assert isinstance(scope, Scope)
+        self.register(group, [Line(0, "nn.Module()", "")], [])
+        saved, self.owner = self.owner, self.attr(scope.name)
+        try:
+            self.members(parallel(group, lambda s: s.members))
+        finally:
+            self.owner = saved
 
     def projection(self, group: Group) -> None:
         """torchvision's ``downsample``: in every instance (``out += self.downsample(x)``), in some (a
