@@ -28,6 +28,7 @@ MIRRORS = (
     "lenet5", "cnn1d_example", "cnn3d_example",
     # tests/reference/coverage_models.json (issue 12)
     "mobilenet_v2",
+    "densenet121",
 )
 OWN_INPUT = {"lenet5": (1, 28, 28)}
 NOT_MIRRORED = ("sobel_edges",)
@@ -36,6 +37,7 @@ NOT_MIRRORED = ("sobel_edges",)
 EXTRA_LEAF_OPS = {"flatten", "layer_scale"}
 # Per model: torchvision's MobileNetV2 pools with F.adaptive_avg_pool2d in forward(), not a module.
 MODEL_EXTRA_LEAF_OPS = {"mobilenet_v2": {"global_avgpool"}}
+MODEL_EXTRA_LEAF_OPS["densenet121"] = {"relu", "global_avgpool"}  # F.relu, F.adaptive_avg_pool2d in forward()
 
 
 @functools.cache
@@ -121,3 +123,15 @@ def test_sobel_edges_fixed_kernels() -> None:
     assert sobel.attrs.weights[0][0] == [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]
     assert sobel.attrs.weights[1][0] == [[-1, -2, -1], [0, 0, 0], [1, 2, 1]]
     assert [t.trainable for t in sobel.params] == [False]
+
+
+@pytest.mark.parametrize(("overrides", "params", "gmacs"), [
+    ({"depth3": 32, "depth4": 32}, 14_149_480, 3.36),  # densenet169
+    ({"depth3": 48, "depth4": 32}, 20_013_928, 4.291),  # densenet201
+    ({"growth_rate": 48, "init_features": 96, "depth3": 36, "depth4": 24}, 28_681_000, 7.728),  # densenet161
+])
+def test_densenet_family_by_set(overrides: dict[str, int], params: int, gmacs: float) -> None:
+    """torchvision's meta figures (num_params, _ops = FlopCounter GFLOPs / 2 rounded to 3 places)."""
+    graph = analyse_file(SPECS / "densenet121.yaml", overrides=overrides)
+    assert graph.root.total_params == params
+    assert round(graph.root.total_macs / 1e9, 3) == gmacs

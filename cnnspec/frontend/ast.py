@@ -99,6 +99,8 @@ class Stage:
     first: Mapping[str, Any]
     pos: SourcePos
     spots: Spots
+    prefix: str | None = None  # instances named prefix + number, from `start`; None: 0, 1, ...
+    start: int = 0
 
 
 @dataclass(frozen=True)

@@ -451,7 +451,8 @@ class Elaborator:
                 writes = {**item.args, **item.first} if index == 0 else dict(item.args)
                 call = self.bind(block, given, writes, spots, (where,), item.pos, stack)
                 before = len(self.errors)
-                y = self.instance(block, call, None, spots, inner, y, inner_lane, item.pos, stack)
+                own_name = None if item.prefix is None else f"{item.prefix}{item.start + index}"
+                y = self.instance(block, call, own_name, spots, inner, y, inner_lane, item.pos, stack)
                 if index and len(self.errors) > before:
                     break  # later instances take the same arguments, so they would repeat these errors
             return y
