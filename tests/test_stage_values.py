@@ -125,3 +125,20 @@ def test_a_prefix_that_makes_no_name_is_refused_where_written() -> None:
         analyse_text(PREFIXED.replace("prefix: block1-}", "prefix: block.}"))
     assert str(info.value) == ("<string>:9:59: error: `prefix` of `stage`: layer name `block.0` contains `.`, which "
                                "nn.Module refuses: `.` separates the parts of a state_dict key; use `_` or `-`")
+
+
+def test_first_block_opens_the_stage() -> None:
+    text = PREFIXED.replace("  - stage: {name: block1, block: unit,", """  - stage: {name: block1, first_block: opening, block: unit,""").replace("""layers:
+  - stage: {name: denseblock1""", """  opening:
+    layers:
+      - conv: {out: 5, kernel: 1, name: proj}
+layers:
+  - stage: {name: denseblock1""")
+    graph = analyse_text(text)
+    keys = [key for key, _, _ in graph.state_dict_keys() if key.startswith("block1.")]
+    assert keys == ["block1.block1-0.proj.weight", "block1.block1-0.proj.bias", "block1.block1-1.conv.weight",
+                    "block1.block1-1.conv.bias"]
+    assert graph.output_shape == (9, 8, 8)
+    with pytest.raises(SpecError) as info:
+        analyse_text(text.replace("first_block: opening", "first_block: openin"))
+    assert str(info.value) == "<string>:12:40: error: unknown block `openin`; did you mean `opening`?"

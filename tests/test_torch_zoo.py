@@ -25,6 +25,7 @@ SPECS = sorted(p.stem for p in (ROOT / "specs").glob("*.yaml"))
 MIRRORS = ("alexnet", "vgg16", "resnet18", "resnet34", "resnet50", "convnext_tiny",
            "lenet5", "cnn1d_example", "cnn3d_example", "mobilenet_v2")
 MIRRORS += ("densenet121",)
+MIRRORS += ("regnet_x_400mf",)
 
 torch.set_num_threads(2)
 

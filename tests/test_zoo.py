@@ -29,6 +29,7 @@ MIRRORS = (
     # tests/reference/coverage_models.json (issue 12)
     "mobilenet_v2",
     "densenet121",
+    "regnet_x_400mf",
 )
 OWN_INPUT = {"lenet5": (1, 28, 28)}
 NOT_MIRRORED = ("sobel_edges",)
@@ -133,5 +134,25 @@ def test_sobel_edges_fixed_kernels() -> None:
 def test_densenet_family_by_set(overrides: dict[str, int], params: int, gmacs: float) -> None:
     """torchvision's meta figures (num_params, _ops = FlopCounter GFLOPs / 2 rounded to 3 places)."""
     graph = analyse_file(SPECS / "densenet121.yaml", overrides=overrides)
+    assert graph.root.total_params == params
+    assert round(graph.root.total_macs / 1e9, 3) == gmacs
+
+
+# torchvision's RegNetX stage widths, depths and group width (BlockParams.from_init_params) -> num_params, _ops
+REGNET_X = [
+    ((64, 128, 288, 672), (1, 3, 7, 5), 16, 7_259_656, 0.8),  # regnet_x_800mf
+    ((72, 168, 408, 912), (2, 4, 10, 2), 24, 9_190_136, 1.603),  # regnet_x_1_6gf
+    ((96, 192, 432, 1008), (2, 6, 15, 2), 48, 15_296_552, 3.177),  # regnet_x_3_2gf
+    ((80, 240, 720, 1920), (2, 5, 15, 1), 120, 39_572_648, 7.995),  # regnet_x_8gf: stage 1 groups by 80
+    ((256, 512, 896, 2048), (2, 6, 13, 1), 128, 54_278_536, 15.941),  # regnet_x_16gf
+    ((336, 672, 1344, 2520), (2, 7, 13, 1), 168, 107_811_560, 31.736),  # regnet_x_32gf
+]
+
+
+@pytest.mark.parametrize(("widths", "depths", "group_width", "params", "gmacs"), REGNET_X)
+def test_regnet_x_family_by_set(widths: tuple[int, ...], depths: tuple[int, ...], group_width: int, params: int,
+                                gmacs: float) -> None:
+    overrides = {f"width{i}": w for i, w in enumerate(widths, 1)} | {f"depth{i}": d for i, d in enumerate(depths, 1)}
+    graph = analyse_file(SPECS / "regnet_x_400mf.yaml", overrides={**overrides, "group_width": group_width})
     assert graph.root.total_params == params
     assert round(graph.root.total_macs / 1e9, 3) == gmacs

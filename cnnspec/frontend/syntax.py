@@ -333,7 +333,7 @@ class _Parser:
             return None
         return ast.Stage(settings.get("name"), settings["block"], settings["repeat"], settings.get("args") or {},
                          settings.get("first") or {}, pos, self.spots(path, settings), settings.get("prefix"),
-                         settings.get("start", 0))
+                         settings.get("start", 0), settings.get("first_block"))
 
 
 def tensor_name_problem(value: Any, key: str, previous: bool = False) -> str | None:
