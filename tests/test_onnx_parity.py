@@ -106,7 +106,11 @@ def randomised_module(graph: Graph, seed: int = 0) -> torch.nn.Module:
     return module
 
 
-@pytest.mark.parametrize("spec", SPECS)
+# the video ResNets run 40 GMACs per clip: ~30 s each here, so in the slow tier
+VIDEO = ("r3d_18", "mc3_18", "r2plus1d_18")
+
+
+@pytest.mark.parametrize("spec", [pytest.param(s, marks=pytest.mark.slow) if s in VIDEO else s for s in SPECS])
 def test_onnxruntime_matches_torch(spec: str, tmp_path: Path) -> None:
     graph = analyse_file(f"specs/{spec}.yaml")
     module = randomised_module(graph)

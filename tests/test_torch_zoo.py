@@ -26,6 +26,7 @@ MIRRORS = ("alexnet", "vgg16", "resnet18", "resnet34", "resnet50", "convnext_tin
            "lenet5", "cnn1d_example", "cnn3d_example", "mobilenet_v2")
 MIRRORS += ("densenet121",)
 MIRRORS += ("regnet_x_400mf",)
+MIRRORS += ("r3d_18", "mc3_18", "r2plus1d_18")
 
 torch.set_num_threads(2)
 
@@ -59,7 +60,8 @@ def test_zoo_is_covered() -> None:
     assert set(MIRRORS) <= set(SPECS) and len(SPECS) >= 10
 
 
-@pytest.mark.parametrize("name", SPECS)
+@pytest.mark.parametrize("name", [pytest.param(s, marks=pytest.mark.slow) if s.startswith(("r3d", "mc3", "r2plus1d"))
+                                  else s for s in SPECS])  # the video ResNets: ~10 s each
 def test_counts_shapes_flops_and_every_leaf(name: str) -> None:
     check_model(_graph(name))
 

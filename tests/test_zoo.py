@@ -30,6 +30,7 @@ MIRRORS = (
     "mobilenet_v2",
     "densenet121",
     "regnet_x_400mf",
+    "r3d_18", "mc3_18", "r2plus1d_18",
 )
 OWN_INPUT = {"lenet5": (1, 28, 28)}
 NOT_MIRRORED = ("sobel_edges",)
