@@ -31,6 +31,7 @@ MIRRORS = (
     "densenet121",
     "regnet_x_400mf",
     "r3d_18", "mc3_18", "r2plus1d_18",
+    "squeezenet1_1", "squeezenet1_0",
 )
 OWN_INPUT = {"lenet5": (1, 28, 28)}
 NOT_MIRRORED = ("sobel_edges",)
