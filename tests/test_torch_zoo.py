@@ -28,6 +28,7 @@ MIRRORS += ("densenet121",)
 MIRRORS += ("regnet_x_400mf",)
 MIRRORS += ("r3d_18", "mc3_18", "r2plus1d_18")
 MIRRORS += ("squeezenet1_1", "squeezenet1_0")
+MIRRORS += ("mnasnet1_0",)
 
 torch.set_num_threads(2)
 

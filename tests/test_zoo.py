@@ -32,6 +32,7 @@ MIRRORS = (
     "regnet_x_400mf",
     "r3d_18", "mc3_18", "r2plus1d_18",
     "squeezenet1_1", "squeezenet1_0",
+    "mnasnet1_0",
 )
 OWN_INPUT = {"lenet5": (1, 28, 28)}
 NOT_MIRRORED = ("sobel_edges",)
@@ -40,6 +41,7 @@ NOT_MIRRORED = ("sobel_edges",)
 EXTRA_LEAF_OPS = {"flatten", "layer_scale"}
 # Per model: torchvision's MobileNetV2 pools with F.adaptive_avg_pool2d in forward(), not a module.
 MODEL_EXTRA_LEAF_OPS = {"mobilenet_v2": {"global_avgpool"}}
+MODEL_EXTRA_LEAF_OPS["mnasnet1_0"] = {"global_avgpool"}  # x.mean([2, 3]) in forward()
 MODEL_EXTRA_LEAF_OPS["densenet121"] = {"relu", "global_avgpool"}  # F.relu, F.adaptive_avg_pool2d in forward()
 
 
@@ -156,5 +158,17 @@ def test_regnet_x_family_by_set(widths: tuple[int, ...], depths: tuple[int, ...]
                                 gmacs: float) -> None:
     overrides = {f"width{i}": w for i, w in enumerate(widths, 1)} | {f"depth{i}": d for i, d in enumerate(depths, 1)}
     graph = analyse_file(SPECS / "regnet_x_400mf.yaml", overrides={**overrides, "group_width": group_width})
+    assert graph.root.total_params == params
+    assert round(graph.root.total_macs / 1e9, 3) == gmacs
+
+
+@pytest.mark.parametrize(("widths", "params", "gmacs"), [
+    ((16, 8, 16, 24, 40, 48, 96, 160), 2_218_512, 0.104),  # mnasnet0_5
+    ((24, 16, 24, 32, 64, 72, 144, 240), 3_170_208, 0.215),  # mnasnet0_75
+    ((40, 24, 32, 56, 104, 128, 248, 416), 6_282_256, 0.526),  # mnasnet1_3
+])
+def test_mnasnet_family_by_set(widths: tuple[int, ...], params: int, gmacs: float) -> None:
+    """torchvision's _get_depths(alpha) widths -> its meta num_params and _ops."""
+    graph = analyse_file(SPECS / "mnasnet1_0.yaml", overrides={f"w{i}": w for i, w in enumerate(widths)})
     assert graph.root.total_params == params
     assert round(graph.root.total_macs / 1e9, 3) == gmacs
