@@ -29,6 +29,7 @@ MIRRORS += ("regnet_x_400mf",)
 MIRRORS += ("r3d_18", "mc3_18", "r2plus1d_18")
 MIRRORS += ("squeezenet1_1", "squeezenet1_0")
 MIRRORS += ("mnasnet1_0",)
+MIRRORS += ("shufflenet_v2_x1_0",)
 
 torch.set_num_threads(2)
 
@@ -40,6 +41,7 @@ def _graph(name: str) -> Graph:
 
 # ops written as plain calls (torch.flatten(x, 1)) where unnamed: they are not modules, so they make no leaf call
 FUNCTIONAL = {"flatten", "relu", "sigmoid", "tanh", "silu", "gelu", "mish"}
+FUNCTIONAL |= {"channel_split"}  # x.chunk(2, dim=1)[0]
 
 
 def _leaf_calls(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, list[tuple[int, ...]]]]:

@@ -33,6 +33,7 @@ MIRRORS = (
     "r3d_18", "mc3_18", "r2plus1d_18",
     "squeezenet1_1", "squeezenet1_0",
     "mnasnet1_0",
+    "shufflenet_v2_x1_0",
 )
 OWN_INPUT = {"lenet5": (1, 28, 28)}
 NOT_MIRRORED = ("sobel_edges",)
@@ -42,6 +43,8 @@ EXTRA_LEAF_OPS = {"flatten", "layer_scale"}
 # Per model: torchvision's MobileNetV2 pools with F.adaptive_avg_pool2d in forward(), not a module.
 MODEL_EXTRA_LEAF_OPS = {"mobilenet_v2": {"global_avgpool"}}
 MODEL_EXTRA_LEAF_OPS["mnasnet1_0"] = {"global_avgpool"}  # x.mean([2, 3]) in forward()
+# x.mean([2, 3]) in forward(); torchvision's channel_shuffle and x.chunk are functions, not modules
+MODEL_EXTRA_LEAF_OPS["shufflenet_v2_x1_0"] = {"global_avgpool", "channel_shuffle", "channel_split"}
 MODEL_EXTRA_LEAF_OPS["densenet121"] = {"relu", "global_avgpool"}  # F.relu, F.adaptive_avg_pool2d in forward()
 
 
@@ -170,5 +173,17 @@ def test_regnet_x_family_by_set(widths: tuple[int, ...], depths: tuple[int, ...]
 def test_mnasnet_family_by_set(widths: tuple[int, ...], params: int, gmacs: float) -> None:
     """torchvision's _get_depths(alpha) widths -> its meta num_params and _ops."""
     graph = analyse_file(SPECS / "mnasnet1_0.yaml", overrides={f"w{i}": w for i, w in enumerate(widths)})
+    assert graph.root.total_params == params
+    assert round(graph.root.total_macs / 1e9, 3) == gmacs
+
+
+@pytest.mark.parametrize(("overrides", "params", "gmacs"), [
+    ({"width1": 48, "width2": 96, "width3": 192}, 1_366_792, 0.04),  # shufflenet_v2_x0_5
+    ({"width1": 176, "width2": 352, "width3": 704}, 3_503_624, 0.296),  # shufflenet_v2_x1_5
+    ({"width1": 244, "width2": 488, "width3": 976, "last": 2048}, 7_393_996, 0.583),  # shufflenet_v2_x2_0
+])
+def test_shufflenet_family_by_set(overrides: dict[str, int], params: int, gmacs: float) -> None:
+    """torchvision's stages_out_channels -> its meta num_params and _ops."""
+    graph = analyse_file(SPECS / "shufflenet_v2_x1_0.yaml", overrides=overrides)
     assert graph.root.total_params == params
     assert round(graph.root.total_macs / 1e9, 3) == gmacs

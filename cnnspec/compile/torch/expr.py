@@ -136,6 +136,8 @@ def fold(expr: ast.expr) -> ast.expr:
             return expr
     if isinstance(expr, ast.BinOp):
         folded = ast.BinOp(left=fold(expr.left), op=expr.op, right=fold(expr.right))
+        if isinstance(expr.op, ast.FloorDiv) and _scaled(folded.left)[1] == _whole(folded.right) > 1:
+            return _scaled(folded.left)[0]  # whole numbers: (w // 2 * 2) // 2 is w // 2
         return _collected(folded) if isinstance(expr.op, ast.Add) else folded
     if isinstance(expr, ast.Call):
         return ast.Call(func=expr.func, args=[fold(a) for a in expr.args], keywords=[])
@@ -174,6 +176,10 @@ def _collected(expr: ast.BinOp) -> ast.expr:
     for t in parts[1:]:
         out = ast.BinOp(left=out, op=ast.Add(), right=t)
     return out
+
+
+def _whole(expr: ast.expr) -> int | None:
+    return expr.value if isinstance(expr, ast.Constant) and type(expr.value) is int else None
 
 
 def _addends(expr: ast.expr) -> list[ast.expr]:
