@@ -52,7 +52,7 @@ KIND_OF_BROKEN = {
     "name": ["name_single_underscore", "block_name_not_a_name", "block_named_like_op", "duplicate_layer_name",
              "name_dunder", "name_empty", "name_keyword", "name_with_dot", "name_quote_newline",
              "name_shadows_module_attribute", "name_unicode_lookalike", "tensor_name_not_identifier",
-             "tensor_name_twice"],
+             "tensor_name_twice", "stage_prefix_with_dot"],
     "import": ["block_defined_twice/lib", "block_defined_twice/spec", "import_cycle/a", "import_cycle/b", "import_cycle/spec",
                "import_missing_file", "import_outside_directory"],
     "shape": ["residual_squeeze_excitation", "concat_spatial_mismatch", "conv_after_flatten", "fixed_weights_wrong_channels",

@@ -123,8 +123,9 @@ def test_prefix_names_the_instances_as_torchvision_does() -> None:
 def test_a_prefix_that_makes_no_name_is_refused_where_written() -> None:
     with pytest.raises(SpecError) as info:
         analyse_text(PREFIXED.replace("prefix: block1-}", "prefix: block.}"))
-    assert str(info.value) == ("<string>:9:59: error: `prefix` of `stage`: layer name `block.0` contains `.`, which "
-                               "nn.Module refuses: `.` separates the parts of a state_dict key; use `_` or `-`")
+    assert str(info.value) == ("<string>:9:59: error: layer name `block.0` contains `.`, which nn.Module refuses: `.` "
+                               "separates the parts of a state_dict key; use `_` or `-` (a stage names its instances "
+                               "`prefix` + a number)")
 
 
 def test_first_block_opens_the_stage() -> None:

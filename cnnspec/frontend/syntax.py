@@ -327,7 +327,8 @@ class _Parser:
         _, ok = self.check(StageSettings, settings, path, "`stage`")
         prefix = settings.get("prefix") if ok else None
         if prefix is not None and (problem := check_name(f"{prefix}{settings.get('start', 0)}")) is not None:
-            self.errors.append(SpecError(f"`prefix` of `stage`: {problem}", self.pos((*path, "prefix"))))
+            self.errors.append(SpecError(f"{problem} (a stage names its instances `prefix` + a number)",
+                                         self.pos((*path, "prefix"))))
             ok = False
         if not ok:
             return None
