@@ -1,7 +1,8 @@
 """Layout: ``flatten`` (to one feature axis), ``reshape`` (any shape of the same elements), ``permute``
 (reorder the axes, batch axis included), ``pad`` (grow the spatial axes), and the channel rearrangements
 ``pixel_shuffle`` / ``pixel_unshuffle`` (channels to space and back), ``channel_shuffle`` and
-``channel_split`` (ShuffleNet's shuffle and ``x.chunk(2, dim=1)``)."""
+``channel_split`` (ShuffleNet's shuffle and ``x.chunk(2, dim=1)``), and ``crop`` (the centre of the spatial
+axes, the original U-Net's skip connections)."""
 
 from __future__ import annotations
 
@@ -625,4 +626,67 @@ class ChannelSplit(Op):
         return f"lambda x: x[:, {a.start}:{a.stop}]"
 
 
-OPS = (Flatten(), Reshape(), Permute(), Pad(), PixelShuffle(), PixelUnshuffle(), ChannelShuffle(), ChannelSplit())
+class CropSettings(OpSettings):
+    summary: ClassVar[str] = ("Keeps the centre of the spatial axes, `size` positions per axis (the original U-Net "
+                              "crops each encoder map to the decoder's size before concatenating).")
+    example: ClassVar[dict[str, Any]] = {"size": [56, 56]}
+    size: int | list[int] = Field(description="The size kept: one for every spatial axis, or one per axis. The "
+                                  "crop starts (L - size) // 2 positions in, as x[..., a:a + size].",
+                                  examples=[56, [56, 56]])
+
+
+@dataclass(frozen=True)
+class CropAttrs:
+    starts: tuple[int, ...]  # per spatial axis
+    size: tuple[int, ...]
+
+
+class Crop(Op):
+    name = "crop"
+    family = "reshape"
+    Settings = CropSettings
+    traits = Traits(stateless=True, torch_module=False, dynamic_spatial=False)
+
+    def infer(self, s: CropSettings, inputs: tuple[Shape, ...], label: str) -> Inferred:
+        """``size`` per spatial axis, from ``(L - size) // 2``; a crop larger than its input is refused. Each
+        output is one input position: the receptive field is unchanged.
+
+        >>> Crop().infer(CropSettings(size=56), ((128, 64, 64),), "crop").attrs  # U-Net: 64x64 to 56x56
+        CropAttrs(starts=(4, 4), size=(56, 56))
+        """
+        shape = inputs[0]
+        n = spatial_input(shape, label)
+        size = expand(s.size, n, "size", label, 1)
+        for i, (keep, have) in enumerate(zip(size, shape[1:])):
+            if keep > have:
+                raise RuleError(f"{label}: crop size {keep} along {axis_name(i, n)} is larger than the input's "
+                                f"{have} ({fmt(shape)} input); a crop keeps part of its input, it cannot grow it "
+                                "(that is `pad`)", "size")
+        starts = tuple((have - keep) // 2 for keep, have in zip(size, shape[1:]))
+        return Inferred(CropAttrs(starts, size), (shape[0], *size))
+
+    def caption(self, a: CropAttrs) -> str:
+        return f"centre crop {fmt(a.size)}"
+
+    def torch(self, a: CropAttrs, ctx: TorchContext) -> TorchExpression:
+        """``x[:, :, a:a + h, b:b + w]``, as U-Net code writes its crops (the same in every instance)."""
+        starts = ctx.same("starts", "the torch backend needs a block's crop to start at the same place in every "
+                          "instance")
+        size = ctx.same("size", "the torch backend needs a block's crop `size` to be equal in every instance")
+        index = ", ".join(f"{b}:{b + k}" for b, k in zip(starts, size))
+        return TorchExpression(f"{{0}}[:, :, {index}]", ctx.shape([ctx.input[0], *[None] * len(size)]))
+
+    def onnx(self, a: CropAttrs, ctx: OnnxContext) -> OnnxValue:
+        """Slice ``start:start + size`` on each spatial axis."""
+        axes = list(range(2, 2 + len(a.size)))
+        return ctx.op("Slice", [ctx.inputs[0].name, ctx.const("starts", list(a.starts), integer=True),
+                                ctx.const("ends", [b + k for b, k in zip(a.starts, a.size)], integer=True),
+                                ctx.const("axes", axes, integer=True)], ctx.out_shape())
+
+    def reference(self, a: CropAttrs, inputs: tuple[Shape, ...]) -> str:
+        narrows = "".join(f".narrow({axis}, {b}, {k})" for axis, (b, k) in enumerate(zip(a.starts, a.size), 2))
+        return f"lambda x: x{narrows}"
+
+
+OPS = (Flatten(), Reshape(), Permute(), Pad(), PixelShuffle(), PixelUnshuffle(), ChannelShuffle(), ChannelSplit(),
+       Crop())
