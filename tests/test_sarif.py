@@ -67,7 +67,7 @@ KIND_OF_BROKEN = {
               "reshape_two_unknowns", "reshape_unknown_not_whole", "upsample_align_corners_nearest",
               "upsample_bilinear_1d", "upsample_scale_and_size", "upsample_scale_not_whole",
               "merge_shape_mismatch", "merge_spatial_mismatch",
-              "channel_split_part_missing", "crop_larger_than_input"],
+              "channel_split_part_missing", "crop_larger_than_input", "weights_empty_row"],
     "budget": ["input_sizes_refused", "over_budget", "over_mac_budget"],
 }
 
