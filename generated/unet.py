@@ -47,11 +47,11 @@ class Unet(nn.Module):
         self.add_module('5', nn.MaxPool2d(2))
         self.add_module('6', Double(width * 4, width * 8))
         self.add_module('7', nn.ConvTranspose2d(width * 8, width * 4, kernel_size=2, stride=2))
-        self.add_module('8', Double(width * 4 + width * 4, width * 4))
+        self.add_module('8', Double(width * 8, width * 4))
         self.add_module('9', nn.ConvTranspose2d(width * 4, width * 2, kernel_size=2, stride=2))
-        self.add_module('10', Double(width * 2 + width * 2, width * 2))
+        self.add_module('10', Double(width * 4, width * 2))
         self.add_module('11', nn.ConvTranspose2d(width * 2, width, kernel_size=2, stride=2))
-        self.add_module('12', Double(width + width, width))
+        self.add_module('12', Double(width * 2, width))
         self.add_module('13', nn.Conv2d(width, classes, kernel_size=1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

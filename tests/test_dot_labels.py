@@ -52,6 +52,8 @@ def _first(layer: str, shape: str = "[3, 8, 8]") -> str:
     ("pixel_shuffle: {factor: 2}", "[12, 4, 4]", "pixel shuffle x2"),
     ("pixel_unshuffle: {factor: 2}", "[3, 4, 4]", "pixel unshuffle x2"),
     ("channel_shuffle: {groups: 3}", "[12, 4, 4]", "channel shuffle, 3 groups"),
+    ("channel_split: {parts: 2, part: 1}", "[6, 4, 4]", "channels 3..5 (part 2 of 2)"),
+    ("crop: {size: [2, 3]}", "[6, 4, 4]", "centre crop 2x3"),
     ("reshape: {shape: [512, 4, 4]}", "[8192]", "unflatten -> 512x4x4"),
     ("reshape: {shape: [-1]}", "[3, 8, 8]", "reshape -> 192"),
     ("elu", "[3, 8, 8]", "elu"),

@@ -83,7 +83,7 @@ layers:
 """
 
 SPECS = sorted(p.stem for p in Path("specs").glob("*.yaml"))
-HEAVY = {"monai_basicunet_3d"}  # 37 GMACs a sample: run only with the slow tests
+HEAVY = {"monai_basicunet_3d", "r3d_18", "mc3_18", "r2plus1d_18"}  # 37-43 GMACs a sample (~30 s): slow tier
 ROOT = Path(__file__).resolve().parent.parent
 NORMS = ("batchnorm", "instancenorm", "layernorm", "groupnorm")
 

@@ -158,6 +158,12 @@ CASES: list[tuple[str, str, str]] = [
     ("channel_shuffle", "channel_shuffle: {groups: 3}", "[12, 4, 4]"),
     ("channel_shuffle", "channel_shuffle: {groups: 2}", "[6, 5]"),
     ("channel_shuffle", "channel_shuffle: {groups: 4}", "[8, 2, 3, 3]"),
+    ("channel_split", "channel_split: {parts: 2, part: 1}", "[6, 4, 4]"),
+    ("channel_split", "channel_split: {parts: 2, part: 0}", "[5, 7]"),
+    ("channel_split", "channel_split: {parts: 4, part: 2}", "[6, 2, 3, 3]"),
+    ("crop", "crop: {size: 4}", "[3, 9, 8]"),
+    ("crop", "crop: {size: [3]}", "[2, 10]"),
+    ("crop", "crop: {size: [2, 5, 3]}", "[2, 4, 7, 3]"),
     ("add", "residual: {body: [conv: {out: 3, kernel: 3, padding: 1}]}", "[3, 5, 5]"),
     ("concat", "concat: {branches: [[conv: {out: 2, kernel: 1}], [], [relu]]}", "[3, 5, 5]"),
 ]

@@ -53,7 +53,7 @@ KIND_OF_BROKEN = {
     "name": ["name_single_underscore", "block_name_not_a_name", "block_named_like_op", "duplicate_layer_name",
              "name_dunder", "name_empty", "name_keyword", "name_with_dot", "name_quote_newline",
              "name_shadows_module_attribute", "name_unicode_lookalike", "tensor_name_not_identifier",
-             "tensor_name_twice"],
+             "tensor_name_twice", "stage_prefix_with_dot"],
     "import": ["block_defined_twice/lib", "block_defined_twice/spec", "import_cycle/a", "import_cycle/b", "import_cycle/spec",
                "import_missing_file", "import_outside_directory"],
     "shape": ["residual_squeeze_excitation", "concat_spatial_mismatch", "conv_after_flatten", "fixed_weights_wrong_channels",
@@ -69,7 +69,8 @@ KIND_OF_BROKEN = {
               "reshape_two_unknowns", "reshape_unknown_not_whole", "upsample_align_corners_nearest",
               "upsample_bilinear_1d", "upsample_scale_and_size", "upsample_scale_not_whole",
               "merge_shape_mismatch", "merge_spatial_mismatch", "merge_add_strided",
-              "conv_transpose_negative_3d", "upsample_scale_not_whole_3d"],
+              "conv_transpose_negative_3d", "upsample_scale_not_whole_3d",
+              "channel_split_part_missing", "crop_larger_than_input", "weights_empty_row"],
     "budget": ["input_sizes_refused", "over_budget", "over_mac_budget"],
 }
 

@@ -92,3 +92,54 @@ layers:
     assert [n.output_shape[0] for n in graph.leaves() if n.op == "conv"][:2] == [4, 8]
     # the model's own stages still count 5 blocks: the one inside `pair` is not among them
     assert [p for path, p in _depths(text) if path.startswith("block1-0")] == [0.0, 0.1 / 4]
+
+
+PREFIXED = """\
+name: prefixed
+input: [3, 8, 8]
+blocks:
+  unit:
+    layers:
+      - concat: {branches: [[], [conv: {out: 4, kernel: 3, padding: 1, name: conv}]]}
+layers:
+  - stage: {name: denseblock1, block: unit, repeat: 3, prefix: denselayer, start: 1}
+  - stage: {name: block1, block: unit, repeat: 2, prefix: block1-}
+"""
+
+
+def test_prefix_names_the_instances_as_torchvision_does() -> None:
+    graph = analyse_text(PREFIXED)
+    keys = [key for key, _, _ in graph.state_dict_keys() if key.endswith("weight")]
+    assert keys == ["denseblock1.denselayer1.conv.weight", "denseblock1.denselayer2.conv.weight",
+                    "denseblock1.denselayer3.conv.weight", "block1.block1-0.conv.weight", "block1.block1-1.conv.weight"]
+    assert [n.output_shape[0] for n in graph.leaves() if n.op == "concat"] == [7, 11, 15, 19, 23]
+    module = build_module(graph)
+    assert list(module.state_dict()) == [key for key, _, _ in graph.state_dict_keys()]
+    source = render_source(graph)
+    assert "self.denselayer3 = Unit(in_channels + 8)" in source  # repeated widths are counted, not repeated
+    assert module(torch.randn(2, 3, 8, 8)).shape == (2, 23, 8, 8)
+
+
+def test_a_prefix_that_makes_no_name_is_refused_where_written() -> None:
+    with pytest.raises(SpecError) as info:
+        analyse_text(PREFIXED.replace("prefix: block1-}", "prefix: block.}"))
+    assert str(info.value) == ("<string>:9:59: error: layer name `block.0` contains `.`, which nn.Module refuses: `.` "
+                               "separates the parts of a state_dict key; use `_` or `-` (a stage names its instances "
+                               "`prefix` + a number)")
+
+
+def test_first_block_opens_the_stage() -> None:
+    text = PREFIXED.replace("  - stage: {name: block1, block: unit,", """  - stage: {name: block1, first_block: opening, block: unit,""").replace("""layers:
+  - stage: {name: denseblock1""", """  opening:
+    layers:
+      - conv: {out: 5, kernel: 1, name: proj}
+layers:
+  - stage: {name: denseblock1""")
+    graph = analyse_text(text)
+    keys = [key for key, _, _ in graph.state_dict_keys() if key.startswith("block1.")]
+    assert keys == ["block1.block1-0.proj.weight", "block1.block1-0.proj.bias", "block1.block1-1.conv.weight",
+                    "block1.block1-1.conv.bias"]
+    assert graph.output_shape == (9, 8, 8)
+    with pytest.raises(SpecError) as info:
+        analyse_text(text.replace("first_block: opening", "first_block: openin"))
+    assert str(info.value) == "<string>:12:40: error: unknown block `openin`; did you mean `opening`?"

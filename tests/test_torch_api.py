@@ -51,3 +51,12 @@ def test_to_torch_modules_pickle_and_torch_save_round_trip(name: str, tmp_path: 
         ours, theirs = net.state_dict(), other.state_dict()
         assert list(ours) == list(theirs)
         assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+def test_a_spec_name_with_any_character_builds() -> None:
+    """The module name is made of the spec's name: a NUL or a dot in it must not reach importlib/compile."""
+    from cnnspec.compile.torch import build_module
+    from cnnspec.frontend import analyse_text
+
+    graph = analyse_text('name: "odd_fl\\0t.x"\ninput: [7]\nlayers:\n- linear: {out: 3}\n')
+    assert type(build_module(graph)).__module__.startswith("cnnspec_generated.odd_fl_t_x_")

@@ -24,7 +24,13 @@ ROOT = Path(__file__).parents[1]
 SPECS = sorted(p.stem for p in (ROOT / "specs").glob("*.yaml"))
 MIRRORS = ("alexnet", "vgg16", "resnet18", "resnet34", "resnet50", "convnext_tiny",
            "lenet5", "cnn1d_example", "cnn3d_example", "mobilenet_v2", "monai_basicunet_3d")
-HEAVY = {"monai_basicunet_3d"}  # 37 GMACs a sample: run only with the slow tests
+MIRRORS += ("densenet121",)
+MIRRORS += ("regnet_x_400mf",)
+MIRRORS += ("r3d_18", "mc3_18", "r2plus1d_18")
+MIRRORS += ("squeezenet1_1", "squeezenet1_0")
+MIRRORS += ("mnasnet1_0",)
+MIRRORS += ("shufflenet_v2_x1_0",)
+HEAVY = {"monai_basicunet_3d", "r3d_18", "mc3_18", "r2plus1d_18"}  # 37-43 GMACs a sample: only with the slow tests
 
 torch.set_num_threads(2)
 
@@ -36,6 +42,7 @@ def _graph(name: str) -> Graph:
 
 # ops written as plain calls (torch.flatten(x, 1)) where unnamed: they are not modules, so they make no leaf call
 FUNCTIONAL = {"flatten", "relu", "sigmoid", "tanh", "silu", "gelu", "mish"}
+FUNCTIONAL |= {"channel_split"}  # x.chunk(2, dim=1)[0]
 
 
 def _leaf_calls(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, list[tuple[int, ...]]]]:

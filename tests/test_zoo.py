@@ -29,6 +29,12 @@ MIRRORS = (
     # tests/reference/coverage_models.json (issue 12)
     "mobilenet_v2",
     "monai_basicunet_3d",
+    "densenet121",
+    "regnet_x_400mf",
+    "r3d_18", "mc3_18", "r2plus1d_18",
+    "squeezenet1_1", "squeezenet1_0",
+    "mnasnet1_0",
+    "shufflenet_v2_x1_0",
 )
 OWN_INPUT = {"lenet5": (1, 28, 28)}
 NOT_MIRRORED = ("sobel_edges",
@@ -42,6 +48,10 @@ NOT_MIRRORED = ("sobel_edges",
 EXTRA_LEAF_OPS = {"flatten", "layer_scale"}
 # Per model: torchvision's MobileNetV2 pools with F.adaptive_avg_pool2d in forward(), not a module.
 MODEL_EXTRA_LEAF_OPS = {"mobilenet_v2": {"global_avgpool"}}
+MODEL_EXTRA_LEAF_OPS["mnasnet1_0"] = {"global_avgpool"}  # x.mean([2, 3]) in forward()
+# x.mean([2, 3]) in forward(); torchvision's channel_shuffle and x.chunk are functions, not modules
+MODEL_EXTRA_LEAF_OPS["shufflenet_v2_x1_0"] = {"global_avgpool", "channel_shuffle", "channel_split"}
+MODEL_EXTRA_LEAF_OPS["densenet121"] = {"relu", "global_avgpool"}  # F.relu, F.adaptive_avg_pool2d in forward()
 
 
 @functools.cache
@@ -127,3 +137,59 @@ def test_sobel_edges_fixed_kernels() -> None:
     assert sobel.attrs.weights[0][0] == [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]
     assert sobel.attrs.weights[1][0] == [[-1, -2, -1], [0, 0, 0], [1, 2, 1]]
     assert [t.trainable for t in sobel.params] == [False]
+
+
+@pytest.mark.parametrize(("overrides", "params", "gmacs"), [
+    ({"depth3": 32, "depth4": 32}, 14_149_480, 3.36),  # densenet169
+    ({"depth3": 48, "depth4": 32}, 20_013_928, 4.291),  # densenet201
+    ({"growth_rate": 48, "init_features": 96, "depth3": 36, "depth4": 24}, 28_681_000, 7.728),  # densenet161
+])
+def test_densenet_family_by_set(overrides: dict[str, int], params: int, gmacs: float) -> None:
+    """torchvision's meta figures (num_params, _ops = FlopCounter GFLOPs / 2 rounded to 3 places)."""
+    graph = analyse_file(SPECS / "densenet121.yaml", overrides=overrides)
+    assert graph.root.total_params == params
+    assert round(graph.root.total_macs / 1e9, 3) == gmacs
+
+
+# torchvision's RegNetX stage widths, depths and group width (BlockParams.from_init_params) -> num_params, _ops
+REGNET_X = [
+    ((64, 128, 288, 672), (1, 3, 7, 5), 16, 7_259_656, 0.8),  # regnet_x_800mf
+    ((72, 168, 408, 912), (2, 4, 10, 2), 24, 9_190_136, 1.603),  # regnet_x_1_6gf
+    ((96, 192, 432, 1008), (2, 6, 15, 2), 48, 15_296_552, 3.177),  # regnet_x_3_2gf
+    ((80, 240, 720, 1920), (2, 5, 15, 1), 120, 39_572_648, 7.995),  # regnet_x_8gf: stage 1 groups by 80
+    ((256, 512, 896, 2048), (2, 6, 13, 1), 128, 54_278_536, 15.941),  # regnet_x_16gf
+    ((336, 672, 1344, 2520), (2, 7, 13, 1), 168, 107_811_560, 31.736),  # regnet_x_32gf
+]
+
+
+@pytest.mark.parametrize(("widths", "depths", "group_width", "params", "gmacs"), REGNET_X)
+def test_regnet_x_family_by_set(widths: tuple[int, ...], depths: tuple[int, ...], group_width: int, params: int,
+                                gmacs: float) -> None:
+    overrides = {f"width{i}": w for i, w in enumerate(widths, 1)} | {f"depth{i}": d for i, d in enumerate(depths, 1)}
+    graph = analyse_file(SPECS / "regnet_x_400mf.yaml", overrides={**overrides, "group_width": group_width})
+    assert graph.root.total_params == params
+    assert round(graph.root.total_macs / 1e9, 3) == gmacs
+
+
+@pytest.mark.parametrize(("widths", "params", "gmacs"), [
+    ((16, 8, 16, 24, 40, 48, 96, 160), 2_218_512, 0.104),  # mnasnet0_5
+    ((24, 16, 24, 32, 64, 72, 144, 240), 3_170_208, 0.215),  # mnasnet0_75
+    ((40, 24, 32, 56, 104, 128, 248, 416), 6_282_256, 0.526),  # mnasnet1_3
+])
+def test_mnasnet_family_by_set(widths: tuple[int, ...], params: int, gmacs: float) -> None:
+    """torchvision's _get_depths(alpha) widths -> its meta num_params and _ops."""
+    graph = analyse_file(SPECS / "mnasnet1_0.yaml", overrides={f"w{i}": w for i, w in enumerate(widths)})
+    assert graph.root.total_params == params
+    assert round(graph.root.total_macs / 1e9, 3) == gmacs
+
+
+@pytest.mark.parametrize(("overrides", "params", "gmacs"), [
+    ({"width1": 48, "width2": 96, "width3": 192}, 1_366_792, 0.04),  # shufflenet_v2_x0_5
+    ({"width1": 176, "width2": 352, "width3": 704}, 3_503_624, 0.296),  # shufflenet_v2_x1_5
+    ({"width1": 244, "width2": 488, "width3": 976, "last": 2048}, 7_393_996, 0.583),  # shufflenet_v2_x2_0
+])
+def test_shufflenet_family_by_set(overrides: dict[str, int], params: int, gmacs: float) -> None:
+    """torchvision's stages_out_channels -> its meta num_params and _ops."""
+    graph = analyse_file(SPECS / "shufflenet_v2_x1_0.yaml", overrides=overrides)
+    assert graph.root.total_params == params
+    assert round(graph.root.total_macs / 1e9, 3) == gmacs

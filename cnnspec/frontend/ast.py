@@ -99,6 +99,9 @@ class Stage:
     first: Mapping[str, Any]
     pos: SourcePos
     spots: Spots
+    prefix: str | None = None  # instances named prefix + number, from `start`; None: 0, 1, ...
+    start: int = 0
+    first_block: str | None = None  # the block of instance 0, if not `block`
 
 
 @dataclass(frozen=True)

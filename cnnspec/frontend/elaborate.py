@@ -436,6 +436,7 @@ class Elaborator:
             raise SpecError(f"`repeat` of `stage` is {repeat:,}; a network has at most {MAX_NODES:,} layers",
                             spots.pos("repeat"))
         block = self.find_block(item.block, spots.pos("block"))
+        opening = block if item.first_block is None else self.find_block(item.first_block, spots.pos("first_block"))
         scope = ir.Scope("stage", "", "", item.pos, lane=lane)
         self.place(scope, name, spots, naming)
         own = not stack  # a stage of the model's layers, not inside a block: it numbers its instances globally
@@ -449,9 +450,11 @@ class Elaborator:
                     given.update(substitute(dict(item.first), spots, local, ("first",)))
                 where = "first" if index == 0 and item.first else "args"
                 writes = {**item.args, **item.first} if index == 0 else dict(item.args)
-                call = self.bind(block, given, writes, spots, (where,), item.pos, stack)
+                kind = opening if index == 0 else block
+                call = self.bind(kind, given, writes, spots, (where,), item.pos, stack)
                 before = len(self.errors)
-                y = self.instance(block, call, None, spots, inner, y, inner_lane, item.pos, stack)
+                own_name = None if item.prefix is None else f"{item.prefix}{item.start + index}"
+                y = self.instance(kind, call, own_name, spots, inner, y, inner_lane, item.pos, stack)
                 if index and len(self.errors) > before:
                     break  # later instances take the same arguments, so they would repeat these errors
             return y

@@ -57,7 +57,8 @@ STRUCTURE_SUMMARIES = {
     "sequential": "A named scope running its layers in order (a submodule, nn.Sequential).",
     "residual": "out = body(x) + shortcut(x); the shortcut is the identity, a projection or a layer list.",
     "concat": "Channel concatenation of branches that all read the same input (an empty branch is the input).",
-    "stage": "`repeat` instances of a block, numbered 0..repeat-1; `first` overrides arguments of instance 0.",
+    "stage": "`repeat` instances of a block, numbered 0..repeat-1 (or `prefix` + number); `first` "
+             "overrides arguments of instance 0.",
     "add": "The sum of named tensors (`as:` names; `previous` is the layer before's output), of equal or "
            "broadcastable shapes.",
 }

@@ -177,6 +177,12 @@ class StageSettings(_Strict):
                                  examples=[{"width": 128}])
     first: dict[str, Any] = Field(default_factory=dict, description="Arguments overridden in instance 0.",
                                   examples=[{"stride": 2}])
+    first_block: str | None = Field(None, description="The block of instance 0, if not `block` (torchvision's "
+                                    "RegNet: a first block with a projection, then blocks without).",
+                                    examples=["xproj"])
+    prefix: str | None = Field(None, description="Name the instances `prefix` + their number (`denselayer1`, "
+                               "`block1-0`) instead of `0`, `1`, ...", examples=["denselayer"])
+    start: int = Field(0, ge=0, description="The number of the first instance named with `prefix`.", examples=[1])
 
 
 STRUCTURES: dict[str, type[BaseModel]] = {

@@ -17,6 +17,7 @@ from cnnspec.frontend import ast
 from cnnspec.frontend.expr import ExprError, is_expression
 from cnnspec.frontend.expr import parse as parse_expression
 from cnnspec.frontend.messages import _data_loc, validation_errors
+from cnnspec.frontend.names import check_name
 from cnnspec.frontend.read import DataPath, Doc
 from cnnspec.frontend.spec import (
     RESERVED_TENSORS,
@@ -354,10 +355,16 @@ class _Parser:
             return None
         self.expressions(settings, path)
         _, ok = self.check(StageSettings, settings, path, "`stage`")
+        prefix = settings.get("prefix") if ok else None
+        if prefix is not None and (problem := check_name(f"{prefix}{settings.get('start', 0)}")) is not None:
+            self.errors.append(SpecError(f"{problem} (a stage names its instances `prefix` + a number)",
+                                         self.pos((*path, "prefix"))))
+            ok = False
         if not ok:
             return None
         return ast.Stage(settings.get("name"), settings["block"], settings["repeat"], settings.get("args") or {},
-                         settings.get("first") or {}, pos, self.spots(path, settings))
+                         settings.get("first") or {}, pos, self.spots(path, settings), settings.get("prefix"),
+                         settings.get("start", 0), settings.get("first_block"))
 
 
 def tensor_name_problem(value: Any, key: str, previous: bool = False) -> str | None:

@@ -29,7 +29,8 @@ STRUCTURE_SUMMARIES = {
     "residual": "out = body(x) + shortcut(x); the shortcut is the identity, a projection or a layer list.",
     "concat": "Channel concatenation of branches that all read the same input.",
     "add": "The sum of named tensors: `add: {of: [a, b]}` (`previous`: the layer before's output).",
-    "stage": "`repeat` instances of a block, numbered 0..repeat-1; `first` overrides arguments of instance 0.",
+    "stage": "`repeat` instances of a block, numbered 0..repeat-1 (or `prefix` + number); `first` "
+             "overrides arguments of instance 0.",
 }
 _KEY_LINE = re.compile(r"^(\s*)(?:-\s+)?([A-Za-z_][\w]*)\s*:(.*)$")
 

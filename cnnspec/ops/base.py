@@ -176,6 +176,9 @@ class TorchContext(Protocol):
     def total(self, axes: Sym) -> Any:
         """The symbolic sum of ``axes`` (None when one is unknown)."""
 
+    def quotient(self, axis: Any, divisor: SymVal) -> Any:
+        """The symbolic ``axis // divisor`` (None when ``axis`` is unknown)."""
+
     def stride(self, value: SymVal) -> None:
         """Record a downsampling layer's stride (a projection shortcut writes the body's stride)."""
 

@@ -379,6 +379,10 @@ def _weights_shape(values: Any) -> Shape:
 
 
 def _check_weights(values: Any, shape: Shape, label: str) -> None:
+    if 0 in shape:  # [[]] would be a kernel 0 wide, which PyTorch refuses when the module is built
+        raise RuleError(f"{label}: `weights` has an empty list (shape {fmt(shape)}); a kernel needs at least one "
+                        "number along every axis", "weights")
+
     def walk(level: Any, depth: int) -> None:
         if depth == len(shape):
             if isinstance(level, bool) or not isinstance(level, (int, float)):

@@ -1,6 +1,8 @@
 """Layout: ``flatten`` (to one feature axis), ``reshape`` (any shape of the same elements), ``permute``
 (reorder the axes, batch axis included), ``pad`` (grow the spatial axes), and the channel rearrangements
-``pixel_shuffle`` / ``pixel_unshuffle`` (channels to space and back) and ``channel_shuffle`` (ShuffleNet)."""
+``pixel_shuffle`` / ``pixel_unshuffle`` (channels to space and back), ``channel_shuffle`` and
+``channel_split`` (ShuffleNet's shuffle and ``x.chunk(2, dim=1)``), and ``crop`` (the centre of the spatial
+axes, the original U-Net's skip connections)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from cnnspec.ops.base import (
     OpSettings,
     RuleError,
     TorchContext,
+    TorchExpression,
     TorchModule,
     Traits,
 )
@@ -553,4 +556,137 @@ class ChannelShuffle(Op):
         return f"lambda x: x.unflatten(1, ({a.groups}, {a.channels // a.groups})).transpose(1, 2).flatten(1, 2)"
 
 
-OPS = (Flatten(), Reshape(), Permute(), Pad(), PixelShuffle(), PixelUnshuffle(), ChannelShuffle())
+class ChannelSplitSettings(OpSettings):
+    summary: ClassVar[str] = ("One of `parts` channel chunks, as x.chunk(parts, dim=1)[part] (ShuffleNet V2 splits "
+                              "the channels in two halves: one passes through, the other is transformed).")
+    example: ClassVar[dict[str, Any]] = {"parts": 2, "part": 1}
+    parts: int = Field(description="How many chunks to cut the channels into (torch.chunk: each has "
+                       "ceil(C / parts) channels, the last one what is left).", examples=[2])
+    part: int = Field(description="Which chunk to keep, from 0.", examples=[0, 1])
+
+
+@dataclass(frozen=True)
+class ChannelSplitAttrs:
+    parts: int
+    part: int
+    start: int  # the chunk's first channel
+    stop: int  # one past its last
+
+
+class ChannelSplit(Op):
+    name = "channel_split"
+    family = "reshape"
+    Settings = ChannelSplitSettings
+    traits = Traits(stateless=True, torch_module=False)
+
+    def infer(self, s: ChannelSplitSettings, inputs: tuple[Shape, ...], label: str) -> Inferred:
+        """torch.chunk's sizes: chunks of ``ceil(C / parts)`` channels, the last one the rest, so there may be
+        fewer than ``parts`` of them (3 channels in 2 parts: 2 and 1; 6 in 4 parts: 2, 2 and 2).
+
+        >>> ChannelSplit().infer(ChannelSplitSettings(parts=2, part=1), ((116, 28, 28),), "split").shape
+        (58, 28, 28)
+        >>> ChannelSplit().infer(ChannelSplitSettings(parts=2, part=1), ((5, 4),), "split").attrs
+        ChannelSplitAttrs(parts=2, part=1, start=3, stop=5)
+        """
+        shape = inputs[0]
+        c = shape[0]
+        if s.parts < 1:
+            raise RuleError(f"{label}: `parts` must be at least 1, got {s.parts}", "parts")
+        if s.part < 0:
+            raise RuleError(f"{label}: `part` counts the chunks from 0, got {s.part}", "part")
+        size = -(-c // s.parts)
+        chunks = -(-c // size)
+        if s.part >= chunks:
+            made = f"{chunks} chunk{'s' if chunks > 1 else ''} of {size}" if c % size == 0 else \
+                f"{chunks} chunks ({chunks - 1} of {size}, the last of {c - (chunks - 1) * size})"
+            raise RuleError(f"{label}: `part` {s.part} does not exist: x.chunk({s.parts}, dim=1) cuts the {c} "
+                            f"channels into {made}; `part` is 0 to {chunks - 1}", "part")
+        start = s.part * size
+        stop = min(start + size, c)
+        return Inferred(ChannelSplitAttrs(s.parts, s.part, start, stop), (stop - start, *shape[1:]))
+
+    def caption(self, a: ChannelSplitAttrs) -> str:
+        return f"channels {a.start}..{a.stop - 1} (part {a.part + 1} of {a.parts})"
+
+    def torch(self, a: ChannelSplitAttrs, ctx: TorchContext) -> TorchExpression:
+        """``x.chunk(parts, dim=1)[part]``, as torchvision writes ShuffleNet's split (a view, no module)."""
+        parts, part = ctx.value("parts", "parts"), ctx.value("part", "part")
+        channels = ctx.quotient(ctx.input[0], parts)  # kept only where it is each instance's size
+        return TorchExpression(f"{{0}}.chunk({parts.src}, dim=1)[{part.src}]",
+                               ctx.shape([channels, *ctx.input[1:]]))
+
+    def onnx(self, a: ChannelSplitAttrs, ctx: OnnxContext) -> OnnxValue:
+        """Slice channels ``start:stop`` on axis 1."""
+        x = ctx.inputs[0]
+        return ctx.op("Slice", [x.name, ctx.const("starts", [a.start], integer=True),
+                                ctx.const("ends", [a.stop], integer=True), ctx.const("axes", [1], integer=True)],
+                      ctx.out_shape())
+
+    def reference(self, a: ChannelSplitAttrs, inputs: tuple[Shape, ...]) -> str:
+        return f"lambda x: x[:, {a.start}:{a.stop}]"
+
+
+class CropSettings(OpSettings):
+    summary: ClassVar[str] = ("Keeps the centre of the spatial axes, `size` positions per axis (the original U-Net "
+                              "crops each encoder map to the decoder's size before concatenating).")
+    example: ClassVar[dict[str, Any]] = {"size": [56, 56]}
+    size: int | list[int] = Field(description="The size kept: one for every spatial axis, or one per axis. The "
+                                  "crop starts (L - size) // 2 positions in, as x[..., a:a + size].",
+                                  examples=[56, [56, 56]])
+
+
+@dataclass(frozen=True)
+class CropAttrs:
+    starts: tuple[int, ...]  # per spatial axis
+    size: tuple[int, ...]
+
+
+class Crop(Op):
+    name = "crop"
+    family = "reshape"
+    Settings = CropSettings
+    traits = Traits(stateless=True, torch_module=False, dynamic_spatial=False)
+
+    def infer(self, s: CropSettings, inputs: tuple[Shape, ...], label: str) -> Inferred:
+        """``size`` per spatial axis, from ``(L - size) // 2``; a crop larger than its input is refused. Each
+        output is one input position: the receptive field is unchanged.
+
+        >>> Crop().infer(CropSettings(size=56), ((128, 64, 64),), "crop").attrs  # U-Net: 64x64 to 56x56
+        CropAttrs(starts=(4, 4), size=(56, 56))
+        """
+        shape = inputs[0]
+        n = spatial_input(shape, label)
+        size = expand(s.size, n, "size", label, 1)
+        for i, (keep, have) in enumerate(zip(size, shape[1:])):
+            if keep > have:
+                raise RuleError(f"{label}: crop size {keep} along {axis_name(i, n)} is larger than the input's "
+                                f"{have} ({fmt(shape)} input); a crop keeps part of its input, it cannot grow it "
+                                "(that is `pad`)", "size")
+        starts = tuple((have - keep) // 2 for keep, have in zip(size, shape[1:]))
+        return Inferred(CropAttrs(starts, size), (shape[0], *size))
+
+    def caption(self, a: CropAttrs) -> str:
+        return f"centre crop {fmt(a.size)}"
+
+    def torch(self, a: CropAttrs, ctx: TorchContext) -> TorchExpression:
+        """``x[:, :, a:a + h, b:b + w]``, as U-Net code writes its crops (the same in every instance)."""
+        starts = ctx.same("starts", "the torch backend needs a block's crop to start at the same place in every "
+                          "instance")
+        size = ctx.same("size", "the torch backend needs a block's crop `size` to be equal in every instance")
+        index = ", ".join(f"{b}:{b + k}" for b, k in zip(starts, size))
+        return TorchExpression(f"{{0}}[:, :, {index}]", ctx.shape([ctx.input[0], *[None] * len(size)]))
+
+    def onnx(self, a: CropAttrs, ctx: OnnxContext) -> OnnxValue:
+        """Slice ``start:start + size`` on each spatial axis."""
+        axes = list(range(2, 2 + len(a.size)))
+        return ctx.op("Slice", [ctx.inputs[0].name, ctx.const("starts", list(a.starts), integer=True),
+                                ctx.const("ends", [b + k for b, k in zip(a.starts, a.size)], integer=True),
+                                ctx.const("axes", axes, integer=True)], ctx.out_shape())
+
+    def reference(self, a: CropAttrs, inputs: tuple[Shape, ...]) -> str:
+        narrows = "".join(f".narrow({axis}, {b}, {k})" for axis, (b, k) in enumerate(zip(a.starts, a.size), 2))
+        return f"lambda x: x{narrows}"
+
+
+OPS = (Flatten(), Reshape(), Permute(), Pad(), PixelShuffle(), PixelUnshuffle(), ChannelShuffle(), ChannelSplit(),
+       Crop())

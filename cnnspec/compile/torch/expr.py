@@ -136,7 +136,10 @@ def fold(expr: ast.expr) -> ast.expr:
         except Unknown:
             return expr
     if isinstance(expr, ast.BinOp):
-        return ast.BinOp(left=fold(expr.left), op=expr.op, right=fold(expr.right))
+        folded = ast.BinOp(left=fold(expr.left), op=expr.op, right=fold(expr.right))
+        if isinstance(expr.op, ast.FloorDiv) and _scaled(folded.left)[1] == _whole(folded.right) > 1:
+            return _scaled(folded.left)[0]  # whole numbers: (w // 2 * 2) // 2 is w // 2
+        return _collected(folded) if isinstance(expr.op, ast.Add) else folded
     if isinstance(expr, ast.Call):
         return ast.Call(func=expr.func, args=[fold(a) for a in expr.args], keywords=[])
     return expr
@@ -154,6 +157,47 @@ def total(terms: list[ast.expr]) -> ast.expr:
     for t in terms[1:]:
         out = ast.BinOp(left=out, op=ast.Add(), right=t)
     return fold(out)
+
+
+def _collected(expr: ast.BinOp) -> ast.expr:
+    """A sum whose terms repeat, each written once with its count: a DenseNet block's widths read
+    ``in_channels + growth_rate * 5``, not five ``+ growth_rate``; its constants added up (a sum without
+    repeats is kept as written)."""
+    addends = _addends(expr)
+    counts: dict[str, tuple[ast.expr, int]] = {}
+    for term in addends:
+        base, times = _scaled(term)
+        key = ast.dump(base)
+        counts[key] = (base, counts.get(key, (base, 0))[1] + times)
+    if len(counts) == len(addends):
+        return expr
+    parts = [base if times == 1 else fold(ast.BinOp(left=base, op=ast.Mult(), right=ast.Constant(times)))
+             for base, times in counts.values()]
+    out = parts[0]
+    for t in parts[1:]:
+        out = ast.BinOp(left=out, op=ast.Add(), right=t)
+    return out
+
+
+def _whole(expr: ast.expr) -> int | None:
+    return expr.value if isinstance(expr, ast.Constant) and type(expr.value) is int else None
+
+
+def _addends(expr: ast.expr) -> list[ast.expr]:
+    """``a + b + c`` as ``[a, b, c]``."""
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add):
+        return [*_addends(expr.left), *_addends(expr.right)]
+    return [expr]
+
+
+def _scaled(term: ast.expr) -> tuple[ast.expr, int]:
+    """``b * 3`` as ``(b, 3)``, any other term as ``(term, 1)``."""
+    if (isinstance(term, ast.BinOp) and isinstance(term.op, ast.Mult) and isinstance(term.right, ast.Constant)
+            and type(term.right.value) is int and names(term.left)):
+        return term.left, term.right.value
+    if isinstance(term, ast.Constant) and type(term.value) is int:
+        return ast.Constant(1), term.value  # every whole constant is a count of ones: 4 + 4 is 1 * 8
+    return term, 1
 
 
 def source(expr: ast.expr) -> str:

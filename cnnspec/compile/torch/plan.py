@@ -495,6 +495,11 @@ class Context:
     def total(self, axes: Sym) -> Any:
         return E.total(list(axes)) if all(a is not None for a in axes) else None  # type: ignore[arg-type]
 
+    def quotient(self, axis: Any, divisor: Val) -> Any:
+        if axis is None:
+            return None
+        return E.fold(ast.BinOp(left=axis, op=ast.FloorDiv(), right=divisor.expr))
+
     def stride(self, value: Val) -> None:
         if not (E.is_const(value.expr) and _matches(E.evaluate(value.expr, {}), 1)):
             self.logged.append(value.expr)

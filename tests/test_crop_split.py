@@ -1,0 +1,120 @@
+"""`crop` and `channel_split` in the networks that need them: the original U-Net's cropped skip and a
+ShuffleNet V2 unit, each against a hand-written torch module (state_dict, outputs) and onnxruntime."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from cnnspec.compile.onnx import to_model_proto
+from cnnspec.compile.onnx.check import run_model
+from cnnspec.compile.torch import build_module, render_source
+from cnnspec.errors import SpecError
+from cnnspec.frontend import analyse_text
+
+torch.set_num_threads(1)
+
+# Ronneberger et al.'s level: unpadded 3x3 convs shrink the map, the skip is cropped to the decoder's size
+CROPPED_UNET = """\
+name: cropped_unet
+input: [1, 44, 44]
+layers:
+  - conv: {out: 8, kernel: 3, as: e1}                # 8x42x42
+  - maxpool: {kernel: 2}                             # 8x21x21
+  - conv: {out: 16, kernel: 3}                       # 16x19x19
+  - conv_transpose: {out: 8, kernel: 2, stride: 2, as: up}   # 8x38x38
+  - crop: {size: 38, from: e1, as: skip}             # the centre 38x38 of e1
+  - concat: {of: [skip, up]}                         # 16x38x38
+  - conv: {out: 2, kernel: 1}
+"""
+
+UNIT = """\
+name: unit
+input: [8, 6, 6]
+layers:
+  - concat:
+      branches:
+        - - channel_split: {parts: 2, part: 0}
+        - - channel_split: {parts: 2, part: 1}
+          - sequential:
+              name: branch2
+              layers:
+                - conv: {out: 4, kernel: 1, bias: false}
+                - batchnorm
+                - relu
+                - conv: {out: 4, kernel: 3, padding: 1, groups: 4, bias: false}
+                - batchnorm
+  - channel_shuffle: {groups: 2}
+"""
+
+
+class HandCroppedUNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_module("0", nn.Conv2d(1, 8, 3))
+        self.add_module("2", nn.Conv2d(8, 16, 3))
+        self.add_module("3", nn.ConvTranspose2d(16, 8, 2, stride=2))
+        self.add_module("5", nn.Conv2d(16, 2, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        e1 = self.get_submodule("0")(x)
+        y = self.get_submodule("3")(self.get_submodule("2")(nn.functional.max_pool2d(e1, 2)))
+        skip = e1[:, :, 2:40, 2:40]  # (42 - 38) // 2 = 2
+        return self.get_submodule("5")(torch.cat([skip, y], 1))
+
+
+class HandUnit(nn.Module):
+    """torchvision's ShuffleNet V2 InvertedResidual with stride 1."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.branch2 = nn.Sequential(nn.Conv2d(4, 4, 1, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
+                                     nn.Conv2d(4, 4, 3, padding=1, groups=4, bias=False), nn.BatchNorm2d(4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x1, x2 = x.chunk(2, dim=1)
+        out = torch.cat((x1, self.branch2(x2)), dim=1)
+        n, c, h, w = out.size()
+        return out.view(n, 2, c // 2, h, w).transpose(1, 2).contiguous().view(n, c, h, w)
+
+
+def _same(text: str, hand: nn.Module) -> None:
+    graph = analyse_text(text)
+    torch.manual_seed(0)
+    hand.eval()
+    with torch.no_grad():
+        for tensor in hand.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.copy_(torch.rand(tensor.shape) + 0.5)
+    ours = build_module(graph).eval()
+    ours.load_state_dict(hand.state_dict(), strict=True)
+    x = torch.randn(3, *graph.input_shape)
+    with torch.no_grad():
+        want = hand(x)
+        assert torch.equal(ours(x), want)
+    weights = {k: v.numpy() for k, v in hand.state_dict().items()}
+    got = run_model(to_model_proto(graph, weights), x.numpy())
+    np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_cropped_skip_equals_hand_written_unet() -> None:
+    graph = analyse_text(CROPPED_UNET)
+    crop = next(n for n in graph.leaves() if n.op == "crop")
+    assert (crop.input_shape, crop.output_shape, crop.attrs.starts) == ((8, 42, 42), (8, 38, 38), (2, 2))
+    assert "skip = e1[:, :, 2:40, 2:40]" in render_source(graph)
+    _same(CROPPED_UNET, HandCroppedUNet())
+
+
+def test_shufflenet_unit_equals_torchvisions_inverted_residual() -> None:
+    source = render_source(analyse_text(UNIT))
+    assert "x.chunk(2, dim=1)[0]" in source and "x.chunk(2, dim=1)[1]" in source
+    _same(UNIT, HandUnit())
+
+
+def test_a_crop_larger_than_its_input_is_refused_where_written() -> None:
+    with pytest.raises(SpecError) as info:
+        analyse_text(CROPPED_UNET.replace("size: 38", "size: [38, 44]"))
+    assert str(info.value) == ("<string>:8:18: error: crop `4`: crop size 44 along W is larger than the input's 42 "
+                               "(8x42x42 input); a crop keeps part of its input, it cannot grow it (that is `pad`)")
