@@ -105,7 +105,8 @@ def test_refusals(tmp_path: Path) -> None:
         "made before it")
     assert _error(tmp_path, "layers:\n  - relu: {as: a}\n  - conv: {out: 2, kernel: 1}\n"
                             "  - add: {of: [a, previous]}\n") == (
-        f"{tmp_path}/s.yaml:6:5: error: add of a, previous: `a` gives 4x8x8 but `previous` gives 2x8x8")
+        f"{tmp_path}/s.yaml:6:5: error: add of a, previous: `a` gives 4x8x8 but `previous` gives 2x8x8, which do not "
+        "broadcast: the channels differ (4 and 2) and neither is 1")
     assert _error(tmp_path, "blocks:\n  b:\n    layers: [{conv: {out: 4, kernel: 1, from: a}}]\n"
                             "layers:\n  - relu: {as: a}\n  - b\n") == (
         f"{tmp_path}/s.yaml:5:47: error: `a` is a tensor of the spec's layers, outside block `b`; a block sees "

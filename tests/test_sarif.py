@@ -66,7 +66,7 @@ KIND_OF_BROKEN = {
               "pixel_shuffle_channels", "pixel_unshuffle_odd_size", "reshape_element_count", "reshape_five_axes",
               "reshape_two_unknowns", "reshape_unknown_not_whole", "upsample_align_corners_nearest",
               "upsample_bilinear_1d", "upsample_scale_and_size", "upsample_scale_not_whole",
-              "merge_shape_mismatch", "merge_spatial_mismatch"],
+              "merge_shape_mismatch", "merge_spatial_mismatch", "gate_does_not_broadcast", "mul_rank_mismatch"],
     "budget": ["input_sizes_refused", "over_budget", "over_mac_budget"],
 }
 

@@ -153,6 +153,15 @@ class ResidualSettings(_Strict):
     )
 
 
+class GateSettings(_Strict):
+    body: list[LayerItem] = Field(
+        description="The gate's layers: they read the input, and their output multiplies it (broadcast as "
+        "PyTorch does; a squeeze-and-excitation gate ends in [C, 1, 1]).",
+        examples=[[{"global_avgpool": {"name": "avgpool"}}, {"conv": {"out": 16, "kernel": 1, "name": "fc1"}},
+                   "relu", {"conv": {"out": 64, "kernel": 1, "name": "fc2"}}, "sigmoid"]],
+    )
+
+
 class ConcatSettings(_Strict):
     branches: list[list[LayerItem]] | None = Field(
         None, description="Layer lists, each fed the same input.", examples=[[LAYERS_EXAMPLE, []]]
@@ -185,6 +194,8 @@ STRUCTURES: dict[str, type[BaseModel]] = {
     "concat": ConcatSettings,
     "stage": StageSettings,
     "add": MergeSettings,
+    "mul": MergeSettings,
+    "gate": GateSettings,
 }
 
 TENSOR_OPTIONS = ("as", "from")  # options of every layer written as a mapping: name its output, take a named input

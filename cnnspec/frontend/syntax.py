@@ -24,6 +24,7 @@ from cnnspec.frontend.spec import (
     TENSOR_OPTIONS,
     BlocksFile,
     ConcatSettings,
+    GateSettings,
     MergeSettings,
     ResidualSettings,
     SequentialSettings,
@@ -277,6 +278,16 @@ class _Parser:
                                             self.spots(where, shortcut))
         return ast.Residual(body, parsed, pos)
 
+    def gate(self, settings: Any, path: DataPath, pos: Any) -> ast.Gate | None:
+        if not isinstance(settings, dict):
+            self.errors.append(SpecError("`gate` needs a mapping with `body` (the layers whose output multiplies "
+                                         "the input)", self.pos(path)))
+            return None
+        _, ok = self.check(GateSettings, settings, path, "`gate`")
+        if not ok:
+            return None
+        return ast.Gate(self.layers(settings["body"], (*path, "body")), pos)
+
     def concat(self, settings: Any, path: DataPath, pos: Any) -> ast.Concat | None:
         if not isinstance(settings, dict):
             self.errors.append(SpecError("`concat` needs a mapping with `branches`", self.pos(path)))
@@ -302,6 +313,9 @@ class _Parser:
             return None
         _, ok = self.check(MergeSettings, settings, path, f"`{op}`")
         return self.merge(op, settings, path, pos) if ok else None
+
+    def mul(self, settings: Any, path: DataPath, pos: Any) -> ast.Merge | None:
+        return self.add(settings, path, pos, "mul")
 
     def merge(self, op: str, settings: dict[str, Any], path: DataPath, pos: Any) -> ast.Merge | None:
         names = settings["of"]
