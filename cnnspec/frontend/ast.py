@@ -107,6 +107,7 @@ class Stage:
     first: Mapping[str, Any]
     pos: SourcePos
     spots: Spots
+    first_block: str | None = None  # instance 0's block, when not ``block``
 
 
 @dataclass(frozen=True)

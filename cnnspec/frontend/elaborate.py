@@ -417,6 +417,8 @@ class Elaborator:
         frame = self.frames[-1]
         if name == "previous":
             return previous
+        if name == "input":
+            return frame.input
         if name in frame.tensors:
             return frame.tensors[name][0]
         if name in frame.declared:
@@ -449,6 +451,8 @@ class Elaborator:
             raise SpecError(f"`repeat` of `stage` is {repeat:,}; a network has at most {MAX_NODES:,} layers",
                             spots.pos("repeat"))
         block = self.find_block(item.block, spots.pos("block"))
+        first_block = block if item.first_block is None else self.find_block(item.first_block,
+                                                                             spots.pos("first_block"))
         scope = ir.Scope("stage", "", "", item.pos, lane=lane)
         self.place(scope, name, spots, naming)
         own = not stack  # a stage of the model's layers, not inside a block: it numbers its instances globally
@@ -462,10 +466,11 @@ class Elaborator:
                     given.update(substitute(dict(item.first), spots, local, ("first",)))
                 where = "first" if index == 0 and item.first else "args"
                 writes = {**item.args, **item.first} if index == 0 else dict(item.args)
-                call = self.bind(block, given, writes, spots, (where,), item.pos, stack)
+                kind = first_block if index == 0 else block
+                call = self.bind(kind, given, writes, spots, (where,), item.pos, stack)
                 before = len(self.errors)
-                y = self.instance(block, call, None, spots, inner, y, inner_lane, item.pos, stack)
-                if index and len(self.errors) > before:
+                y = self.instance(kind, call, None, spots, inner, y, inner_lane, item.pos, stack)
+                if index > (first_block is not block) and len(self.errors) > before:
                     break  # later instances take the same arguments, so they would repeat these errors
             return y
 

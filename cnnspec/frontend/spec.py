@@ -186,6 +186,9 @@ class StageSettings(_Strict):
                                  examples=[{"width": 128}])
     first: dict[str, Any] = Field(default_factory=dict, description="Arguments overridden in instance 0.",
                                   examples=[{"stride": 2}])
+    first_block: str | None = Field(
+        None, description="Another block for instance 0 (torchvision's MBConv without the shortcut where the "
+        "stride or width changes); it takes the same arguments.", examples=["mbconv"])
 
 
 STRUCTURES: dict[str, type[BaseModel]] = {
@@ -199,4 +202,5 @@ STRUCTURES: dict[str, type[BaseModel]] = {
 }
 
 TENSOR_OPTIONS = ("as", "from")  # options of every layer written as a mapping: name its output, take a named input
-RESERVED_TENSORS = ("previous",)  # in a merge's `of`: the layer before's output
+# in a merge's `of`: the layer before's output; in `of` and `from`: the input of the block (or of the spec)
+RESERVED_TENSORS = ("previous", "input")

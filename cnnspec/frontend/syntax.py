@@ -341,7 +341,7 @@ class _Parser:
         if not ok:
             return None
         return ast.Stage(settings.get("name"), settings["block"], settings["repeat"], settings.get("args") or {},
-                         settings.get("first") or {}, pos, self.spots(path, settings))
+                         settings.get("first") or {}, pos, self.spots(path, settings), settings.get("first_block"))
 
 
 def tensor_name_problem(value: Any, key: str, previous: bool = False) -> str | None:
@@ -349,12 +349,13 @@ def tensor_name_problem(value: Any, key: str, previous: bool = False) -> str | N
     of the generated ``forward``, so they are Python identifiers."""
     import keyword
 
-    reserved = RESERVED_TENSORS if previous else ()
+    reserved = RESERVED_TENSORS if previous else ("input",) if key == "from" else ()
     if not isinstance(value, str):
         return f"`{key}` takes a tensor name such as `skip1`, got {_shown(value)}"
     if value in RESERVED_TENSORS and value not in reserved:
         if key == "as":
-            return f"`as: {value}` is reserved (`previous` is the layer before's output in a merge's `of`)"
+            return (f"`as: {value}` is reserved (`previous` is the layer before's output in a merge's `of`, `input` "
+                    "the block's input)")
         return "`previous` is only written in a merge's `of`; a layer without `from` already takes it"
     if not value.isidentifier() or keyword.iskeyword(value) or value in ("self", "torch", "nn", "F"):
         return (f"tensor name `{value}` must be a Python identifier (letters, digits, `_`; not starting with a "

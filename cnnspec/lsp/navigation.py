@@ -114,6 +114,8 @@ def _calls(source: ast.SpecAst, name: str) -> Iterator[SourcePos]:
                 yield layer.pos
             elif isinstance(layer, ast.Stage) and layer.block == name:
                 yield layer.spots.pos("block")
+            if isinstance(layer, ast.Stage) and layer.first_block == name:
+                yield layer.spots.pos("first_block")
 
 
 def walk(layers: tuple[ast.Layer, ...]) -> Iterator[ast.Layer]:
