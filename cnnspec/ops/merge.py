@@ -78,7 +78,7 @@ def broadcast(inputs: tuple[Shape, ...], label: str) -> Shape:
     (64, 56, 56)
     >>> broadcast(((64, 56, 56), (32, 1, 1)), "mul")
     Traceback (most recent call last):
-    cnnspec.ops.base.RuleError: mul: input 1 gives 64x56x56 but input 2 gives 32x1x1, which do not broadcast: the channels differ (64 and 32) and neither is 1
+    cnnspec.ops.base.RuleError: mul: input 1 gives 64x56x56 but input 2 gives 32x1x1, which do not broadcast: channels 64 against 32 (each axis must be equal or 1)
     """
     out = list(inputs[0])
     for index, shape in enumerate(inputs[1:], start=1):
@@ -104,7 +104,7 @@ def _broadcast_problem(first: Shape, shape: Shape) -> str | None:
     for axis, (a, b) in enumerate(zip(first, shape)):
         if a != b and 1 not in (a, b):
             what = names[axis] if axis < len(names) else f"axis {axis}"
-            return f", which do not broadcast: the {what} differ ({a} and {b}) and neither is 1"
+            return f", which do not broadcast: {what} {a} against {b} (each axis must be equal or 1)"
     return None
 
 
