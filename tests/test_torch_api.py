@@ -51,3 +51,16 @@ def test_to_torch_modules_pickle_and_torch_save_round_trip(name: str, tmp_path: 
         ours, theirs = net.state_dict(), other.state_dict()
         assert list(ours) == list(theirs)
         assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+def test_any_spec_name_imports() -> None:
+    """A spec's name may hold any character (found by the fuzzer: a NUL); the module name is made of
+    identifier characters, so compile() and pickle accept it."""
+    from cnnspec.compile.torch.loader import build_module
+    from cnnspec.frontend import analyse_text
+
+    graph = analyse_text('name: "odd_fl\\0t-x.y"\ninput: [7]\nlayers:\n- linear: {out: 3, bias: false}\n')
+    net = build_module(graph)
+    assert type(net).__module__.startswith("cnnspec_generated.odd_fl_t_x_y_")
+    with torch.no_grad():
+        assert tuple(net(torch.zeros(2, 7)).shape) == (2, 3)

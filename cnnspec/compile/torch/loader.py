@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import linecache
+import re
 import sys
 from types import ModuleType
 
@@ -47,7 +48,8 @@ def build_module(graph: Graph, **params: object) -> nn.Module:
     constructor's defaults, which are the spec's values)."""
     source = render_source(graph)
     digest = hashlib.sha256(source.encode()).hexdigest()[:12]
-    module = import_source(source, f"cnnspec_generated.{graph.name}_{digest}")
+    stem = re.sub(r"[^0-9A-Za-z_]", "_", graph.name)  # a spec's name may hold any character, even NUL
+    module = import_source(source, f"cnnspec_generated.{stem}_{digest}")
     return model_class(module, graph)(**params)
 
 
