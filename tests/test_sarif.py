@@ -40,7 +40,7 @@ KIND_OF_BROKEN = {
     "missing-key": ["missing_block_argument", "missing_layers", "pad_nothing", "stage_missing_block_argument",
                     "upsample_without_scale"],
     "structure": ["dropout_bare_number", "block_list_argument_wrong_type", "block_uses_itself", "empty_layer",
-                  "layer_settings_not_mapping", "layer_with_two_keys", "layers_not_a_list", "settings_not_indented",
+                  "layer_settings_not_mapping", "layer_with_two_keys", "layers_not_a_list", "settings_not_indented", "layers_as_expression",
                   "stage_settings_not_mapping", "tensor_later", "tensor_outside_block"],
     "wrong-type": ["quoted_number", "bad_expression", "block_argument_wrong_type", "float_in_integer_arithmetic",
                    "bool_as_number", "input_not_integer", "sexagesimal_is_a_string",

@@ -64,3 +64,15 @@ def test_any_spec_name_imports() -> None:
     assert type(net).__module__.startswith("cnnspec_generated.odd_fl_t_x_y_")
     with torch.no_grad():
         assert tuple(net(torch.zeros(2, 7)).shape) == (2, 3)
+
+
+def test_a_network_without_layers_builds() -> None:
+    """`layers: []` is the identity (found by the fuzzer: the torch backend indexed the empty input shape of
+    a scope without members)."""
+    from cnnspec.compile.torch.loader import build_module
+    from cnnspec.frontend import analyse_text
+
+    graph = analyse_text("name: nothing\ninput: [1, 9]\nlayers: []\n")
+    x = torch.randn(2, 1, 9)
+    with torch.no_grad():
+        assert torch.equal(build_module(graph)(x), x)

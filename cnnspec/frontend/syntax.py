@@ -373,7 +373,12 @@ def _explained_by_expression(error: Any, data: Any, model: type[BaseModel]) -> b
     if error["type"] in ("extra_forbidden", "missing"):
         return False
     value = _get(data, _data_loc(error["loc"], model))
+    if isinstance(value, str) and error["loc"] and error["loc"][0] in _LAYER_LISTS:
+        return False  # layer lists are never evaluated: `layers: $w` is not a list of layers
     return value is not None and contains_expression(value)
+
+
+_LAYER_LISTS = frozenset({"layers", "body", "branches", "shortcut"})  # the structures' layer-list settings
 
 
 def _get(data: object, loc: tuple[object, ...]) -> object:
