@@ -131,9 +131,9 @@ class Add(Op):
         """
         first = inputs[0]
         for index, shape in enumerate(inputs[1:], start=1):
-            hint = None
             if shape == first:
                 continue
+            hint = None
             if getattr(label, "suggest_projection", False) and can_project(shape, first):
                 hint = "; add `shortcut: {projection: auto}` to project the input"
             elif getattr(label, "suggest_projection", False) and pooled_away(shape, first):
