@@ -196,7 +196,7 @@ class Mul(Op):
         return Inferred(BroadcastAttrs.of(inputs, out), out)
 
     def caption(self, a: Any) -> str:
-        return "x"
+        return "*"  # not `x`, which reads as a shape's separator (16x8x8)
 
     def torch(self, a: Any, ctx: TorchContext) -> TorchExpression:
         return TorchExpression(" * ".join(f"{{{i}}}" for i in range(len(ctx.inputs))), _out_sym(ctx))
