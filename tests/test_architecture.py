@@ -162,6 +162,11 @@ NOT_OP_USES = {
     ("add", "cnnspec.frontend.spec"): "the `add: {of: [...]}` construct (sugar elaborated to the op)",
     ("add", "cnnspec.frontend.schema"): "the `add:` construct's schema example and summary",
     ("add", "cnnspec.lsp.completion"): "the `add:` construct's completion text",
+    ("global_avgpool", "cnnspec.frontend.schema"): "a YAML example of `gate` (data, not a use)",
+    ("global_avgpool", "cnnspec.frontend.spec"): "a YAML example of `gate`'s body (data, not a use)",
+    ("mul", "cnnspec.frontend.spec"): "the `mul: {of: [...]}` construct (sugar elaborated to the op)",
+    ("mul", "cnnspec.frontend.schema"): "the `mul:` construct's schema example and summary",
+    ("mul", "cnnspec.lsp.completion"): "the `mul:` construct's completion text",
 }
 
 

@@ -214,8 +214,8 @@ def test_completion_of_ops_settings_values_blocks_and_params() -> None:
         return [i.label for i in completion.complete(view, list(lines), len(lines) - 1, len(lines[-1]))]
 
     ops = labels("layers:", "  - ")
-    assert ops[:3] == ["adaptive_avgpool", "adaptive_maxpool", "avgpool"] and ops[-7:] == [
-        "sequential", "residual", "concat", "stage", "add", "basic", "bottleneck"]
+    assert ops[:3] == ["adaptive_avgpool", "adaptive_maxpool", "avgpool"] and ops[-9:] == [
+        "sequential", "residual", "concat", "stage", "add", "mul", "gate", "basic", "bottleneck"]
     assert labels("layers:", "  - conv: {out: 64, ") == [
         "kernel", "stride", "padding", "dilation", "groups", "bias", "padding_mode", "weights", "trainable", "name"]
     items = completion.complete(view, ["layers:", "  - conv:", "      padding_mode: "], 2, 20)

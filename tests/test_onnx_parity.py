@@ -56,6 +56,7 @@ layers:
   - stochastic_depth: {p: 0.1}
   - linear: {out: 10, over: channels}
   - tanh
+  - gate: {body: [global_avgpool, conv: {out: 10, kernel: 1}, sigmoid]}
   - hardswish
   - relu6
   - hardsigmoid

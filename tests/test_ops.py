@@ -166,6 +166,16 @@ CASES: list[tuple[str, str, str]] = [
     ("crop", "crop: {size: [2, 5, 3]}", "[2, 4, 7, 3]"),
     ("add", "residual: {body: [conv: {out: 3, kernel: 3, padding: 1}]}", "[3, 5, 5]"),
     ("concat", "concat: {branches: [[conv: {out: 2, kernel: 1}], [], [relu]]}", "[3, 5, 5]"),
+    ("add", "conv: {out: 3, kernel: 1, as: a}, global_avgpool, add: {of: [a, previous]}", "[2, 4, 5]"),
+    ("add", "identity: {as: x0}, global_avgpool: {as: g}, conv: {out: 3, kernel: 1, from: x0}, add: {of: [g, previous]}",
+     "[3, 6]"),
+    ("mul", "gate: {body: [global_avgpool, conv: {out: 4, kernel: 1}, sigmoid]}", "[4, 5, 5]"),
+    ("mul", "gate: {body: [global_avgpool, conv: {out: 2, kernel: 1}, relu, conv: {out: 6, kernel: 1}, hardsigmoid]}",
+     "[6, 9]"),
+    ("mul", "gate: {body: [global_avgpool, conv: {out: 3, kernel: 1}, sigmoid]}", "[3, 2, 3, 4]"),
+    ("mul", "identity: {as: x0}, conv: {out: 1, kernel: 3, padding: 1}, mul: {of: [x0, previous]}", "[4, 5, 6]"),
+    ("mul", ("identity: {as: x0}, conv: {out: 3, kernel: 1, as: a}, conv: {out: 3, kernel: 1, from: x0}, "
+             "mul: {of: [a, previous]}"), "[2, 7]"),
 ]
 # scale output ranges the references compare at (softmax sums to one; sigmoids saturate)
 RTOL, ATOL = 1e-4, 1e-5

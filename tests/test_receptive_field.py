@@ -145,3 +145,16 @@ def test_windows_of_upsampling_ops_against_brute_force() -> None:
                                   align_corners=align)
                 reads = [(col.abs() > 1e-7).nonzero().flatten() for col in y[:, 0, :].T]
                 assert max(int(r.max() - r.min() + 1) for r in reads) == interpolation_window(length, out, True, align)
+
+
+def test_a_gate_widens_the_window_not_the_step() -> None:
+    """x * se(x): the gate's [C, 1, 1] sees the whole input, so the product does too, but its outputs step
+    as x's do (a broadcast input's one position has no step); the conv after it grows by that step."""
+    graph = analyse_text("name: se\ninput: [4, 8, 8]\nlayers:\n  - conv: {out: 4, kernel: 3, padding: 1}\n"
+                         "  - gate: {body: [global_avgpool, conv: {out: 4, kernel: 1}, sigmoid]}\n"
+                         "  - conv: {out: 4, kernel: 3, padding: 1}\n")
+    pool, mul, last = (next(n for n in graph.leaves() if n.op == op) for op in ("global_avgpool", "mul", "conv"))
+    assert (pool.rf_size, pool.rf_stride) == ((10, 10), (8, 8))  # 3 + 7 x 1 wide, one position per 8
+    assert (mul.rf_size, mul.rf_stride) == ((10, 10), (1, 1))
+    assert (graph.leaves()[-1].rf_size, graph.leaves()[-1].rf_stride) == ((12, 12), (1, 1))
+    assert last.rf_size == (3, 3)

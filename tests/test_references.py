@@ -1,5 +1,6 @@
-"""Named tensors (``as:``, ``from:``) and merges of them (``add``/``concat`` with ``of``): a U-Net checked
-against a hand-written torch module (state_dict, parity), ONNX parity, and the refusals."""
+"""Named tensors (``as:``, ``from:``, ``input``) and merges of them (``add``/``mul``/``concat`` with ``of``,
+``gate``): a U-Net checked against a hand-written torch module (state_dict, parity), ONNX parity, a
+squeeze-and-excitation gate against its formula, and the refusals."""
 
 from __future__ import annotations
 
@@ -105,7 +106,8 @@ def test_refusals(tmp_path: Path) -> None:
         "made before it")
     assert _error(tmp_path, "layers:\n  - relu: {as: a}\n  - conv: {out: 2, kernel: 1}\n"
                             "  - add: {of: [a, previous]}\n") == (
-        f"{tmp_path}/s.yaml:6:5: error: add of a, previous: `a` gives 4x8x8 but `previous` gives 2x8x8")
+        f"{tmp_path}/s.yaml:6:5: error: add of a, previous: `a` gives 4x8x8 but `previous` gives 2x8x8, which do not "
+        "broadcast: channels 4 against 2 (each axis must be equal or 1)")
     assert _error(tmp_path, "blocks:\n  b:\n    layers: [{conv: {out: 4, kernel: 1, from: a}}]\n"
                             "layers:\n  - relu: {as: a}\n  - b\n") == (
         f"{tmp_path}/s.yaml:5:47: error: `a` is a tensor of the spec's layers, outside block `b`; a block sees "
@@ -170,3 +172,56 @@ def test_a_scope_that_reads_a_named_tensor_is_emitted_open(tmp_path: Path) -> No
     weights = {k: v.numpy() for k, v in module.state_dict().items()}
     np.testing.assert_allclose(run_model(to_model_proto(graph, weights), x.numpy()), want.numpy(), rtol=1e-4,
                                atol=1e-5)
+def test_input_names_the_blocks_input(tmp_path: Path) -> None:
+    """`from: input` and `of: [input, ...]`: the block's (or the network's) input, so a shortcut may be made
+    before the body (torchvision's RegNet: proj first); `as: input` is refused."""
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\ninput: [4, 8, 8]\nblocks:\n  b:\n    layers:\n"
+                    "      - conv: {out: 4, kernel: 1, name: proj, as: shortcut}\n"
+                    "      - conv: {out: 4, kernel: 3, padding: 1, name: f, from: input}\n"
+                    "      - add: {of: [shortcut, previous]}\n"
+                    "layers:\n  - relu\n  - b\n  - mul: {of: [input, previous]}\n")
+    graph = analyse_file(path)
+    relu, proj, f, add, mul = graph.leaves()
+    assert proj.inputs == f.inputs == relu.outputs
+    assert add.inputs == (proj.outputs[0], f.outputs[0])
+    assert mul.inputs == (0, add.outputs[0])  # the network's input
+    assert [n.path for n in (proj, f)] == ["1.proj", "1.f"]
+    assert graph.output_shape == (4, 8, 8)
+
+
+def test_mul_and_gate_refusals(tmp_path: Path) -> None:
+    assert _error(tmp_path, "layers:\n  - relu: {as: input}\n") == (
+        f"{tmp_path}/s.yaml:4:16: error: `as: input` is reserved (`previous` is the layer before's output in a "
+        "merge's `of`, `input` the block's input)")
+    assert _error(tmp_path, "layers:\n  - conv: {out: 6, kernel: 1}\n  - mul: {of: [input, previous]}\n") == (
+        f"{tmp_path}/s.yaml:5:5: error: mul of input, previous: `input` gives 4x8x8 but `previous` gives 6x8x8, "
+        "which do not broadcast: channels 4 against 6 (each axis must be equal or 1)")
+    assert _error(tmp_path, "layers:\n  - gate: {body: [maxpool: {kernel: 2}]}\n") == (
+        f"{tmp_path}/s.yaml:4:5: error: gate: the gate gives 4x4x4 but its input gives 4x8x8, which do not "
+        "broadcast: height 4 against 8 (each axis must be equal or 1); a gate's body must give the input's shape or 1 "
+        "along each axis (squeeze-and-excitation: [C, 1, 1] for a [C, H, W] input)")
+    assert _error(tmp_path, "layers:\n  - gate: [relu]\n") == (
+        f"{tmp_path}/s.yaml:4:11: error: `gate` needs a mapping with `body` (the layers whose output multiplies "
+        "the input)")
+
+
+def test_readme_gate_example_is_torchvisions_squeeze_excitation(tmp_path: Path) -> None:
+    """The README's gate block: SqueezeExcitation's keys, and x * hardsigmoid(fc2(relu(fc1(avgpool(x)))))."""
+    import torch
+    from torch.nn import functional as F
+
+    from cnnspec.compile.torch.loader import build_module
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    example = readme.split("#### Gates", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "se.yaml"
+    path.write_text("name: se\ninput: [16, 5, 5]\n" + example + "layers:\n  - squeeze_excitation: {width: 16, squeeze: 8}\n")
+    graph = analyse_file(path)
+    assert [k for k, _, _ in graph.state_dict_keys()] == ["0.fc1.weight", "0.fc1.bias", "0.fc2.weight", "0.fc2.bias"]
+    module = build_module(graph).eval()
+    x = torch.randn(2, 16, 5, 5)
+    block = module.get_submodule("0")
+    with torch.no_grad():
+        scale = F.hardsigmoid(block.fc2(F.relu(block.fc1(x.mean((2, 3), keepdim=True)))))
+        torch.testing.assert_close(module(x), scale * x)

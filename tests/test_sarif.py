@@ -42,7 +42,7 @@ KIND_OF_BROKEN = {
     "structure": ["dropout_bare_number", "block_list_argument_wrong_type", "block_uses_itself", "empty_layer",
                   "layer_settings_not_mapping", "layer_with_two_keys", "layers_not_a_list", "settings_not_indented",
                   "stage_settings_not_mapping", "tensor_later", "tensor_from_later", "tensor_outside_block",
-                  "sequential_layers_expression"],
+                  "sequential_layers_expression", "layers_as_expression"],
     "wrong-type": ["quoted_number", "bad_expression", "block_argument_wrong_type", "float_in_integer_arithmetic",
                    "bool_as_number", "input_not_integer", "sexagesimal_is_a_string",
                    "wrong_type"],
@@ -70,7 +70,8 @@ KIND_OF_BROKEN = {
               "upsample_bilinear_1d", "upsample_scale_and_size", "upsample_scale_not_whole",
               "merge_shape_mismatch", "merge_spatial_mismatch", "merge_add_strided",
               "conv_transpose_negative_3d", "upsample_scale_not_whole_3d",
-              "channel_split_part_missing", "crop_larger_than_input", "weights_empty_row"],
+              "channel_split_part_missing", "crop_larger_than_input", "weights_empty_row",
+              "gate_does_not_broadcast", "mul_rank_mismatch"],
     "budget": ["input_sizes_refused", "over_budget", "over_mac_budget"],
 }
 

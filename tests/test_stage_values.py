@@ -143,3 +143,38 @@ layers:
     with pytest.raises(SpecError) as info:
         analyse_text(text.replace("first_block: opening", "first_block: openin"))
     assert str(info.value) == "<string>:12:40: error: unknown block `openin`; did you mean `opening`?"
+FIRST_BLOCK = """\
+name: mb
+input: [8, 8, 8]
+blocks:
+  plain:
+    args: {w: int, stride: 1, p: 0.0}
+    layers:
+      - conv: {out: $w, kernel: 3, stride: $stride, padding: 1, name: conv}
+  res:
+    args: {w: int, p: float}
+    layers:
+      - residual:
+          body:
+            - conv: {out: $w, kernel: 3, padding: 1, name: conv}
+            - stochastic_depth: {p: $p, name: sd}
+layers:
+  - stage: {first_block: plain, block: res, repeat: 3, first: {stride: 2}, args: {w: 16, p: "0.3 * $block / $blocks"}}
+"""
+
+
+def test_first_block_gives_instance_zero_another_block() -> None:
+    graph = analyse_text(FIRST_BLOCK)
+    kinds = [(s.path, s.block.kind) for s in graph.root.members[0].members]
+    assert kinds == [("0.0", "plain"), ("0.1", "res"), ("0.2", "res")]
+    assert [(n.path, n.attrs.p) for n in graph.leaves() if n.op == "stochastic_depth"] == [
+        ("0.1.sd", 0.3 * 1 / 3), ("0.2.sd", 0.3 * 2 / 3)]
+    assert graph.output_shape == (16, 4, 4)
+    source = render_source(graph)
+    assert "Plain(8, 16, stride=2)," in source and f"Res(16, 16, {0.3 * 1 / 3!r})," in source
+
+
+def test_unknown_first_block_is_located() -> None:
+    with pytest.raises(SpecError) as info:
+        analyse_text(FIRST_BLOCK.replace("first_block: plain", "first_block: plane"))
+    assert str(info.value) == "<string>:16:26: error: unknown block `plane`; did you mean `plain`?"

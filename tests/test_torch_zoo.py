@@ -23,7 +23,8 @@ from cnnspec.ir import Graph
 ROOT = Path(__file__).parents[1]
 SPECS = sorted(p.stem for p in (ROOT / "specs").glob("*.yaml"))
 MIRRORS = ("alexnet", "vgg16", "resnet18", "resnet34", "resnet50", "convnext_tiny",
-           "lenet5", "cnn1d_example", "cnn3d_example", "mobilenet_v2", "monai_basicunet_3d")
+           "lenet5", "cnn1d_example", "cnn3d_example", "mobilenet_v2", "monai_basicunet_3d", "mobilenet_v3_large",
+           "mobilenet_v3_small", "efficientnet_b0", "regnet_y_400mf")
 MIRRORS += ("densenet121",)
 MIRRORS += ("regnet_x_400mf",)
 MIRRORS += ("r3d_18", "mc3_18", "r2plus1d_18")
@@ -88,8 +89,8 @@ def check_model(graph: Graph) -> torch.nn.Module:
     modules = dict(model.named_modules())
     expected: dict[str, list[tuple[int, ...]]] = {}
     for leaf in graph.leaves():
-        if not leaf.name:  # a residual's add or a concat: `out += identity`, `torch.cat`
-            assert leaf.op in ("add", "concat"), leaf.path
+        if not leaf.name:  # a residual's add, a gate's mul or a concat: `out += identity`, `torch.cat`
+            assert leaf.op in ("add", "mul", "concat"), leaf.path
         elif leaf.path in modules:
             expected.setdefault(leaf.path, []).append(leaf.output_shape)
         else:  # a parameter (layer_scale) or an unnamed stateless op written as a plain call

@@ -27,7 +27,7 @@ MIRRORS = (
     "alexnet", "vgg16", "resnet18", "resnet34", "resnet50", "convnext_tiny",
     "lenet5", "cnn1d_example", "cnn3d_example",
     # tests/reference/coverage_models.json (issue 12)
-    "mobilenet_v2",
+    "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "efficientnet_b0", "regnet_y_400mf",
     "monai_basicunet_3d",
     "densenet121",
     "regnet_x_400mf",
@@ -107,6 +107,25 @@ def test_resnet18_num_classes_override() -> None:
     # fc shrinks from 512x1000 + 1000 to 512x10 + 10
     assert graph.root.total_params == 11_689_512 - 990 * 513
     assert ("fc.weight", (10, 512), "float32") in graph.state_dict_keys()
+
+
+def test_efficientnet_stochastic_depth_schedule() -> None:
+    """torchvision's 0.2 * block / 16 over the stages' instances, computed in the same order (so the same
+    floats); the first instance of a stage has no shortcut and so no stochastic depth."""
+    depth = {n.path: n.attrs.p for n in _graph("efficientnet_b0").leaves() if n.op == "stochastic_depth"}
+    blocks = [(1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (4, 0), (4, 1), (4, 2), (5, 0), (5, 1), (5, 2),
+              (6, 0), (6, 1), (6, 2), (6, 3), (7, 0)]
+    expected = {f"features.{s}.{i}.stochastic_depth": 0.2 * float(k) / 16 for k, (s, i) in enumerate(blocks) if i}
+    assert depth == expected
+
+
+def test_squeeze_excitation_gates_are_muls_of_the_block_input() -> None:
+    graph = _graph("mobilenet_v3_large")
+    muls = [n for n in graph.leaves() if n.op == "mul"]
+    assert len(muls) == 8 and all(not n.name for n in muls)
+    first = muls[0]
+    assert first.path == "features.4.block.2" and first.input_shapes == ((72, 1, 1), (72, 28, 28))
+    assert first.output_shape == (72, 28, 28) and first.macs == 0
 
 
 def test_convnext_stochastic_depth_per_stage() -> None:

@@ -85,6 +85,14 @@ class Residual:
 
 
 @dataclass(frozen=True)
+class Gate:
+    """``x * body(x)``: squeeze-and-excitation and other gates."""
+
+    body: tuple[Layer, ...]
+    pos: SourcePos
+
+
+@dataclass(frozen=True)
 class Concat:
     branches: tuple[tuple[Layer, ...], ...]
     pos: SourcePos
@@ -109,7 +117,7 @@ class Merge:
     """``- add: {of: [a, b]}`` (also ``concat``): named tensors merged into one. ``previous`` in
     ``of`` is the output of the layer before; ``spots`` holds where each name was written (``("of", i)``)."""
 
-    op: str  # add | concat
+    op: str  # add | mul | concat
     of: tuple[str, ...]
     pos: SourcePos
     spots: Spots
@@ -135,7 +143,7 @@ class Broken:
     pos: SourcePos
 
 
-Layer = OpCall | BlockUse | Sequential | Residual | Concat | Stage | Merge | Tap | Broken
+Layer = OpCall | BlockUse | Sequential | Residual | Gate | Concat | Stage | Merge | Tap | Broken
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 Expands blocks and stages, evaluates ``$expressions`` (keeping how each setting was written, for readable
 generated code), validates every op's settings, names every node and scope (explicit names, or the
-position in the scope as ``nn.Sequential`` does), and lowers ``residual`` and ``concat`` to ``add`` and
-``concat`` nodes. A projection shortcut becomes a scope holding a 1x1 conv and a batchnorm whose width and
+position in the scope as ``nn.Sequential`` does), and lowers ``residual``, ``gate`` and ``concat`` to
+``add``, ``mul`` and ``concat`` nodes. A projection shortcut becomes a scope holding a 1x1 conv and a batchnorm whose width and
 stride ``infer`` derives from the shapes."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from cnnspec.frontend.syntax import LAYER_OPS, STRUCTURES, not_a_mapping
 from cnnspec.ops import REGISTRY
 from cnnspec.ops.base import label as layer_label
 from cnnspec.ops.conv import Conv, ConvSettings
-from cnnspec.ops.merge import Add, Concat, Label
+from cnnspec.ops.merge import Add, Concat, Label, Mul
 from cnnspec.ops.norm import BatchNorm, BatchNormSettings
 
 MAX_NODES = 50_000  # about 2 s of analysis on a slow machine
@@ -37,7 +37,7 @@ LIST_WORDS = {"list[int]": "a list of whole numbers", "list[float]": "a list of 
 INPUT = 0  # the value id of the graph's input
 
 
-_UNNAMED = {op.name: op.Settings() for op in (Add, Concat)}  # the settings of the merges of structures
+_UNNAMED = {op.name: op.Settings() for op in (Add, Mul, Concat)}  # the settings of the merges of structures
 
 
 def bind_params(spec: ast.SpecAst, overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -151,6 +151,8 @@ def declared_names(items: tuple[ast.Layer, ...], out: dict[str, SourcePos] | Non
             declared_names(item.body, out)
             if isinstance(item.shortcut, tuple):
                 declared_names(item.shortcut, out)
+        elif isinstance(item, ast.Gate):
+            declared_names(item.body, out)
         elif isinstance(item, ast.Concat):
             for branch in item.branches:
                 declared_names(branch, out)
@@ -215,6 +217,8 @@ class Elaborator:
             return self.op_call(item, naming, x, lane, env), lane
         if isinstance(item, ast.Residual):
             return self.residual(item, naming, x, env, stack)
+        if isinstance(item, ast.Gate):
+            return self.gate(item, naming, x, lane, env, stack), lane
         if isinstance(item, ast.Concat):
             return self.concat(item, naming, x, lane, env, stack), lane
         if isinstance(item, ast.Sequential):
@@ -337,7 +341,7 @@ class Elaborator:
                 shortcut = self.projection(item.shortcut, naming, x, body, env)
         finally:
             self.shortcut -= 1
-        label = Label("residual add", roles, suggest_projection=item.shortcut is None)
+        label = Label("residual add", roles, suggest_projection=item.shortcut is None, exact=True)
         return self.merge(Add.name, (body, shortcut), item.pos, naming, body_lane, label), body_lane
 
     def projection(self, item: ast.ProjectionShortcut, naming: _Naming, x: int, body: int, env: dict[str, Any]
@@ -369,6 +373,15 @@ class Elaborator:
         self.add(ir.Node(op=op, name="", path=naming.scope.path, scope=naming.scope.path, inputs=inputs,
                          outputs=(y,), settings=_UNNAMED[op], pos=pos, lane=lane, label=label), naming)
         return y
+
+    def gate(self, item: ast.Gate, naming: _Naming, x: int, lane: str, env: dict[str, Any],
+             stack: tuple[str, ...]) -> int:
+        """``body(x) * x`` (torchvision's ``scale * input``): the body's layers in the enclosing scope."""
+        scale = self.layers(item.body, naming, x, self.lane("scale"), env, stack)
+        label = Label("gate", ("the gate", "its input"),
+                      hint="; a gate's body must give the input's shape or 1 along each axis (squeeze-and-"
+                      "excitation: [C, 1, 1] for a [C, H, W] input)")
+        return self.merge(Mul.name, (scale, x), item.pos, naming, lane, label)
 
     def concat(self, item: ast.Concat, naming: _Naming, x: int, lane: str, env: dict[str, Any],
                stack: tuple[str, ...]) -> int:
@@ -404,6 +417,8 @@ class Elaborator:
         frame = self.frames[-1]
         if name == "previous":
             return previous
+        if name == "input":
+            return frame.input
         if name in frame.tensors:
             return frame.tensors[name][0]
         if name in frame.declared:
@@ -455,7 +470,7 @@ class Elaborator:
                 before = len(self.errors)
                 own_name = None if item.prefix is None else f"{item.prefix}{item.start + index}"
                 y = self.instance(kind, call, own_name, spots, inner, y, inner_lane, item.pos, stack)
-                if index and len(self.errors) > before:
+                if index > (opening is not block) and len(self.errors) > before:
                     break  # later instances take the same arguments, so they would repeat these errors
             return y
 
@@ -561,6 +576,8 @@ def count_stage_blocks(items: tuple[ast.Layer, ...], params: Mapping[str, Any]) 
         elif isinstance(item, ast.Residual):
             total += count_stage_blocks(item.body, params)
             total += count_stage_blocks(item.shortcut, params) if isinstance(item.shortcut, tuple) else 0
+        elif isinstance(item, ast.Gate):
+            total += count_stage_blocks(item.body, params)
         elif isinstance(item, ast.Concat):
             total += sum(count_stage_blocks(branch, params) for branch in item.branches if branch)
     return total

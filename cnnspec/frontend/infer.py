@@ -111,7 +111,7 @@ def _node(node: ir.Node, inputs: tuple[int, ...], settings: object, state: _Stat
                                       "are at most 2^63 - 1 (int64 in PyTorch and ONNX)", node.pos))
         return node.evolve(inputs=inputs)
     rfs = state.rfs
-    rf = rfs[inputs[0]] if len(inputs) == 1 else _merged_rf([rfs[v] for v in inputs])
+    rf = rfs[inputs[0]] if len(inputs) == 1 else _merged_rf([rfs[v] for v in inputs], in_shapes, result.shape)
     window = result.window
     if window is not None and len(window) == len(rf):
         rf = tuple([(_whole(size + (k - 1) * jump), _whole(jump * s))
@@ -133,12 +133,16 @@ def _whole(value: ir.RFValue) -> ir.RFValue:
     return int(value) if type(value) is Fraction and value.denominator == 1 else value
 
 
-def _merged_rf(rfs: list[RF]) -> RF:
-    """A merge sees what the widest of its inputs sees."""
-    merged = rfs[0]
-    for other in rfs[1:]:
-        merged = tuple((max(a[0], b[0]), max(a[1], b[1])) for a, b in zip(merged, other))
-    return merged
+def _merged_rf(rfs: list[RF], shapes: tuple[ir.Shape, ...], out: ir.Shape) -> RF:
+    """A merge sees what the widest of its inputs sees; its outputs step as those of the inputs that have
+    the output's size along the axis do: an input broadcast along it (a squeeze-and-excitation gate's
+    ``[C, 1, 1]``, whose one position sees the whole input) widens the window, not the step."""
+    axes = []
+    for axis in range(len(rfs[0])):
+        steps = [rf[axis][1] for rf, shape in zip(rfs, shapes)
+                 if len(shape) == len(out) and shape[axis + 1] == out[axis + 1]]
+        axes.append((max(rf[axis][0] for rf in rfs), max(steps or [rf[axis][1] for rf in rfs])))
+    return tuple(axes)
 
 
 def _scope(scope: ir.Scope, done: dict[int, ir.Node], state: _State) -> ir.Scope:

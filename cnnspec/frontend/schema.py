@@ -43,6 +43,9 @@ STRUCTURE_EXAMPLES: dict[str, Any] = {
     "concat": {"branches": [[{"conv": {"out": 16, "kernel": 1}}], [{"conv": {"out": 16, "kernel": 3, "padding": 1}}]]},
     "stage": {"name": "layer2", "block": "basic", "repeat": 2, "args": {"width": 128}, "first": {"stride": 2}},
     "add": {"of": ["skip", "previous"]},
+    "mul": {"of": ["features", "previous"]},
+    "gate": {"body": [{"global_avgpool": {"name": "avgpool"}}, {"conv": {"out": 16, "kernel": 1, "name": "fc1"}}, "relu",
+                      {"conv": {"out": 64, "kernel": 1, "name": "fc2"}}, "sigmoid"]},
 }
 # options of every layer written as a mapping (`cnnspec.frontend.spec.TENSOR_OPTIONS`)
 TENSOR_OPTION_SCHEMAS: dict[str, Any] = {
@@ -52,7 +55,7 @@ TENSOR_OPTION_SCHEMAS: dict[str, Any] = {
              "examples": ["skip1"]},
 }
 # structures whose settings are read as written (their layer items are substituted one by one)
-UNSUBSTITUTED = frozenset({"residual", "concat"})
+UNSUBSTITUTED = frozenset({"residual", "concat", "gate"})
 STRUCTURE_SUMMARIES = {
     "sequential": "A named scope running its layers in order (a submodule, nn.Sequential).",
     "residual": "out = body(x) + shortcut(x); the shortcut is the identity, a projection or a layer list.",
@@ -61,6 +64,10 @@ STRUCTURE_SUMMARIES = {
              "overrides arguments of instance 0.",
     "add": "The sum of named tensors (`as:` names; `previous` is the layer before's output), of equal or "
            "broadcastable shapes.",
+    "mul": "The elementwise product of named tensors (`as:` names, `previous`), broadcast as PyTorch does (a "
+           "[C, 1, 1] tensor scales each channel of a [C, H, W] one).",
+    "gate": "out = body(x) * x, broadcast (squeeze-and-excitation: the body ends in [C, 1, 1]); the body's "
+            "layers are named in the enclosing scope.",
 }
 
 

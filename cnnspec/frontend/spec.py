@@ -153,6 +153,15 @@ class ResidualSettings(_Strict):
     )
 
 
+class GateSettings(_Strict):
+    body: list[LayerItem] = Field(
+        description="The gate's layers: they read the input, and their output multiplies it (broadcast as "
+        "PyTorch does; a squeeze-and-excitation gate ends in [C, 1, 1]).",
+        examples=[[{"global_avgpool": {"name": "avgpool"}}, {"conv": {"out": 16, "kernel": 1, "name": "fc1"}},
+                   "relu", {"conv": {"out": 64, "kernel": 1, "name": "fc2"}}, "sigmoid"]],
+    )
+
+
 class ConcatSettings(_Strict):
     branches: list[list[LayerItem]] | None = Field(
         None, description="Layer lists, each fed the same input.", examples=[[LAYERS_EXAMPLE, []]]
@@ -177,8 +186,9 @@ class StageSettings(_Strict):
                                  examples=[{"width": 128}])
     first: dict[str, Any] = Field(default_factory=dict, description="Arguments overridden in instance 0.",
                                   examples=[{"stride": 2}])
-    first_block: str | None = Field(None, description="The block of instance 0, if not `block` (torchvision's "
-                                    "RegNet: a first block with a projection, then blocks without).",
+    first_block: str | None = Field(None, description="The block of instance 0, if not `block`; it takes the same "
+                                    "arguments (torchvision\x27s RegNet: a first block with a projection; MBConv "
+                                    "without the shortcut where the stride or width changes).",
                                     examples=["xproj"])
     prefix: str | None = Field(None, description="Name the instances `prefix` + their number (`denselayer1`, "
                                "`block1-0`) instead of `0`, `1`, ...", examples=["denselayer"])
@@ -191,7 +201,10 @@ STRUCTURES: dict[str, type[BaseModel]] = {
     "concat": ConcatSettings,
     "stage": StageSettings,
     "add": MergeSettings,
+    "mul": MergeSettings,
+    "gate": GateSettings,
 }
 
 TENSOR_OPTIONS = ("as", "from")  # options of every layer written as a mapping: name its output, take a named input
-RESERVED_TENSORS = ("previous",)  # in a merge's `of`: the layer before's output
+# in a merge's `of`: the layer before's output; in `of` and `from`: the input of the block (or of the spec)
+RESERVED_TENSORS = ("previous", "input")

@@ -25,6 +25,7 @@ from cnnspec.frontend.spec import (
     TENSOR_OPTIONS,
     BlocksFile,
     ConcatSettings,
+    GateSettings,
     MergeSettings,
     ResidualSettings,
     SequentialSettings,
@@ -308,6 +309,16 @@ class _Parser:
                                             self.spots(where, shortcut))
         return ast.Residual(body, parsed, pos)
 
+    def gate(self, settings: Any, path: DataPath, pos: Any) -> ast.Gate | None:
+        if not isinstance(settings, dict):
+            self.errors.append(SpecError("`gate` needs a mapping with `body` (the layers whose output multiplies "
+                                         "the input)", self.pos(path)))
+            return None
+        _, ok = self.check(GateSettings, settings, path, "`gate`")
+        if not ok:
+            return None
+        return ast.Gate(self.layers(settings["body"], (*path, "body")), pos)
+
     def concat(self, settings: Any, path: DataPath, pos: Any) -> ast.Concat | None:
         if not isinstance(settings, dict):
             self.errors.append(SpecError("`concat` needs a mapping with `branches`", self.pos(path)))
@@ -333,6 +344,9 @@ class _Parser:
             return None
         _, ok = self.check(MergeSettings, settings, path, f"`{op}`")
         return self.merge(op, settings, path, pos) if ok else None
+
+    def mul(self, settings: Any, path: DataPath, pos: Any) -> ast.Merge | None:
+        return self.add(settings, path, pos, "mul")
 
     def merge(self, op: str, settings: dict[str, Any], path: DataPath, pos: Any) -> ast.Merge | None:
         names = settings["of"]
@@ -372,12 +386,13 @@ def tensor_name_problem(value: Any, key: str, previous: bool = False) -> str | N
     of the generated ``forward``, so they are Python identifiers."""
     import keyword
 
-    reserved = RESERVED_TENSORS if previous else ()
+    reserved = RESERVED_TENSORS if previous else ("input",) if key == "from" else ()
     if not isinstance(value, str):
         return f"`{key}` takes a tensor name such as `skip1`, got {_shown(value)}"
     if value in RESERVED_TENSORS and value not in reserved:
         if key == "as":
-            return f"`as: {value}` is reserved (`previous` is the layer before's output in a merge's `of`)"
+            return (f"`as: {value}` is reserved (`previous` is the layer before's output in a merge's `of`, `input` "
+                    "the block's input)")
         return "`previous` is only written in a merge's `of`; a layer without `from` already takes it"
     if not value.isidentifier() or keyword.iskeyword(value) or value in ("self", "torch", "nn", "F"):
         return (f"tensor name `{value}` must be a Python identifier (letters, digits, `_`; not starting with a "
@@ -395,7 +410,12 @@ def _explained_by_expression(error: Any, data: Any, model: type[BaseModel]) -> b
     if error["type"] in ("extra_forbidden", "missing"):
         return False
     value = _get(data, _data_loc(error["loc"], model))
+    if isinstance(value, str) and error["loc"] and error["loc"][0] in _LAYER_LISTS:
+        return False  # layer lists are never evaluated: `layers: $w` is not a list of layers
     return value is not None and contains_expression(value)
+
+
+_LAYER_LISTS = frozenset({"layers", "body", "branches", "shortcut"})  # the structures' layer-list settings
 
 
 def _get(data: object, loc: tuple[object, ...]) -> object:

@@ -29,6 +29,8 @@ STRUCTURE_SUMMARIES = {
     "residual": "out = body(x) + shortcut(x); the shortcut is the identity, a projection or a layer list.",
     "concat": "Channel concatenation of branches that all read the same input.",
     "add": "The sum of named tensors: `add: {of: [a, b]}` (`previous`: the layer before's output).",
+    "mul": "The elementwise product of named tensors: `mul: {of: [a, b]}`, broadcast as PyTorch does.",
+    "gate": "out = body(x) * x (squeeze-and-excitation: the body ends in [C, 1, 1]).",
     "stage": "`repeat` instances of a block, numbered 0..repeat-1 (or `prefix` + number); `first` "
              "overrides arguments of instance 0.",
 }

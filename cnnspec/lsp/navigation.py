@@ -128,6 +128,8 @@ def walk(layers: tuple[ast.Layer, ...]) -> Iterator[ast.Layer]:
             yield from walk(layer.body)
             if isinstance(layer.shortcut, tuple):
                 yield from walk(layer.shortcut)
+        elif isinstance(layer, ast.Gate):
+            yield from walk(layer.body)
         elif isinstance(layer, ast.Concat):
             for branch in layer.branches:
                 yield from walk(branch)

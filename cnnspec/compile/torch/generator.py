@@ -230,8 +230,8 @@ class Generator:
 
 
 def input_sym(b: Builder, group: Group, first: Any) -> Sym:
-    shape = group[0].node.input_shape
-    cands = [first, *[None] * (len(shape) - 1)]
+    shape = group[0].node.input_shape  # () for a network without layers
+    cands = [first, *[None] * (len(shape) - 1)][:len(shape)]
     return [b.resolve(c, [it.node.input_shape[k] for it in group], group, None) for k, c in enumerate(cands)]
 
 
