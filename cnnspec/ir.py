@@ -266,6 +266,7 @@ class Graph:
     nodes: tuple[Node, ...]
     inputs: tuple[int, ...]
     outputs: tuple[tuple[str, int], ...]  # (output name, value id); one unnamed output is ("", id)
+    output_form: str = "one"  # "one" (a tensor), "dict" (`outputs:` a mapping), "tuple" (`outputs:` a list)
     input_shape: Shape = ()
     shapes: Mapping[int, Shape] = field(default_factory=dict)
     spec_hash: str = ""

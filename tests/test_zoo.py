@@ -27,7 +27,7 @@ MIRRORS = (
     "alexnet", "vgg16", "resnet18", "resnet34", "resnet50", "convnext_tiny",
     "lenet5", "cnn1d_example", "cnn3d_example",
     # tests/reference/coverage_models.json (issue 12)
-    "mobilenet_v2",
+    "mobilenet_v2", "fcn_resnet50", "deeplabv3_resnet50",
 )
 OWN_INPUT = {"lenet5": (1, 28, 28)}
 NOT_MIRRORED = ("sobel_edges",)
@@ -36,6 +36,8 @@ NOT_MIRRORED = ("sobel_edges",)
 EXTRA_LEAF_OPS = {"flatten", "layer_scale"}
 # Per model: torchvision's MobileNetV2 pools with F.adaptive_avg_pool2d in forward(), not a module.
 MODEL_EXTRA_LEAF_OPS = {"mobilenet_v2": {"global_avgpool"}}
+# torchvision's segmentation models upsample with F.interpolate in forward() (and in ASPPPooling.forward)
+MODEL_EXTRA_LEAF_OPS |= {name: {"upsample"} for name in ("fcn_resnet50", "deeplabv3_resnet50")}
 
 
 @functools.cache
@@ -58,7 +60,11 @@ def test_totals_match_reference(name: str) -> None:
     ref, graph = reference_data.model(name), _graph(name)
     expected_input = OWN_INPUT.get(name) or _unbatched(ref["input_shape"])
     assert graph.input_shape == expected_input
-    assert graph.output_shape == _unbatched(ref["output_shape"])
+    if isinstance(ref["output_shape"], dict):  # several outputs, in torchvision's order
+        assert graph.output_shapes == {k: _unbatched(v) for k, v in ref["output_shape"].items()}
+        assert [name for name, _ in graph.outputs] == list(ref["output_shape"])
+    else:
+        assert graph.output_shape == _unbatched(ref["output_shape"])
     assert graph.root.total_params == ref["params_total"]
     assert graph.root.total_trainable == ref["params_trainable"]
     assert graph.root.total_buffers == ref["buffers_numel_total"]

@@ -161,3 +161,4 @@ class SpecAst:
     constraints: Mapping[str, Any]
     spots: Spots  # the whole file
     data: Mapping[str, Any]  # the file's data, for the spec's digest
+    outputs: Mapping[str, str] | tuple[str, ...] | None = None  # `outputs:` (names -> tensors, or tensors)

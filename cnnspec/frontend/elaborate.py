@@ -234,8 +234,10 @@ class Elaborator:
     def op_call(self, call: ast.OpCall, naming: _Naming, x: int, lane: str, env: dict[str, Any]) -> int:
         settings = call.static if call.static is not None else self.settings(call, env)
         name, path = self.name(settings.name, call.spots, naming)
+        named = tuple(self.lookup(getattr(settings, key), call.spots.pos(key), x)
+                      for key in REGISTRY[call.op].tensor_settings if getattr(settings, key) is not None)
         y = self.value()
-        node = ir.Node(op=call.op, name=name, path=path, scope=naming.scope.path, inputs=(x,), outputs=(y,),
+        node = ir.Node(op=call.op, name=name, path=path, scope=naming.scope.path, inputs=(x, *named), outputs=(y,),
                        settings=settings, pos=call.pos, written=self.written(call), field_pos=self.positions(call),
                        lane=lane, label=layer_label(call.op, path))
         self.claim(node, settings.name is not None, call.spots, naming)
@@ -404,6 +406,8 @@ class Elaborator:
         frame = self.frames[-1]
         if name == "previous":
             return previous
+        if name == "input":
+            return frame.input
         if name in frame.tensors:
             return frame.tensors[name][0]
         if name in frame.declared:
@@ -523,10 +527,26 @@ class Elaborator:
         self.stage_blocks = count_stage_blocks(spec.layers or (), self.params)
         self.frames.append(_Frame(None, declared_names(spec.layers or ()), INPUT))
         out = self.layers(spec.layers or (), _Naming(root, (root,)), INPUT, self.lane("x"), dict(self.params), ())
+        outputs, form = self.outputs(spec, out)
         nodes = tuple(self.nodes)
-        _boundaries(nodes, self.chains, out)
+        _boundaries(nodes, self.chains, tuple(v for _, v in outputs))
         return ir.Graph(name=name, source=source, description=spec.description, params=self.params, root=root,
-                        nodes=nodes, inputs=(INPUT,), outputs=(("", out),))
+                        nodes=nodes, inputs=(INPUT,), outputs=outputs, output_form=form)
+
+    def outputs(self, spec: ast.SpecAst, last: int) -> tuple[tuple[tuple[str, int], ...], str]:
+        """The graph's outputs: ``outputs:`` (a mapping: named, a dict in generated code; a list: a tuple,
+        each named after its tensor), or the last layer's output, unnamed."""
+        if spec.outputs is None:
+            return (("", last),), "one"
+        pairs = spec.outputs.items() if isinstance(spec.outputs, Mapping) else ((t, t) for t in spec.outputs)
+        found = []
+        for index, (name, tensor) in enumerate(pairs):
+            where = spec.spots.pos("outputs", name if isinstance(spec.outputs, Mapping) else index)
+            try:
+                found.append((name, self.lookup(tensor, where, last)))
+            except SpecError as exc:
+                self.errors.append(exc)
+        return tuple(found) or (("", last),), "dict" if isinstance(spec.outputs, Mapping) else "tuple"
 
 
 def elaborate(program: Program, params: Mapping[str, Any], source: str) -> tuple[ir.Graph, list[SpecError]]:
@@ -575,7 +595,8 @@ def _once(errors: list[SpecError]) -> list[SpecError]:
     return kept
 
 
-def _boundaries(nodes: tuple[ir.Node, ...], chains: list[tuple[ir.Scope, ...]], output: int) -> None:
+def _boundaries(nodes: tuple[ir.Node, ...], chains: list[tuple[ir.Scope, ...]], graph_outputs: tuple[int, ...]
+                ) -> None:
     """Each scope's inputs (values read inside, made outside) and outputs (made inside, read outside, or the
     graph's output), in order of first use: along every edge, the scopes its reader is in and its maker is
     not take the value as an input; those its maker is in and its reader is not, as an output."""
@@ -596,13 +617,15 @@ def _boundaries(nodes: tuple[ir.Node, ...], chains: list[tuple[ir.Scope, ...]], 
                 inputs.setdefault(id(scope), {})[value] = None
             for scope in outer[common:]:
                 outputs.setdefault(id(scope), {})[value] = None
-    if output in made:
-        for scope in chains[made[output]]:
-            outputs.setdefault(id(scope), {})[output] = None
+    for output in graph_outputs:
+        if output in made:
+            for scope in chains[made[output]]:
+                outputs.setdefault(id(scope), {})[output] = None
     for chain in {id(c): c for c in chains}.values():
         for scope in chain:
             scope.inputs = tuple(inputs.get(id(scope), ()))
-            scope.outputs = tuple(outputs.get(id(scope), ()))
+            # in the order they are made: a scope's last output is its main one (a backbone's deepest features)
+            scope.outputs = tuple(sorted(outputs.get(id(scope), ()), key=lambda v: made.get(v, -1)))
 
 
 def bind_args(block: ast.BlockDef, given: Mapping[str, Any], spots: ast.Spots, where: tuple[str, ...],

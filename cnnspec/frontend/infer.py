@@ -111,7 +111,8 @@ def _node(node: ir.Node, inputs: tuple[int, ...], settings: object, state: _Stat
                                       "are at most 2^63 - 1 (int64 in PyTorch and ONNX)", node.pos))
         return node.evolve(inputs=inputs)
     rfs = state.rfs
-    rf = rfs[inputs[0]] if len(inputs) == 1 else _merged_rf([rfs[v] for v in inputs])
+    data = REGISTRY[node.op].traits.inputs or len(inputs)  # a tensor named for its shape only sees nothing
+    rf = rfs[inputs[0]] if data == 1 else _merged_rf([rfs[v] for v in inputs[:data]])
     window = result.window
     if window is not None and len(window) == len(rf):
         rf = tuple([(_whole(size + (k - 1) * jump), _whole(jump * s))

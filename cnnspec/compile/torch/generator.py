@@ -116,7 +116,7 @@ class Generator:
         group = [Item(graph.root, 0, dict(graph.params))]
         first = E.name("in_channels") if "in_channels" in graph.params else None
         sym = input_sym(b, group, first)
-        if self.is_chain(graph.root):
+        if self.is_chain(graph.root) and graph.output_form == "one":
             lines, _, fixups = b.inline_sequential(group, sym, "self")
             lines[0] = Line(0, "super().__init__(")
             view.base, view.sequential = "nn.Sequential", True
@@ -136,10 +136,51 @@ class Generator:
                             f"{len(scope.inputs)} tensors made outside it", scope.pos)
         value = scope.inputs[0] if scope.inputs else self.graph.inputs[0]
         b.var[value], b.sym[value] = "x", sym
+        if self.reread(scope, value):  # `from: input`, `size_of: input` after the main path changed x
+            b.var[value] = b.fresh("x_in")
+            b.view.forward.append(Line(0, f"{b.var[value]} = x  # the input, read again below"))
         b.members(parallel(group, lambda s: s.members))
+        if scope is self.graph.root and self.graph.output_form != "one":
+            return self.several_outputs(b)
         out = scope.outputs[-1] if scope.outputs else value
-        b.view.forward.append(Line(0, f"return {b.var[out]}"))
+        if len(scope.outputs) > 1:  # a backbone whose intermediate features are read outside it
+            b.view.returns = f"tuple[{', '.join(['torch.Tensor'] * len(scope.outputs))}]"
+            b.view.forward.append(Line(0, f"return {', '.join(b.var[v] for v in scope.outputs)}"))
+        else:
+            b.view.forward.append(Line(0, f"return {b.var[out]}"))
         return b.sym[out]
+
+    def several_outputs(self, b: Builder) -> Sym:
+        """The model's ``outputs:``: a dict (as torchvision's segmentation models return) or a tuple."""
+        graph = self.graph
+        if graph.output_form == "dict":
+            b.view.returns = "dict[str, torch.Tensor]"
+            items = ", ".join(f"{name!r}: {b.var[value]}" for name, value in graph.outputs)
+            b.view.forward.append(Line(0, f"return {{{items}}}"))
+        else:
+            b.view.returns = f"tuple[{', '.join(['torch.Tensor'] * len(graph.outputs))}]"
+            b.view.forward.append(Line(0, f"return {', '.join(b.var[v] for _, v in graph.outputs)}"))
+        return b.sym[graph.outputs[0][1]]
+
+    def lane_of(self, scope: Scope, value: int) -> str:
+        """A variable name for ``value``, made in ``scope``: the ``as:`` name of the member that makes it."""
+        for member in scope.members:
+            if value in member.outputs:
+                stem = member.lane.partition(":")[0]
+                if stem not in ("", "x", "out", "branch") and not member.lane.startswith("identity:"):
+                    return stem
+                return self.lane_of(member, value) if isinstance(member, Scope) else "features"
+        return "features"
+
+    def reread(self, scope: Scope, value: int) -> bool:
+        """Whether a member reads ``value`` (the scope's input, ``x``) after a member on the main lane wrote
+        ``x``: then the input keeps a variable of its own."""
+        written = False
+        for member in scope.members:
+            if written and value in self.structure_inputs(member):
+                return True
+            written = written or member.lane.partition(":")[0] == "x"
+        return False
 
     def block_class(self, scope: Scope) -> ClassInfo:
         key = self.block_key[id(scope)]

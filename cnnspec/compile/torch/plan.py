@@ -313,8 +313,11 @@ class Builder:
         self.register(group, lines, fixups)
         target = self.lane(scope.lane)
         out = scope.outputs[-1]
-        self.view.forward.append(Line(0, f"{target} = {self.attr(scope.name)}({self.var[ins[0]]})",
+        others = [self.fresh(self.gen.lane_of(scope, v)) for v in scope.outputs[:-1]]  # features read outside
+        self.view.forward.append(Line(0, f"{', '.join([*others, target])} = {self.attr(scope.name)}({self.var[ins[0]]})",
                                       shape_comment(scope.output_shape)))
+        for value, var in zip(scope.outputs, others):
+            self.var[value], self.sym[value] = var, [None] * len(out_sym)
         self.var[out] = target
         self.sym[out] = out_sym
         self.strides[out] = self.strides.get(ins[0], [])
