@@ -421,7 +421,7 @@ class Elaborator:
                                 "tensors (merge it outside the block)", pos)
         known = ", ".join(sorted(frame.tensors)) or "none yet"
         raise SpecError(f"no tensor is named `{name}` in {here}; name one with `as: {name}` on an earlier layer"
-                        f"{suggest(name, frame.tensors) or f' (named so far: {known})'}", pos)
+                        f"{suggest(name, [*frame.tensors, 'input']) or f' (named so far: {known})'}", pos)
 
     def named_merge(self, item: ast.Merge, naming: _Naming, x: int, lane: str) -> int:
         inputs = tuple(self.lookup(name, item.spots.pos("of", index), x) for index, name in enumerate(item.of))

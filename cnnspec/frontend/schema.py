@@ -48,8 +48,8 @@ STRUCTURE_EXAMPLES: dict[str, Any] = {
 TENSOR_OPTION_SCHEMAS: dict[str, Any] = {
     "as": {"type": "string", "description": "Name this layer's output, to take it later with `from:` or `of:`.",
            "examples": ["skip1"]},
-    "from": {"type": "string", "description": "Take a tensor named earlier with `as:` as this layer's input.",
-             "examples": ["skip1"]},
+    "from": {"type": "string", "description": "Take a tensor named earlier with `as:` as this layer's input "
+             "(`input`: the spec's input, inside a block the block's).", "examples": ["skip1", "input"]},
 }
 # structures whose settings are read as written (their layer items are substituted one by one)
 UNSUBSTITUTED = frozenset({"residual", "concat"})

@@ -187,12 +187,13 @@ class _Parser:
             problem = tensor_name_problem(tensor, "outputs", previous=True)
             if problem is None and tensor in seen:
                 first = seen[tensor]
-                problem = (f"tensor `{tensor}` is already an output (line {first.line}); each output is a "
-                           "different tensor" + ("" if name is None else f" (name it once, as `{tensor}`)"))
+                problem = (f"tensor `{tensor}` is listed twice in `outputs`; each output is a different tensor"
+                           if name is None else f"tensor `{tensor}` is already output `{first}`; each output is a "
+                           "different tensor, so give it one name")
             if problem is not None:
                 self.errors.append(SpecError(problem, self.pos(where)))
                 ok = False
-            seen.setdefault(tensor, self.pos(where))
+            seen.setdefault(tensor, name)
         if not ok:
             return None
         return dict(given) if isinstance(given, dict) else tuple(given)

@@ -91,6 +91,8 @@ class Upsample(Op):
         if not given:
             raise RuleError(f"{label} needs `scale` (a factor per axis), `size` (the output size) or `size_of` (a "
                             "tensor whose size it takes)")
+        if given[:2] == ["scale", "size"]:
+            raise RuleError(f"{label}: give `scale` or `size`, not both (PyTorch refuses both)", "size")
         if len(given) > 1:
             raise RuleError(f"{label}: give one of `scale`, `size` and `size_of`, not "
                             f"{' and '.join(f'`{k}`' for k in given)} (PyTorch takes one)", given[1])
