@@ -198,3 +198,60 @@ def test_segmentation_zoo_torch_equals_onnxruntime(name: str) -> None:
     assert list(got) == ["out", "aux"]
     for key in ("out", "aux"):
         np.testing.assert_allclose(got[key], want[key].numpy(), rtol=1e-4, atol=1e-5)
+
+
+# --- training_only: googlenet's auxiliary classifiers ------------------------------------------------------
+
+def test_googlenet_aux_heads_run_in_training_only() -> None:
+    graph = analyse_file(ROOT / "specs" / "googlenet.yaml")
+    aux = [n for n in graph.leaves() if n.path.startswith("aux")]
+    assert aux and all(n.training_only for n in aux)
+    assert sum(t.numel for n in aux for t in n.params) == 3_188_968 + 3_191_016  # counted in the params
+    assert graph.root.total_params == 13_004_888
+    assert graph.root.total_macs == 1_498_376_192  # not in the inference MACs
+    text = table.text(graph, depth=1)
+    assert "aux1 ...         block inception_aux (training only)  1000        3,188,968            -" in text
+    assert "Output aux1: 1000 from `aux1.fc2`, receptive field 347x347 (stride 256x256) (training only)" in text
+
+
+@pytest.mark.slow
+def test_googlenet_training_returns_every_output_and_eval_the_logits() -> None:
+    import onnxruntime as ort
+    import torch
+
+    from cnnspec.compile.onnx import to_model_proto
+    from cnnspec.compile.torch.loader import build_module
+
+    graph = analyse_file(ROOT / "specs" / "googlenet.yaml", input_shape=(3, 64, 64))
+    torch.manual_seed(0)
+    model = build_module(graph)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        trained = model.train()(x)
+        logits = model.eval()(x)
+    assert {k: tuple(v.shape) for k, v in trained.items()} == {"logits": (2, 1000), "aux2": (2, 1000),
+                                                                "aux1": (2, 1000)}
+    assert isinstance(logits, torch.Tensor) and tuple(logits.shape) == (2, 1000)
+    state = {k: v.numpy() for k, v in model.state_dict().items()}  # aux keys too: read, checked, not emitted
+    proto = to_model_proto(graph, state)
+    assert [o.name for o in proto.graph.output] == ["logits"]
+    assert not any(node.name.startswith("aux") for node in proto.graph.node)
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {"input": x.numpy()})
+    np.testing.assert_allclose(got, logits.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_training_only_refusals(tmp_path: Path) -> None:
+    from cnnspec.errors import SpecError
+
+    base = "name: s\ninput: [3, 8, 8]\nlayers:\n  - conv: {out: 4, kernel: 1, as: a}\n"
+    path = tmp_path / "s.yaml"
+    path.write_text(base + "  - conv: {out: 2, kernel: 1, training_only: true, as: t}\n  - relu: {from: t}\n")
+    with pytest.raises(SpecError) as info:
+        analyse_file(path)
+    assert str(info.value) == (f"{path}:6:5: error: relu `2` runs at inference but reads the output of conv `1`, "
+                               "which runs only in training (`training_only`); take an earlier tensor with `from:`")
+    path.write_text(base + "  - conv: {out: 2, kernel: 1, training_only: yes please}\n")
+    with pytest.raises(SpecError) as info:
+        analyse_file(path)
+    assert str(info.value) == f"{path}:5:46: error: `training_only` is true or false, got `yes please`"

@@ -23,7 +23,7 @@ from cnnspec.ir import Graph
 ROOT = Path(__file__).parents[1]
 SPECS = sorted(p.stem for p in (ROOT / "specs").glob("*.yaml"))
 MIRRORS = ("alexnet", "vgg16", "resnet18", "resnet34", "resnet50", "convnext_tiny",
-           "lenet5", "cnn1d_example", "cnn3d_example", "mobilenet_v2", "fcn_resnet50", "deeplabv3_resnet50")
+           "lenet5", "cnn1d_example", "cnn3d_example", "mobilenet_v2", "fcn_resnet50", "deeplabv3_resnet50", "googlenet")
 HEAVY = {"fcn_resnet50", "deeplabv3_resnet50"}  # 28-33 G MACs at 224x224: seconds per forward on one thread
 
 
@@ -79,7 +79,10 @@ def check_model(graph: Graph) -> torch.nn.Module:
 
     with FlopCounterMode(display=False) as counter:
         out, actual = _leaf_calls(model, torch.randn(2, *graph.input_shape))
-    if graph.output_form == "dict":  # torchvision's segmentation models: {"out": ..., "aux": ...}
+    if graph.output_form == "one" or len(graph.inference_outputs()) == 1 < len(graph.outputs):
+        # one tensor (googlenet in eval: its aux heads run in training only)
+        assert tuple(out.shape) == (2, *graph.shapes[graph.inference_outputs()[0][1]])
+    elif graph.output_form == "dict":  # torchvision's segmentation models: {"out": ..., "aux": ...}
         assert {k: tuple(v.shape) for k, v in out.items()} == {k: (2, *s) for k, s in graph.output_shapes.items()}
     else:
         assert tuple(out.shape) == (2, *graph.output_shape)
@@ -88,6 +91,8 @@ def check_model(graph: Graph) -> torch.nn.Module:
     modules = dict(model.named_modules())
     expected: dict[str, list[tuple[int, ...]]] = {}
     for leaf in graph.leaves():
+        if leaf.training_only:  # an auxiliary classifier: not called in eval mode
+            continue
         if not leaf.name:  # a residual's add or a concat: `out += identity`, `torch.cat`
             assert leaf.op in ("add", "concat"), leaf.path
         elif leaf.path in modules:

@@ -27,7 +27,7 @@ MIRRORS = (
     "alexnet", "vgg16", "resnet18", "resnet34", "resnet50", "convnext_tiny",
     "lenet5", "cnn1d_example", "cnn3d_example",
     # tests/reference/coverage_models.json (issue 12)
-    "mobilenet_v2", "fcn_resnet50", "deeplabv3_resnet50",
+    "mobilenet_v2", "fcn_resnet50", "deeplabv3_resnet50", "googlenet",
 )
 OWN_INPUT = {"lenet5": (1, 28, 28)}
 NOT_MIRRORED = ("sobel_edges",)
@@ -38,6 +38,8 @@ EXTRA_LEAF_OPS = {"flatten", "layer_scale"}
 MODEL_EXTRA_LEAF_OPS = {"mobilenet_v2": {"global_avgpool"}}
 # torchvision's segmentation models upsample with F.interpolate in forward() (and in ASPPPooling.forward)
 MODEL_EXTRA_LEAF_OPS |= {name: {"upsample"} for name in ("fcn_resnet50", "deeplabv3_resnet50")}
+# torchvision's GoogLeNet applies F.relu in BasicConv2d.forward()
+MODEL_EXTRA_LEAF_OPS["googlenet"] = {"relu"}
 
 
 @functools.cache
@@ -60,6 +62,9 @@ def test_totals_match_reference(name: str) -> None:
     ref, graph = reference_data.model(name), _graph(name)
     expected_input = OWN_INPUT.get(name) or _unbatched(ref["input_shape"])
     assert graph.input_shape == expected_input
+    if name == "googlenet":  # eval mode returns the logits; training also aux2 and aux1 (training_only)
+        assert graph.output_shapes == {"logits": (1000,), "aux2": (1000,), "aux1": (1000,)}
+        assert graph.inference_outputs() == graph.outputs[:1]
     if isinstance(ref["output_shape"], dict):  # several outputs, in torchvision's order
         assert graph.output_shapes == {k: _unbatched(v) for k, v in ref["output_shape"].items()}
         assert [name for name, _ in graph.outputs] == list(ref["output_shape"])
@@ -84,7 +89,8 @@ def test_leaf_output_shapes_match_reference(name: str) -> None:
     ref, graph = reference_data.model(name), _graph(name)
     expected = [(call["name"], _unbatched(call["output_shape"])) for call in ref["leaf_calls"]]
     ref_names = {path for path, _ in expected}
-    modules = [leaf for leaf in graph.leaves() if leaf.name]  # not the adds and concats of structures
+    # not the adds and concats of structures; not the layers that run in training only (eval-mode calls)
+    modules = [leaf for leaf in graph.leaves() if leaf.name and not leaf.training_only]
     ours = [(leaf.path, leaf.output_shape) for leaf in modules if leaf.path in ref_names]
     assert ours == expected
     extras = {leaf.op for leaf in modules if leaf.path not in ref_names}

@@ -122,6 +122,7 @@ class Tap:
     name: str | None
     source: str | None
     spots: Spots
+    training_only: bool = False  # `training_only: true`: the layer runs in training only
 
 
 @dataclass(frozen=True)

@@ -181,6 +181,7 @@ class Elaborator:
         self.validated: dict[tuple[int, str], Any] = {}
         self.chains: list[tuple[ir.Scope, ...]] = []  # per node, its enclosing scopes
         self.shortcut = 0  # > 0 while a residual's shortcut branch is elaborated
+        self.training = 0  # > 0 while a `training_only` layer is elaborated
         self.stage_blocks = 0  # the instances of the model's own stages (``$blocks``), counted before elaboration
         self.stage_block = 0  # the next one's global index (``$block``)
         self.frames: list[_Frame] = []  # the tensor names of the bodies being elaborated, innermost last
@@ -278,6 +279,8 @@ class Elaborator:
         if isinstance(member, ir.Node):
             if self.shortcut:
                 member = member.evolve(shortcut=True)
+            if self.training:
+                member = member.evolve(training_only=True)
             self.nodes.append(member)
             self.chains.append(naming.chain)
         naming.scope.members.append(member)
@@ -392,7 +395,11 @@ class Elaborator:
             if item.source is not None:
                 x, lane = self.lookup(item.source, item.spots.pos("from"), x), self.lane("x")
             # a named output gets its own variable in generated code (the lane continues after it)
-            y, _ = self.item(item.layer, naming, x, self.lane(item.name) if item.name else lane, env, stack)
+            self.training += item.training_only
+            try:
+                y, _ = self.item(item.layer, naming, x, self.lane(item.name) if item.name else lane, env, stack)
+            finally:
+                self.training -= item.training_only
         except SpecError:
             if item.name is not None:  # known by name, if not by value: later references are not errors
                 frame.tensors[item.name] = (self.value(), item.spots.pos("as"))
@@ -529,6 +536,7 @@ class Elaborator:
         out = self.layers(spec.layers or (), _Naming(root, (root,)), INPUT, self.lane("x"), dict(self.params), ())
         outputs, form = self.outputs(spec, out)
         nodes = tuple(self.nodes)
+        self.errors.extend(_reads_of_training_only(nodes))
         _boundaries(nodes, self.chains, tuple(v for _, v in outputs))
         return ir.Graph(name=name, source=source, description=spec.description, params=self.params, root=root,
                         nodes=nodes, inputs=(INPUT,), outputs=outputs, output_form=form)
@@ -581,6 +589,19 @@ def count_stage_blocks(items: tuple[ast.Layer, ...], params: Mapping[str, Any]) 
         elif isinstance(item, ast.Concat):
             total += sum(count_stage_blocks(branch, params) for branch in item.branches if branch)
     return total
+
+
+def _reads_of_training_only(nodes: tuple[ir.Node, ...]) -> list[SpecError]:
+    """A layer that runs at inference cannot read what a `training_only` layer makes (it is not made then)."""
+    made = {value: node for node in nodes if node.training_only for value in node.outputs}
+    errors = []
+    for node in nodes:
+        source = next((made[v] for v in node.inputs if v in made), None)
+        if source is not None and not node.training_only:
+            errors.append(SpecError(f"{node.label or node.op} runs at inference but reads the output of "
+                                    f"{source.label or source.op}, which runs only in training (`training_only`); "
+                                    "take an earlier tensor with `from:`", node.pos))
+    return errors
 
 
 def _once(errors: list[SpecError]) -> list[SpecError]:

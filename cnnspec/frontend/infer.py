@@ -166,8 +166,9 @@ def _scope(scope: ir.Scope, done: dict[int, ir.Node], state: _State) -> ir.Scope
                 trainable += t.numel if t.trainable else 0
             for t in member.buffers:
                 buffers += t.numel
-            macs += member.macs
-            elems += math.prod(member.output_shapes[0])
+            if not member.training_only:  # inference figures: an auxiliary classifier does not run
+                macs += member.macs
+                elems += math.prod(member.output_shapes[0])
     out.total_params, out.total_trainable, out.total_buffers = params, trainable, buffers
     out.total_macs, out.activation_elems = macs, elems
     shapes = state.shapes

@@ -192,5 +192,6 @@ STRUCTURES: dict[str, type[BaseModel]] = {
     "add": MergeSettings,
 }
 
-TENSOR_OPTIONS = ("as", "from")  # options of every layer written as a mapping: name its output, take a named input
+TENSOR_OPTIONS = ("as", "from", "training_only")  # options of every layer written as a mapping: name its output,
+# take a named input, run it in training only (an auxiliary classifier)
 RESERVED_TENSORS = ("previous",)  # in a merge's `of`: the layer before's output

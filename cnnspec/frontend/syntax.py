@@ -257,13 +257,17 @@ class _Parser:
         ``input``)."""
         ok = True
         for key, value in options.items():
-            problem = tensor_name_problem(value, key)
+            if key == "training_only":
+                problem = None if isinstance(value, bool) else f"`training_only` is true or false, got {_shown(value)}"
+            else:
+                problem = tensor_name_problem(value, key)
             if problem is not None:
                 self.errors.append(SpecError(problem, self.pos((*path, key))))
                 ok = False
         if not ok:
             return layer
-        return ast.Tap(layer, options.get("as"), options.get("from"), self.spots(path, options))
+        return ast.Tap(layer, options.get("as"), options.get("from"), self.spots(path, options),
+                       options.get("training_only", False))
 
     def op_call(self, op: str, settings: Any, path: DataPath, pos: Any) -> ast.OpCall | None:
         model = REGISTRY[op].Settings

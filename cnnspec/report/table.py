@@ -51,7 +51,8 @@ def _output_lines(graph: Graph) -> list[str]:
         where = f"`{maker.path or maker.op}`" if maker is not None else "the input"
         rf = (f", receptive field {rf_text(maker.rf_size)} (stride {rf_text(maker.rf_stride)})"
               if maker is not None and maker.rf_size else "")
-        lines.append(f"Output {name}: {fmt(graph.shapes[value])} from {where}{rf}")
+        training = " (training only)" if maker is not None and maker.training_only else ""
+        lines.append(f"Output {name}: {fmt(graph.shapes[value])} from {where}{rf}{training}")
     return lines
 
 

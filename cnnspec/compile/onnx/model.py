@@ -75,7 +75,8 @@ def compile_graph(
     b = Builder(lazy, dim, np.float16 if fp16 else np.float32, opset, sink, defer_permutes)  # type: ignore[arg-type]
     x = Value(INPUT, (dim, *graph.input_shape))
     ys = lower(b, graph, x)
-    names = [OUTPUT] if graph.output_form == "one" else [name for name, _ in graph.outputs]
+    outputs = graph.inference_outputs()
+    names = [OUTPUT] if graph.output_form == "one" else [name for name, _ in outputs]
     renamed = {_name_output(b, y, name): name for y, name in zip(ys, names, strict=True)}
     if isinstance(lazy, CheckedWeights):
         lazy.check_unread()
@@ -83,7 +84,7 @@ def compile_graph(
     g.name = graph.name
     g.node.extend(b.nodes)
     g.input.append(b.tensor_type(INPUT, x.shape))
-    g.output.extend(b.tensor_type(name, (dim, *graph.shapes[value])) for name, (_, value) in zip(names, graph.outputs))
+    g.output.extend(b.tensor_type(name, (dim, *graph.shapes[value])) for name, (_, value) in zip(names, outputs))
     g.value_info.extend(b.tensor_type(name, shape) for name, shape in b.value_info.items())
     opsets = [helper.make_opsetid("", opset)]
     model.opset_import.extend(opsets)
@@ -131,7 +132,7 @@ def _metadata(graph: Graph, fp16: bool) -> dict[str, str]:
         "cnnspec.input_shape": json.dumps(list(graph.input_shape)),
         "cnnspec.output_shape": json.dumps(list(graph.output_shape)),
         **({} if graph.output_form == "one" else
-           {"cnnspec.outputs": json.dumps({name: list(graph.shapes[v]) for name, v in graph.outputs})}),
+           {"cnnspec.outputs": json.dumps({name: list(graph.shapes[v]) for name, v in graph.inference_outputs()})}),
         "cnnspec.params": str(root.total_params),
         "cnnspec.macs": str(root.total_macs),
         "cnnspec.dtype": "float16" if fp16 else "float32",

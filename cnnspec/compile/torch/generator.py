@@ -11,7 +11,7 @@ from cnnspec.compile.torch import names as N
 from cnnspec.compile.torch.plan import Builder, parallel
 from cnnspec.compile.torch.views import REQUIRED, ClassInfo, ClassView, Group, Item, Line, Param, Sym
 from cnnspec.errors import SpecError
-from cnnspec.ir import Graph, Node, Scope
+from cnnspec.ir import Graph, Node, Scope, training_only
 from cnnspec.ops import REGISTRY
 
 ASSIGN = "assign"  # the helper that writes fixed weights (templates/helpers/assign.py.j2)
@@ -136,6 +136,7 @@ class Generator:
                             f"{len(scope.inputs)} tensors made outside it", scope.pos)
         value = scope.inputs[0] if scope.inputs else self.graph.inputs[0]
         b.var[value], b.sym[value] = "x", sym
+        b.training_scope = training_only(scope)
         if self.reread(scope, value):  # `from: input`, `size_of: input` after the main path changed x
             b.var[value] = b.fresh("x_in")
             b.view.forward.append(Line(0, f"{b.var[value]} = x  # the input, read again below"))
@@ -151,16 +152,30 @@ class Generator:
         return b.sym[out]
 
     def several_outputs(self, b: Builder) -> Sym:
-        """The model's ``outputs:``: a dict (as torchvision's segmentation models return) or a tuple."""
+        """The model's ``outputs:``: a dict (as torchvision's segmentation models return) or a tuple. Where some
+        run in training only, training returns them all and inference the others (one: the tensor itself),
+        as torchvision's GoogLeNet does."""
         graph = self.graph
-        if graph.output_form == "dict":
-            b.view.returns = "dict[str, torch.Tensor]"
-            items = ", ".join(f"{name!r}: {b.var[value]}" for name, value in graph.outputs)
-            b.view.forward.append(Line(0, f"return {{{items}}}"))
+        inference = graph.inference_outputs()
+        returns = self.returned(b, graph.outputs)
+        if len(inference) < len(graph.outputs):
+            b.view.forward.append(Line(0, "if self.training:"))
+            b.view.forward.append(Line(1, returns[1]))
+            one = len(inference) == 1
+            evaluated = ("torch.Tensor", f"return {b.var[inference[0][1]]}") if one else self.returned(b, inference)
+            b.view.returns = f"{returns[0]} | {evaluated[0]}"
+            b.view.forward.append(Line(0, evaluated[1]))
         else:
-            b.view.returns = f"tuple[{', '.join(['torch.Tensor'] * len(graph.outputs))}]"
-            b.view.forward.append(Line(0, f"return {', '.join(b.var[v] for _, v in graph.outputs)}"))
+            b.view.returns = returns[0]
+            b.view.forward.append(Line(0, returns[1]))
         return b.sym[graph.outputs[0][1]]
+
+    def returned(self, b: Builder, outputs: tuple[tuple[str, int], ...]) -> tuple[str, str]:
+        """The annotation and the return statement of ``outputs``, a dict or a tuple as the spec's form says."""
+        if self.graph.output_form == "dict":
+            items = ", ".join(f"{name!r}: {b.var[value]}" for name, value in outputs)
+            return "dict[str, torch.Tensor]", f"return {{{items}}}"
+        return f"tuple[{', '.join(['torch.Tensor'] * len(outputs))}]", f"return {', '.join(b.var[v] for _, v in outputs)}"
 
     def lane_of(self, scope: Scope, value: int) -> str:
         """A variable name for ``value``, made in ``scope``: the ``as:`` name of the member that makes it."""

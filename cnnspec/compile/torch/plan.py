@@ -34,7 +34,7 @@ from cnnspec.compile.torch.views import (
     shape_comment,
 )
 from cnnspec.errors import SpecError
-from cnnspec.ir import Node, Scope
+from cnnspec.ir import Node, Scope, training_only
 from cnnspec.ops import REGISTRY
 from cnnspec.ops.base import TorchExpression, TorchModule
 
@@ -102,6 +102,8 @@ class Builder:
         self.hints: dict[str, ast.expr] = {}
         self.local = N.Allocator(own)
         self.vars: set[str] = {"x"}
+        self.training_scope = False  # the class's own scope runs in training only (no `if self.training:` inside)
+        self.training_block = -1  # where the last `if self.training:` block ends in the forward
         self.var: dict[int, str] = {}  # value (of the first instance) -> the variable or expression holding it
         self.lanes: dict[str, str] = {}  # lane -> its variable
         self.sym: dict[int, Sym] = {}  # value -> symbolic shape
@@ -198,14 +200,25 @@ class Builder:
             member = group[0].node
             if not all(it.node.active for it in group) and not isinstance(member, Scope):
                 continue  # (only projection scopes are partly active; their nodes are handled with them)
-            if isinstance(member, Scope) and member.projection is not None:
-                self.projection(group)
-            elif isinstance(member, Scope):
-                self.scope_call(group)
-            elif member.shortcut and self.gen.alone_on_shortcut(member):
-                self.inline(group)
-            else:
-                self.node(group)
+            start = len(self.view.forward)
+            self.member(group)
+            if training_only(member) and not self.training_scope:  # an auxiliary classifier: `if self.training:`
+                body = [Line(line.indent + 1, line.code, line.comment) for line in self.view.forward[start:]]
+                opened = start > 0 and self.training_block == start
+                self.view.forward[start:] = body if opened else [Line(0, "if self.training:"), *body]
+                self.training_block = len(self.view.forward)
+
+    def member(self, group: Group) -> None:
+        """One member's forward statements (and constructor lines)."""
+        member = group[0].node
+        if isinstance(member, Scope) and member.projection is not None:
+            self.projection(group)
+        elif isinstance(member, Scope):
+            self.scope_call(group)
+        elif member.shortcut and self.gen.alone_on_shortcut(member):
+            self.inline(group)
+        else:
+            self.node(group)
 
     def inputs(self, node: Node | Scope) -> tuple[int, ...]:
         return self.gen.structure_inputs(node)
