@@ -149,12 +149,14 @@ class Upsample(Op):
         return TorchModule(ctx.call("nn.Upsample", [], keywords), ctx.shape([ctx.input[0], *[None] * ctx.rank]))
 
     def onnx(self, a: UpsampleAttrs, ctx: OnnxContext) -> OnnxValue:
-        """Nearest by whole factors: each value repeated, as Reshape (a unit axis after every spatial axis),
-        Expand, Reshape. Otherwise Resize of the spatial axes to the output ``sizes`` (exact, where a float
+        """A 1x1 input (an image-level pooling branch): Expand. Nearest by whole factors: each value repeated,
+        as Reshape (a unit axis after every spatial axis), Expand, Reshape. Otherwise Resize of the spatial axes to the output ``sizes`` (exact, where a float
         scale could round). ONNX's shape inference gives a Resize output an unknown batch axis (its declared
         value_info keeps ``N``); the Expand form keeps it."""
         x = ctx.inputs[0]
         size = [int(d) for d in x.shape[2:]]
+        if all(length == 1 for length in size):  # one value per channel, in every mode: Expand (keeps the batch)
+            return ctx.op("Expand", [x.name, ctx.const("shape", [1, 1, *a.size], integer=True)], ctx.out_shape())
         if not a.linear and all(o % length == 0 for o, length in zip(a.size, size, strict=True)):
             factors = [o // length for o, length in zip(a.size, size, strict=True)]
             spread = [d for length in size for d in (length, 1)]

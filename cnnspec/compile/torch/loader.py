@@ -47,7 +47,8 @@ def build_module(graph: Graph, **params: object) -> nn.Module:
     constructor's defaults, which are the spec's values)."""
     source = render_source(graph)
     digest = hashlib.sha256(source.encode()).hexdigest()[:12]
-    module = import_source(source, f"cnnspec_generated.{graph.name}_{digest}")
+    stem = "".join(c if c.isascii() and (c.isalnum() or c == "_") else "_" for c in graph.name)  # a NUL, a dot
+    module = import_source(source, f"cnnspec_generated.{stem}_{digest}")
     return model_class(module, graph)(**params)
 
 
