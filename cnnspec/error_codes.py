@@ -76,8 +76,9 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((code, re.compile(pat
     ("unknown-name", r"^unknown (layer|block)|is not defined|^no tensor is named"),
     ("missing-key", r"\bneeds (argument )?`"),
     ("structure", r"^a layer is an op name|^the settings of|uses itself|should be a (list|mapping)"),
-    ("name", r"^(layer|block|tensor) name|^a layer name|is defined twice"),
-    ("structure", r"is the output of a later layer|outside block `"),
+    ("name", (r"^(layer|block|tensor|output) name|^a layer name|is defined twice|is listed twice in `outputs`|"
+              r"is already output `|^`as: [a-z]+` is reserved")),
+    ("structure", r"is the output of a later layer|outside block `|which runs only in training"),
     ("expression", r"in expression `|^division by zero in|arithmetic in `"),
     ("invalid-value", r"must be (at least|one of|positive)|is a probability|^`input` (is|sizes)"),
     ("wrong-type", r"should be"),

@@ -266,6 +266,7 @@ class Graph:
     nodes: tuple[Node, ...]
     inputs: tuple[int, ...]
     outputs: tuple[tuple[str, int], ...]  # (output name, value id); one unnamed output is ("", id)
+    output_form: str = "one"  # "one" (a tensor), "dict" (`outputs:` a mapping), "tuple" (`outputs:` a list)
     input_shape: Shape = ()
     shapes: Mapping[int, Shape] = field(default_factory=dict)
     spec_hash: str = ""
@@ -284,6 +285,11 @@ class Graph:
     @property
     def output_shapes(self) -> dict[str, Shape]:
         return {name: self.shapes[value] for name, value in self.outputs}
+
+    def inference_outputs(self) -> tuple[tuple[str, int], ...]:
+        """The outputs made at inference: those of ``training_only`` layers left out."""
+        made = {v for node in self.nodes if node.training_only for v in node.outputs}
+        return tuple((name, value) for name, value in self.outputs if value not in made)
 
     @property
     def activation_bytes(self) -> int:
@@ -318,6 +324,13 @@ class Graph:
         out: list[tuple[str, Shape, str]] = []
         _state_dict(self.root, out)
         return out
+
+
+def training_only(member: Node | Scope) -> bool:
+    """Whether ``member`` runs in training only (``training_only: true``; a scope: every node in it)."""
+    if isinstance(member, Node):
+        return member.training_only
+    return any(True for _ in member.nodes()) and all(n.training_only for n in member.nodes())
 
 
 def _state_dict(scope: Scope, out: list[tuple[str, Shape, str]]) -> None:

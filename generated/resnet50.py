@@ -21,12 +21,19 @@ __all__ = ['Resnet50']
 class Bottleneck(nn.Module):
     """Block ``bottleneck`` of the spec. Shape comments are those of ``layer1.0``."""
 
-    def __init__(self, in_channels: int, width: int, stride: int = 1, downsample: bool = False) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        width: int,
+        stride: int = 1,
+        dilation: int = 1,
+        downsample: bool = False,
+    ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, width, kernel_size=1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(width, width, kernel_size=3, stride=stride, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(width, width, kernel_size=3, stride=stride, padding=dilation, dilation=dilation, bias=False)
         self.bn2 = nn.BatchNorm2d(width)
         self.conv3 = nn.Conv2d(width, width * 4, kernel_size=1, bias=False)
         self.bn3 = nn.BatchNorm2d(width * 4)

@@ -28,7 +28,7 @@ from tools.fuzzcases import make_case, prepare
 ROOT = Path(__file__).parents[1]
 ZOO = sorted(p.name for p in (ROOT / "specs").glob("*.yaml"))
 BIG = {"alexnet.yaml", "vgg16.yaml", "resnet50.yaml", "resnet34.yaml", "convnext_tiny.yaml", "resnet18.yaml",
-       "monai_basicunet_3d.yaml"}
+       "monai_basicunet_3d.yaml", "fcn_resnet50.yaml", "deeplabv3_resnet50.yaml", "googlenet.yaml"}
 FUZZ_SEEDS = range(800)
 
 
@@ -37,13 +37,15 @@ def build_every_backend(graph: Graph) -> None:
     x = np.zeros((1, *graph.input_shape), dtype=np.float32)
     with torch.no_grad():
         out = build_module(graph).eval()(torch.from_numpy(x))
-    assert tuple(out.shape) == (1, *graph.output_shape)
+    inference = graph.inference_outputs()  # several outputs: a dict or a tuple (one left in eval: the tensor)
+    outs = out.values() if isinstance(out, dict) else out if isinstance(out, tuple) else (out,)
+    assert [tuple(o.shape) for o in outs] == [(1, *graph.shapes[v]) for _, v in inference]
     model = to_model_proto(graph, seed=1)
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    (y,) = session.run(None, {session.get_inputs()[0].name: x})
-    assert y.shape == (1, *graph.output_shape)
+    ys = session.run(None, {session.get_inputs()[0].name: x})
+    assert [y.shape for y in ys] == [(1, *graph.shapes[v]) for _, v in inference]
     assert render_dot(graph).startswith("digraph")
 
 

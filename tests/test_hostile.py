@@ -314,7 +314,7 @@ def test_unicode_line_breaks_in_a_message_are_escaped(tmp_path, monkeypatch, cap
     """U+0085 (NEL) and U+2028 end a line for str.splitlines and some terminals: a message carried them."""
     assert check(tmp_path, monkeypatch, capsys, '? " \\N"\n: null\n') == (
         "spec.yaml:1:3: error: unknown key ` \\x85` in the spec (keys: blocks, constraints, description, input, "
-        "layers, name, params, use)")
+        "layers, name, outputs, params, use)")
     assert check(tmp_path, monkeypatch, capsys, SPEC.format(out=4, name='"a\\Lb"')) == (
         "spec.yaml:5:37: error: layer name `a\\u2028b` contains the non-ASCII character U+2028 (LINE SEPARATOR); "
         "use ASCII letters, digits and _")

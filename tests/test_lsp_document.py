@@ -192,9 +192,9 @@ def test_hover_on_a_layer_a_stage_and_a_param() -> None:
                             "118,013,952 MACs · RF 7x7 (stride 2x2)"), Span(8, 4, 8, 8))
     text, _ = hover.hover(view, 15, 6) or ("", None)
     assert text.splitlines()[:3] == [
-        "**block `bottleneck`**(width: int, stride: int = 1), defined at blocks/resnet.yaml:17", "",
+        "**block `bottleneck`**(width: int, stride: int = 1, dilation: int = 1), defined at blocks/resnet.yaml:17", "",
         "- `layer4` stage: 1024x14x14 → 2048x7x7 · 14,964,736 params · 809,238,528 MACs · RF 427x427 (stride 32x32)"]
-    assert text.splitlines()[3].startswith("  - `layer4.0` (width=512, stride=2): 1024x14x14 → 2048x7x7 · 6,039,552 params")
+    assert text.splitlines()[3].startswith("  - `layer4.0` (width=512, stride=2, dilation=1): 1024x14x14 → 2048x7x7 · 6,039,552 params")
     text, span = hover.hover(view, 18, 22) or ("", None)
     assert (text, span) == (("`$num_classes` = 1000: parameter of spec `resnet50` (`--set num_classes=...` overrides "
                             "it), defined at line 4"), Span(18, 18, 18, 30))
@@ -225,7 +225,7 @@ def test_completion_of_ops_settings_values_blocks_and_params() -> None:
     assert (stride.detail, stride.documentation) == ("default 1", "Stride: one int or one per spatial dim.")
     assert labels("layers:", "  - stage: {name: x, block: b") == ["basic", "bottleneck"]
     assert labels("layers:", "  - stage: {block: basic, args: {") == ["width", "stride"]
-    assert labels("layers:", "  - bottleneck: {width: 3, ") == ["stride", "name"]
+    assert labels("layers:", "  - bottleneck: {width: 3, ") == ["stride", "dilation", "name"]
     assert [(i.label, i.detail) for i in completion.complete(view, ["  - linear: {out: $"], 0, 19)] == [
         ("num_classes", "= 1000"), ("in_channels", "= 3")]
     library = view_of(SPECS / "blocks" / "resnet.yaml", SPECS / "resnet50.yaml")

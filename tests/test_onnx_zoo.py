@@ -27,9 +27,15 @@ def test_zoo_model_is_valid_and_shapes_match(spec: str) -> None:
     onnx.checker.check_model(model, full_check=True)
     assert static_shape_mismatches(compiled) == []
     assert inferred_shapes(model) == declared_shapes(model)
-    assert declared_shapes(model)["output"] == ("N", *graph.output_shape)
+    if graph.output_form == "one":
+        assert declared_shapes(model)["output"] == ("N", *graph.output_shape)
+    else:  # `outputs:` one graph output per name (googlenet's aux heads run in training only)
+        assert [o.name for o in model.graph.output] == [name for name, _ in graph.inference_outputs()]
+        for name, value in graph.inference_outputs():
+            assert declared_shapes(model)[name] == ("N", *graph.shapes[value])
     used = {i.name for i in model.graph.initializer if not i.name.startswith(tuple("/#"))}
-    state = {k for k, _, _ in graph.state_dict_keys() if not k.endswith("num_batches_tracked")}
+    training = {n.tensor_key(t) for n in graph.leaves() if n.training_only for t in (*n.params, *n.buffers)}
+    state = {k for k, _, _ in graph.state_dict_keys() if not k.endswith("num_batches_tracked")} - training
     assert used & state == state  # every state_dict tensor is an initializer, under its own name
 
 

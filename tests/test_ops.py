@@ -92,6 +92,8 @@ CASES: list[tuple[str, str, str]] = [
     ("upsample", "upsample: {scale: 1.5, mode: linear}", "[2, 4, 6]"),
     ("upsample", "upsample: {size: [9, 4]}", "[2, 6, 9]"),
     ("upsample", "upsample: {size: 1, mode: linear}", "[2, 6]"),
+    ("upsample", "maxpool: {kernel: 2}, upsample: {size_of: input, mode: bilinear}", "[2, 4, 5]"),
+    ("upsample", "maxpool: {kernel: [1, 2, 2]}, upsample: {size_of: input}", "[2, 3, 6, 5]"),
     ("batchnorm", "batchnorm", "[4, 5, 5]"),
     ("batchnorm", "batchnorm", "[6]"),
     ("batchnorm", "batchnorm: {affine: false, eps: 1.0e-3}", "[3, 9]"),

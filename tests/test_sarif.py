@@ -74,6 +74,14 @@ KIND_OF_BROKEN = {
               "gate_does_not_broadcast", "mul_rank_mismatch"],
     "budget": ["input_sizes_refused", "over_budget", "over_mac_budget"],
 }
+# several outputs, `from: input`, `upsample: {size_of}`, `training_only` (issue 12)
+for _kind, _names in {"yaml-feature": ["outputs_name_twice"],
+                      "unknown-name": ["outputs_undefined_tensor", "upsample_size_of_undefined"],
+                      "structure": ["training_only_read_at_inference"],
+                      "name": ["outputs_tensor_twice", "outputs_same_tensor_twice", "outputs_name_not_identifier",
+                               "as_input_reserved"],
+                      "shape": ["upsample_size_of_and_scale", "upsample_size_of_flat_tensor"]}.items():
+    KIND_OF_BROKEN[_kind] = [*KIND_OF_BROKEN[_kind], *_names]
 
 
 @cache

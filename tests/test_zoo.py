@@ -35,6 +35,7 @@ MIRRORS = (
     "squeezenet1_1", "squeezenet1_0",
     "mnasnet1_0",
     "shufflenet_v2_x1_0",
+    "fcn_resnet50", "deeplabv3_resnet50", "googlenet",
 )
 OWN_INPUT = {"lenet5": (1, 28, 28)}
 NOT_MIRRORED = ("sobel_edges",
@@ -52,6 +53,10 @@ MODEL_EXTRA_LEAF_OPS["mnasnet1_0"] = {"global_avgpool"}  # x.mean([2, 3]) in for
 # x.mean([2, 3]) in forward(); torchvision's channel_shuffle and x.chunk are functions, not modules
 MODEL_EXTRA_LEAF_OPS["shufflenet_v2_x1_0"] = {"global_avgpool", "channel_shuffle", "channel_split"}
 MODEL_EXTRA_LEAF_OPS["densenet121"] = {"relu", "global_avgpool"}  # F.relu, F.adaptive_avg_pool2d in forward()
+# torchvision's segmentation models upsample with F.interpolate in forward() (and in ASPPPooling.forward)
+MODEL_EXTRA_LEAF_OPS |= {name: {"upsample"} for name in ("fcn_resnet50", "deeplabv3_resnet50")}
+# torchvision's GoogLeNet applies F.relu in BasicConv2d.forward()
+MODEL_EXTRA_LEAF_OPS["googlenet"] = {"relu"}
 
 
 @functools.cache
@@ -74,7 +79,14 @@ def test_totals_match_reference(name: str) -> None:
     ref, graph = reference_data.model(name), _graph(name)
     expected_input = OWN_INPUT.get(name) or _unbatched(ref["input_shape"])
     assert graph.input_shape == expected_input
-    assert graph.output_shape == _unbatched(ref["output_shape"])
+    if name == "googlenet":  # eval mode returns the logits; training also aux2 and aux1 (training_only)
+        assert graph.output_shapes == {"logits": (1000,), "aux2": (1000,), "aux1": (1000,)}
+        assert graph.inference_outputs() == graph.outputs[:1]
+    if isinstance(ref["output_shape"], dict):  # several outputs, in torchvision's order
+        assert graph.output_shapes == {k: _unbatched(v) for k, v in ref["output_shape"].items()}
+        assert [name for name, _ in graph.outputs] == list(ref["output_shape"])
+    else:
+        assert graph.output_shape == _unbatched(ref["output_shape"])
     assert graph.root.total_params == ref["params_total"]
     assert graph.root.total_trainable == ref["params_trainable"]
     assert graph.root.total_buffers == ref["buffers_numel_total"]
@@ -94,7 +106,8 @@ def test_leaf_output_shapes_match_reference(name: str) -> None:
     ref, graph = reference_data.model(name), _graph(name)
     expected = [(call["name"], _unbatched(call["output_shape"])) for call in ref["leaf_calls"]]
     ref_names = {path for path, _ in expected}
-    modules = [leaf for leaf in graph.leaves() if leaf.name]  # not the adds and concats of structures
+    # not the adds and concats of structures; not the layers that run in training only (eval-mode calls)
+    modules = [leaf for leaf in graph.leaves() if leaf.name and not leaf.training_only]
     ours = [(leaf.path, leaf.output_shape) for leaf in modules if leaf.path in ref_names]
     assert ours == expected
     extras = {leaf.op for leaf in modules if leaf.path not in ref_names}

@@ -31,7 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--provider", choices=("auto", "cuda", "cpu"), default="auto",
                    help="execution provider: auto prefers CUDA and falls back to the CPU (default auto)")
     p.add_argument("--top", type=int, default=5, metavar="K", help="how many top values to print (default 5)")
-    p.add_argument("--output", metavar="Y.npy", help="also save the (first) output array")
+    p.add_argument("--output", metavar="Y.npy|Y.npz", help="also save the first output array (.npy), or every output "
+                   "under its name (.npz, for a model with several outputs)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random input and of a spec's weights")
     limits.add_option(p)
     limits.add_input_option(p)
@@ -116,9 +117,26 @@ def run(args: argparse.Namespace) -> int:
         print(f"output:   {_named(name, named)}{describe(y)}")
         for line in top_lines(y, args.top):
             print(line)
-    if args.output:
+    if args.output and args.output.lower().endswith(".npz"):
+        _save_all(args.output, dict(zip(names, outputs, strict=True)))
+    elif args.output:
         _save(args.output, outputs[0] if outputs else None)
     return 0
+
+
+def _save_all(path: str, ys: dict[str, Any]) -> None:
+    """Every output, each under its ONNX name (``out``, ``aux``), in one ``.npz``."""
+    import numpy as np
+
+    from cnnspec.fsutil import write_atomic
+
+    for name, y in ys.items():
+        if not isinstance(y, np.ndarray):
+            raise UsageError(f"--output saves tensors, but the model's output `{name}` is {describe(y)}")
+    buf = io.BytesIO()
+    np.savez(buf, **{name: y.astype(str) if y.dtype.kind == "O" else y for name, y in ys.items()})
+    write_atomic(path, buf.getvalue())
+    console.info(f"wrote {path}")
 
 
 def _named(name: str, named: bool) -> str:

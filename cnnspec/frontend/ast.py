@@ -133,6 +133,7 @@ class Tap:
     name: str | None
     source: str | None
     spots: Spots
+    training_only: bool = False  # `training_only: true`: the layer runs in training only
 
 
 @dataclass(frozen=True)
@@ -172,3 +173,4 @@ class SpecAst:
     constraints: Mapping[str, Any]
     spots: Spots  # the whole file
     data: Mapping[str, Any]  # the file's data, for the spec's digest
+    outputs: Mapping[str, str] | tuple[str, ...] | None = None  # `outputs:` (names -> tensors, or tensors)

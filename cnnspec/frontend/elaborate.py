@@ -183,6 +183,7 @@ class Elaborator:
         self.validated: dict[tuple[int, str], Any] = {}
         self.chains: list[tuple[ir.Scope, ...]] = []  # per node, its enclosing scopes
         self.shortcut = 0  # > 0 while a residual's shortcut branch is elaborated
+        self.training = 0  # > 0 while a `training_only` layer is elaborated
         self.stage_blocks = 0  # the instances of the model's own stages (``$blocks``), counted before elaboration
         self.stage_block = 0  # the next one's global index (``$block``)
         self.frames: list[_Frame] = []  # the tensor names of the bodies being elaborated, innermost last
@@ -238,8 +239,10 @@ class Elaborator:
     def op_call(self, call: ast.OpCall, naming: _Naming, x: int, lane: str, env: dict[str, Any]) -> int:
         settings = call.static if call.static is not None else self.settings(call, env)
         name, path = self.name(settings.name, call.spots, naming)
+        named = tuple(self.lookup(getattr(settings, key), call.spots.pos(key), x)
+                      for key in REGISTRY[call.op].tensor_settings if getattr(settings, key) is not None)
         y = self.value()
-        node = ir.Node(op=call.op, name=name, path=path, scope=naming.scope.path, inputs=(x,), outputs=(y,),
+        node = ir.Node(op=call.op, name=name, path=path, scope=naming.scope.path, inputs=(x, *named), outputs=(y,),
                        settings=settings, pos=call.pos, written=self.written(call), field_pos=self.positions(call),
                        lane=lane, label=layer_label(call.op, path))
         self.claim(node, settings.name is not None, call.spots, naming)
@@ -280,6 +283,8 @@ class Elaborator:
         if isinstance(member, ir.Node):
             if self.shortcut:
                 member = member.evolve(shortcut=True)
+            if self.training:
+                member = member.evolve(training_only=True)
             self.nodes.append(member)
             self.chains.append(naming.chain)
         naming.scope.members.append(member)
@@ -403,7 +408,11 @@ class Elaborator:
             if item.source is not None:
                 x, lane = self.lookup(item.source, item.spots.pos("from"), x), self.lane("x")
             # a named output gets its own variable in generated code (the lane continues after it)
-            y, _ = self.item(item.layer, naming, x, self.lane(item.name) if item.name else lane, env, stack)
+            self.training += item.training_only
+            try:
+                y, _ = self.item(item.layer, naming, x, self.lane(item.name) if item.name else lane, env, stack)
+            finally:
+                self.training -= item.training_only
         except SpecError:
             if item.name is not None:  # known by name, if not by value: later references are not errors
                 frame.tensors[item.name] = (self.value(), item.spots.pos("as"))
@@ -432,7 +441,7 @@ class Elaborator:
                                 "tensors (merge it outside the block)", pos)
         known = ", ".join(sorted(frame.tensors)) or "none yet"
         raise SpecError(f"no tensor is named `{name}` in {here}; name one with `as: {name}` on an earlier layer"
-                        f"{suggest(name, frame.tensors) or f' (named so far: {known})'}", pos)
+                        f"{suggest(name, [*frame.tensors, 'input']) or f' (named so far: {known})'}", pos)
 
     def named_merge(self, item: ast.Merge, naming: _Naming, x: int, lane: str) -> int:
         inputs = tuple(self.lookup(name, item.spots.pos("of", index), x) for index, name in enumerate(item.of))
@@ -541,10 +550,27 @@ class Elaborator:
         self.stage_blocks = count_stage_blocks(spec.layers or (), self.params)
         self.frames.append(_Frame(None, declared_names(spec.layers or ()), INPUT))
         out = self.layers(spec.layers or (), _Naming(root, (root,)), INPUT, self.lane("x"), dict(self.params), ())
+        outputs, form = self.outputs(spec, out)
         nodes = tuple(self.nodes)
-        _boundaries(nodes, self.chains, out)
+        self.errors.extend(_reads_of_training_only(nodes))
+        _boundaries(nodes, self.chains, tuple(v for _, v in outputs))
         return ir.Graph(name=name, source=source, description=spec.description, params=self.params, root=root,
-                        nodes=nodes, inputs=(INPUT,), outputs=(("", out),))
+                        nodes=nodes, inputs=(INPUT,), outputs=outputs, output_form=form)
+
+    def outputs(self, spec: ast.SpecAst, last: int) -> tuple[tuple[tuple[str, int], ...], str]:
+        """The graph's outputs: ``outputs:`` (a mapping: named, a dict in generated code; a list: a tuple,
+        each named after its tensor), or the last layer's output, unnamed."""
+        if spec.outputs is None:
+            return (("", last),), "one"
+        pairs = spec.outputs.items() if isinstance(spec.outputs, Mapping) else ((t, t) for t in spec.outputs)
+        found = []
+        for index, (name, tensor) in enumerate(pairs):
+            where = spec.spots.pos("outputs", name if isinstance(spec.outputs, Mapping) else index)
+            try:
+                found.append((name, self.lookup(tensor, where, last)))
+            except SpecError as exc:
+                self.errors.append(exc)
+        return tuple(found) or (("", last),), "dict" if isinstance(spec.outputs, Mapping) else "tuple"
 
 
 def elaborate(program: Program, params: Mapping[str, Any], source: str) -> tuple[ir.Graph, list[SpecError]]:
@@ -583,6 +609,19 @@ def count_stage_blocks(items: tuple[ast.Layer, ...], params: Mapping[str, Any]) 
     return total
 
 
+def _reads_of_training_only(nodes: tuple[ir.Node, ...]) -> list[SpecError]:
+    """A layer that runs at inference cannot read what a `training_only` layer makes (it is not made then)."""
+    made = {value: node for node in nodes if node.training_only for value in node.outputs}
+    errors = []
+    for node in nodes:
+        source = next((made[v] for v in node.inputs if v in made), None)
+        if source is not None and not node.training_only:
+            errors.append(SpecError(f"{node.label or node.op} runs at inference but reads the output of "
+                                    f"{source.label or source.op}, which runs only in training (`training_only`); "
+                                    "take an earlier tensor with `from:`", node.pos))
+    return errors
+
+
 def _once(errors: list[SpecError]) -> list[SpecError]:
     """``errors`` without repeats: a mistake inside a block is found once per instance, and said once."""
     seen: set[tuple[str, SourcePos | None]] = set()
@@ -595,7 +634,8 @@ def _once(errors: list[SpecError]) -> list[SpecError]:
     return kept
 
 
-def _boundaries(nodes: tuple[ir.Node, ...], chains: list[tuple[ir.Scope, ...]], output: int) -> None:
+def _boundaries(nodes: tuple[ir.Node, ...], chains: list[tuple[ir.Scope, ...]], graph_outputs: tuple[int, ...]
+                ) -> None:
     """Each scope's inputs (values read inside, made outside) and outputs (made inside, read outside, or the
     graph's output), in order of first use: along every edge, the scopes its reader is in and its maker is
     not take the value as an input; those its maker is in and its reader is not, as an output."""
@@ -616,13 +656,15 @@ def _boundaries(nodes: tuple[ir.Node, ...], chains: list[tuple[ir.Scope, ...]], 
                 inputs.setdefault(id(scope), {})[value] = None
             for scope in outer[common:]:
                 outputs.setdefault(id(scope), {})[value] = None
-    if output in made:
-        for scope in chains[made[output]]:
-            outputs.setdefault(id(scope), {})[output] = None
+    for output in graph_outputs:
+        if output in made:
+            for scope in chains[made[output]]:
+                outputs.setdefault(id(scope), {})[output] = None
     for chain in {id(c): c for c in chains}.values():
         for scope in chain:
             scope.inputs = tuple(inputs.get(id(scope), ()))
-            scope.outputs = tuple(outputs.get(id(scope), ()))
+            # in the order they are made: a scope's last output is its main one (a backbone's deepest features)
+            scope.outputs = tuple(sorted(outputs.get(id(scope), ()), key=lambda v: made.get(v, -1)))
 
 
 def bind_args(block: ast.BlockDef, given: Mapping[str, Any], spots: ast.Spots, where: tuple[str, ...],

@@ -111,7 +111,8 @@ def _node(node: ir.Node, inputs: tuple[int, ...], settings: object, state: _Stat
                                       "are at most 2^63 - 1 (int64 in PyTorch and ONNX)", node.pos))
         return node.evolve(inputs=inputs)
     rfs = state.rfs
-    rf = rfs[inputs[0]] if len(inputs) == 1 else _merged_rf([rfs[v] for v in inputs], in_shapes, result.shape)
+    data = REGISTRY[node.op].traits.inputs or len(inputs)  # a tensor named for its shape only sees nothing
+    rf = rfs[inputs[0]] if data == 1 else _merged_rf([rfs[v] for v in inputs[:data]], in_shapes[:data], result.shape)
     window = result.window
     if window is not None and len(window) == len(rf):
         rf = tuple([(_whole(size + (k - 1) * jump), _whole(jump * s))
@@ -169,8 +170,9 @@ def _scope(scope: ir.Scope, done: dict[int, ir.Node], state: _State) -> ir.Scope
                 trainable += t.numel if t.trainable else 0
             for t in member.buffers:
                 buffers += t.numel
-            macs += member.macs
-            elems += math.prod(member.output_shapes[0])
+            if not member.training_only:  # inference figures: an auxiliary classifier does not run
+                macs += member.macs
+                elems += math.prod(member.output_shapes[0])
     out.total_params, out.total_trainable, out.total_buffers = params, trainable, buffers
     out.total_macs, out.activation_elems = macs, elems
     shapes = state.shapes

@@ -51,8 +51,11 @@ STRUCTURE_EXAMPLES: dict[str, Any] = {
 TENSOR_OPTION_SCHEMAS: dict[str, Any] = {
     "as": {"type": "string", "description": "Name this layer's output, to take it later with `from:` or `of:`.",
            "examples": ["skip1"]},
-    "from": {"type": "string", "description": "Take a tensor named earlier with `as:` as this layer's input.",
-             "examples": ["skip1"]},
+    "from": {"type": "string", "description": "Take a tensor named earlier with `as:` as this layer's input "
+             "(`input`: the spec's input, inside a block the block's).", "examples": ["skip1", "input"]},
+    "training_only": {"type": "boolean", "description": "Run this layer only in training (an auxiliary "
+                      "classifier): its tensors are in the state_dict and the parameter count, not in the inference "
+                      "MACs, the ONNX graph or the eval-mode forward.", "examples": [True]},
 }
 # structures whose settings are read as written (their layer items are substituted one by one)
 UNSUBSTITUTED = frozenset({"residual", "concat", "gate"})

@@ -120,6 +120,11 @@ class SpecFile(_Strict):
         examples=[{"max_params": 12_000_000, "input_sizes": [[3, 224, 224], [3, 160, 160]]}],
     )
     layers: list[LayerItem] = Field(description="The network, run top to bottom.", examples=[LAYERS_EXAMPLE])
+    outputs: dict[str, str] | list[str] | None = Field(
+        None, description="Several outputs: a mapping from output names to tensors named with `as:` (the "
+        "generated forward returns a dict, as torchvision's segmentation models do) or a list of tensor names "
+        "(a tuple). Without it the last layer's output is the one output.",
+        examples=[{"out": "out", "aux": "aux"}, ["main", "side"]])
 
 
 class BlocksFile(_Strict):
@@ -205,6 +210,7 @@ STRUCTURES: dict[str, type[BaseModel]] = {
     "gate": GateSettings,
 }
 
-TENSOR_OPTIONS = ("as", "from")  # options of every layer written as a mapping: name its output, take a named input
-# in a merge's `of`: the layer before's output; in `of` and `from`: the input of the block (or of the spec)
+TENSOR_OPTIONS = ("as", "from", "training_only")  # options of every layer written as a mapping: name its output,
+# take a named input, run it in training only (an auxiliary classifier)
+# in a merge\x27s `of`: the layer before\x27s output; in `of` and `from`: the input of the block (or of the spec)
 RESERVED_TENSORS = ("previous", "input")

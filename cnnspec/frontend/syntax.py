@@ -169,8 +169,40 @@ class _Parser:
             constraints=self.constraints(getattr(top, "constraints", None)),
             spots=self.spots((), data),
             data=data,
+            outputs=self.outputs(getattr(top, "outputs", None)),
         )
         return spec, self.errors
+
+    def outputs(self, given: dict[str, str] | list[str] | None) -> dict[str, str] | tuple[str, ...] | None:
+        """``outputs:`` with every name checked: output names (the mapping's keys) and tensor names are
+        identifiers; a tensor listed twice, or two names for one tensor, is refused."""
+        if given is None:
+            return None
+        pairs = list(given.items()) if isinstance(given, dict) else [(None, t) for t in given]
+        if not pairs:
+            self.errors.append(SpecError("`outputs` names at least one tensor", self.pos(("outputs",))))
+            return None
+        seen: dict[str, Any] = {}
+        ok = True
+        for index, (name, tensor) in enumerate(pairs):
+            where = ("outputs", index if name is None else name)
+            problem = None if name is None else output_name_problem(name)
+            if problem is not None:
+                self.errors.append(SpecError(problem, self.pos(where, key=True)))
+                ok = False
+            problem = tensor_name_problem(tensor, "outputs", previous=True)
+            if problem is None and tensor in seen:
+                first = seen[tensor]
+                problem = (f"tensor `{tensor}` is listed twice in `outputs`; each output is a different tensor"
+                           if name is None else f"tensor `{tensor}` is already output `{first}`; each output is a "
+                           "different tensor, so give it one name")
+            if problem is not None:
+                self.errors.append(SpecError(problem, self.pos(where)))
+                ok = False
+            seen.setdefault(tensor, name)
+        if not ok:
+            return None
+        return dict(given) if isinstance(given, dict) else tuple(given)
 
     def constraints(self, model: Any) -> dict[str, Any]:
         if model is None:
@@ -231,13 +263,17 @@ class _Parser:
         ``input``)."""
         ok = True
         for key, value in options.items():
-            problem = tensor_name_problem(value, key)
+            if key == "training_only":
+                problem = None if isinstance(value, bool) else f"`training_only` is true or false, got {_shown(value)}"
+            else:
+                problem = tensor_name_problem(value, key)
             if problem is not None:
                 self.errors.append(SpecError(problem, self.pos((*path, key))))
                 ok = False
         if not ok:
             return layer
-        return ast.Tap(layer, options.get("as"), options.get("from"), self.spots(path, options))
+        return ast.Tap(layer, options.get("as"), options.get("from"), self.spots(path, options),
+                       options.get("training_only", False))
 
     def op_call(self, op: str, settings: Any, path: DataPath, pos: Any) -> ast.OpCall | None:
         model = REGISTRY[op].Settings
@@ -389,6 +425,9 @@ def tensor_name_problem(value: Any, key: str, previous: bool = False) -> str | N
     reserved = RESERVED_TENSORS if previous else ("input",) if key == "from" else ()
     if not isinstance(value, str):
         return f"`{key}` takes a tensor name such as `skip1`, got {_shown(value)}"
+    if value == "input" and key == "as":
+        return ("`as: input` is reserved: `input` is the input of the spec (inside a block, of the block), which "
+                "`from: input` takes again")
     if value in RESERVED_TENSORS and value not in reserved:
         if key == "as":
             return (f"`as: {value}` is reserved (`previous` is the layer before's output in a merge's `of`, `input` "
@@ -397,6 +436,16 @@ def tensor_name_problem(value: Any, key: str, previous: bool = False) -> str | N
     if not value.isidentifier() or keyword.iskeyword(value) or value in ("self", "torch", "nn", "F"):
         return (f"tensor name `{value}` must be a Python identifier (letters, digits, `_`; not starting with a "
                 "digit), as it names a variable of the generated forward")
+    return None
+
+
+def output_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name an output (a key of the generated forward's dict, an ONNX graph output)."""
+    import keyword
+
+    if not name.isidentifier() or keyword.iskeyword(name) or name in ("input", "previous"):
+        return (f"output name `{name}` must be a Python identifier other than `input` and `previous`, as "
+                "torchvision's `out` and `aux`: it keys the generated forward's dict and names an ONNX output")
     return None
 
 

@@ -245,6 +245,9 @@ class Op:
     family: ClassVar[str]
     Settings: ClassVar[type[OpSettings]]
     traits: ClassVar[Traits] = Traits()
+    # settings that name a tensor (``size_of: input``): the front end adds each named tensor as a further input,
+    # after the data inputs; the shape rule reads its shape, the receptive field ignores it
+    tensor_settings: ClassVar[tuple[str, ...]] = ()
 
     def infer(self, s: Any, inputs: tuple[Shape, ...], label: str) -> Inferred:
         raise NotImplementedError

@@ -23,6 +23,7 @@ from cnnspec.ops.base import (
     OpSettings,
     RuleError,
     TorchContext,
+    TorchExpression,
     TorchModule,
     Traits,
 )
@@ -44,6 +45,10 @@ class UpsampleSettings(OpSettings):
         "be a whole number.", examples=[2, [1, 2]])
     size: IntOrList | None = Field(None, description="Output size instead of `scale`: one int or one per spatial "
                                    "axis.", examples=[[64, 64]])
+    size_of: str | None = Field(
+        None, description="Output size instead of `scale`: the spatial size of a named tensor (an `as:` name), or "
+        "of the spec's input with `input` (torchvision's segmentation heads: `F.interpolate(x, size=input_shape)`).",
+        examples=["input"])
     mode: Literal["nearest", "linear", "bilinear", "trilinear"] = Field(
         "nearest", description="`nearest`, or `linear` interpolation along every spatial axis (PyTorch's `linear`, "
         "`bilinear` or `trilinear` by rank; those names are accepted for 2D and 3D inputs).")
@@ -60,6 +65,7 @@ class UpsampleAttrs:
     scale: tuple[int | float, ...] | None  # per axis, as written; None when the spec gave `size`
     align_corners: bool  # always False for nearest
     by_scale: bool
+    size_of: str | None = None  # the tensor (its name) whose spatial size the output takes: a second input
 
 
 class Upsample(Op):
@@ -67,6 +73,7 @@ class Upsample(Op):
     family = "resample"
     Settings = UpsampleSettings
     traits = Traits(stateless=True, fresh_output=True, dynamic_spatial=False)  # Resize to fixed sizes
+    tensor_settings = ("size_of",)  # `size_of: name` adds the named tensor as a second input (its shape only)
 
     def infer(self, s: UpsampleSettings, inputs: tuple[Shape, ...], label: str) -> Inferred:
         """Output ``L * scale`` per axis (refused unless whole: PyTorch would floor it), or ``size``.
@@ -80,10 +87,15 @@ class Upsample(Op):
         shape = inputs[0]
         n = spatial_input(shape, label)
         size = shape[1:]
-        if s.scale is None and s.size is None:
-            raise RuleError(f"{label} needs `scale` (a factor per axis) or `size` (the output size)")
-        if s.scale is not None and s.size is not None:
+        given = [k for k in ("scale", "size", "size_of") if getattr(s, k) is not None]
+        if not given:
+            raise RuleError(f"{label} needs `scale` (a factor per axis), `size` (the output size) or `size_of` (a "
+                            "tensor whose size it takes)")
+        if given[:2] == ["scale", "size"]:
             raise RuleError(f"{label}: give `scale` or `size`, not both (PyTorch refuses both)", "size")
+        if len(given) > 1:
+            raise RuleError(f"{label}: give one of `scale`, `size` and `size_of`, not "
+                            f"{' and '.join(f'`{k}`' for k in given)} (PyTorch takes one)", given[1])
         mode = s.mode
         if mode in ("bilinear", "trilinear") and LINEAR_MODES[n] != mode:
             raise RuleError(f"{label}: mode `{mode}` interpolates {2 if mode == 'bilinear' else 3}D inputs, but its "
@@ -98,15 +110,20 @@ class Upsample(Op):
         if s.scale is not None:
             scale = _per_axis(s.scale, n, label)
             out = _scaled(size, scale, label)
+        elif s.size_of is not None:
+            out = _size_of(inputs[1], n, s.size_of, label)
         else:
             out = expand(s.size, n, "size", label, 1)
         window = tuple((interpolation_window(size[i], out[i], linear, align), _step(size[i], out[i], align))
                        for i in range(n))
-        attrs = UpsampleAttrs(LINEAR_MODES[n] if linear else "nearest", linear, out, scale, align, scale is not None)
+        attrs = UpsampleAttrs(LINEAR_MODES[n] if linear else "nearest", linear, out, scale, align, scale is not None,
+                              s.size_of)
         return Inferred(attrs, (shape[0], *out), window=window)
 
     def caption(self, a: UpsampleAttrs) -> str:
-        if a.scale is None:
+        if a.size_of is not None:
+            return f"upsample -> {fmt(a.size)} (size of {a.size_of}, {a.mode}{', align corners' if a.align_corners else ''})"
+        elif a.scale is None:
             how = f"-> {fmt(a.size)}"
         elif all(v == a.scale[0] for v in a.scale):
             how = f"x{a.scale[0]:g}"
@@ -114,7 +131,15 @@ class Upsample(Op):
             how = "x(" + ", ".join(f"{v:g}" for v in a.scale) + ")"
         return f"upsample {how} ({a.mode}{', align corners' if a.align_corners else ''})"
 
-    def torch(self, a: UpsampleAttrs, ctx: TorchContext) -> TorchModule:
+    def torch(self, a: UpsampleAttrs, ctx: TorchContext) -> TorchModule | TorchExpression:
+        if ctx.same("size_of", "the torch backend needs a block's upsample to give `size_of` in every instance, or "
+                    "in none") is not None:  # F.interpolate to the other tensor's size, as torchvision writes it
+            keywords = [("mode", ctx.value("mode", "mode", default="nearest"))]
+            if ctx.same("linear", "the torch backend needs a block's upsample to interpolate linearly in every "
+                        "instance, or in none"):  # written out, as torchvision writes it
+                keywords.append(("align_corners", ctx.value("align_corners", "align_corners")))
+            call = ctx.call("nn.functional.interpolate", ["{0}", f"size={{1}}.shape[-{ctx.rank}:]"], keywords)
+            return TorchExpression(call, ctx.shape([ctx.input[0], *ctx.inputs[1][1:]]))
         by_scale = ctx.same("by_scale", "the torch backend needs a block's upsample to give `scale` in every "
                             "instance, or `size` in every instance")
         keywords: list[tuple[str, Any]] = [("scale_factor", ctx.value("scale", "scale")) if by_scale
@@ -124,12 +149,14 @@ class Upsample(Op):
         return TorchModule(ctx.call("nn.Upsample", [], keywords), ctx.shape([ctx.input[0], *[None] * ctx.rank]))
 
     def onnx(self, a: UpsampleAttrs, ctx: OnnxContext) -> OnnxValue:
-        """Nearest by whole factors: each value repeated, as Reshape (a unit axis after every spatial axis),
-        Expand, Reshape. Otherwise Resize of the spatial axes to the output ``sizes`` (exact, where a float
+        """A 1x1 input (an image-level pooling branch): Expand. Nearest by whole factors: each value repeated,
+        as Reshape (a unit axis after every spatial axis), Expand, Reshape. Otherwise Resize of the spatial axes to the output ``sizes`` (exact, where a float
         scale could round). ONNX's shape inference gives a Resize output an unknown batch axis (its declared
         value_info keeps ``N``); the Expand form keeps it."""
         x = ctx.inputs[0]
         size = [int(d) for d in x.shape[2:]]
+        if all(length == 1 for length in size):  # one value per channel, in every mode: Expand (keeps the batch)
+            return ctx.op("Expand", [x.name, ctx.const("shape", [1, 1, *a.size], integer=True)], ctx.out_shape())
         if not a.linear and all(o % length == 0 for o, length in zip(a.size, size, strict=True)):
             factors = [o // length for o, length in zip(a.size, size, strict=True)]
             spread = [d for length in size for d in (length, 1)]
@@ -151,6 +178,9 @@ class Upsample(Op):
 
     def reference(self, a: UpsampleAttrs, inputs: tuple[Shape, ...]) -> str:
         how = f"scale_factor={a.scale}" if a.scale is not None else f"size={a.size}"
+        if a.size_of is not None:
+            return (f"lambda x, like: F.interpolate(x, size=like.shape[2:], mode={a.mode!r}, "
+                    f"align_corners={a.align_corners if a.linear else None})")
         corners = a.align_corners if a.linear else None
         return f"lambda x: F.interpolate(x, {how}, mode={a.mode!r}, align_corners={corners})"
 
@@ -181,6 +211,14 @@ def _scaled(size: Shape, scale: tuple[float, ...], label: str) -> tuple[int, ...
                             f"{product} long, not a whole number (PyTorch would floor it to {int(product)}); give "
                             f"the output size instead, e.g. `size: {target}`", "scale")
     return tuple(int(p) for p in products)  # positive: a positive scale's whole product is at least 1
+
+
+def _size_of(like: Shape, n: int, name: str, label: str) -> tuple[int, ...]:
+    """The spatial size of the tensor ``size_of`` names, which must have as many spatial axes."""
+    if len(like) - 1 != n:
+        raise RuleError(f"{label}: `size_of: {name}` is {fmt(like)}, with {len(like) - 1} spatial axes, but the "
+                        f"input has {n}; name a tensor of the same rank", "size_of")
+    return tuple(like[1:])
 
 
 def _step(length: int, out: int, align_corners: bool) -> int | Fraction:

@@ -29,10 +29,13 @@ def layer_record(node: Node) -> dict[str, Any]:
 
 def summary_record(graph: Graph) -> dict[str, Any]:
     root = graph.root
+    several = {} if graph.output_form == "one" else {  # only for a spec declaring `outputs:`
+        "outputs": [{"name": name, "shape": list(graph.shapes[value])} for name, value in graph.outputs]}
     return {
         "name": graph.name,
         "input_shape": list(graph.input_shape),
-        "output_shape": list(graph.output_shape),
+        "output_shape": list(graph.output_shape),  # the first output's
+        **several,
         "params": root.total_params,
         "trainable_params": root.total_trainable,
         "buffers": root.total_buffers,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cnnspec.ir import Node, RFValue, Scope
+from cnnspec.ir import Node, RFValue, Scope, training_only
 from cnnspec.ops import REGISTRY
 from cnnspec.ops.base import Op
 from cnnspec.ops.shape import fmt
@@ -76,7 +76,8 @@ def _collect(member: Node | Scope, level: int, depth: int | None, out: list[Row]
         return
     collapsed = isinstance(member, Scope) and depth is not None and level >= depth
     rf = rf_text(member.rf_size) if member.rf_size else ""
-    out.append(Row(level, label(member), caption(member), fmt(member.output_shape), member.total_params,
+    text = caption(member) + (" (training only)" if training_only(member) else "")
+    out.append(Row(level, label(member), text, fmt(member.output_shape), member.total_params,
                    member.total_macs, rf, collapsed))
     if isinstance(member, Scope) and not collapsed:
         for child in member.members:

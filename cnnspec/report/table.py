@@ -33,11 +33,34 @@ def _totals(graph: Graph, min_input: Shape | None) -> list[str]:
         (f"Activation memory (forward, batch 1, float32): {human(graph.activation_bytes, 'B')}; "
          f"weights: {human(root.total_params * BYTES_PER_ELEMENT, 'B')}"),
     ]
-    if root.rf_size:
+    if graph.output_form != "one":
+        lines.extend(_output_lines(graph))
+    elif root.rf_size:
         lines.append(f"Receptive field of the output: {rf_text(root.rf_size)} (stride {rf_text(root.rf_stride)})")
     if min_input is not None:
         lines.append(f"Smallest valid input: {fmt(min_input)}")
     return lines
+
+
+def _output_lines(graph: Graph) -> list[str]:
+    """One line per declared output: its name, shape, the layer that makes it and its receptive field."""
+    makers = graph.producers()
+    lines = []
+    for name, value in graph.outputs:
+        maker = makers.get(value)
+        where = f"`{maker.path or maker.op}`" if maker is not None else "the input"
+        rf = (f", receptive field {rf_text(maker.rf_size)} (stride {rf_text(maker.rf_stride)})"
+              if maker is not None and maker.rf_size else "")
+        training = " (training only)" if maker is not None and maker.training_only else ""
+        lines.append(f"Output {name}: {fmt(graph.shapes[value])} from {where}{rf}{training}")
+    return lines
+
+
+def outputs_text(graph: Graph) -> str:
+    """``output 10`` for one output; ``outputs out 21x224x224, aux 21x224x224`` for several."""
+    if graph.output_form == "one":
+        return f"output {fmt(graph.output_shape)}"
+    return "outputs " + ", ".join(f"{name} {fmt(graph.shapes[value])}" for name, value in graph.outputs)
 
 
 def text(graph: Graph, depth: int | None = None, min_input: Shape | None = None) -> str:
@@ -49,13 +72,13 @@ def text(graph: Graph, depth: int | None = None, min_input: Shape | None = None)
         return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
 
     rule = "-" * len(line(HEADERS))
-    head = f"{graph.name}  ({graph.source})  input {fmt(graph.input_shape)} -> output {fmt(graph.output_shape)}"
+    head = f"{graph.name}  ({graph.source})  input {fmt(graph.input_shape)} -> {outputs_text(graph)}"
     body = [line(r) for r in table[1:]]
     return "\n".join([head, rule, line(HEADERS), rule, *body, rule, *_totals(graph, min_input)]) + "\n"
 
 
 def markdown(graph: Graph, depth: int | None = None, min_input: Shape | None = None) -> str:
-    out = [f"### {graph.name}: input {fmt(graph.input_shape)} -> output {fmt(graph.output_shape)}", "",
+    out = [f"### {graph.name}: input {fmt(graph.input_shape)} -> {outputs_text(graph)}", "",
            "| " + " | ".join(HEADERS) + " |", "|---|---|---|---:|---:|---|"]
     for row in rows(graph.root, depth):
         cells = list(_cells(row, False))

@@ -100,7 +100,8 @@ class _Builder:
         return self.depth is not None and depth >= self.depth
 
     def connect(self, value: int, dst: str, style: str) -> None:
-        self.edges.append(Edge(self.drawn[value], dst, labels.shape_text(self.graph.shapes[value]), style))
+        text = labels.shape_text(self.graph.shapes[value])
+        self.edges.append(Edge(self.drawn[value], dst, f"size {text}" if style == "size" else text, style))
 
     def members(self, scope: Scope, into: list[Box | Cluster], depth: int) -> None:
         for member in scope.members:
@@ -135,6 +136,8 @@ class _Builder:
     def style(self, node: Node, index: int, value: int) -> str:
         """An edge into a shortcut's layer is a projection edge; into a residual's add, the shortcut is the
         identity (the input itself) unless it comes from shortcut layers."""
+        if index >= (REGISTRY[node.op].traits.inputs or len(node.inputs)):
+            return "size"  # a tensor named for its size only (``upsample: {size_of: input}``)
         if node.shortcut:
             return "projection"
         if node.label == "residual add" and index > 0:

@@ -65,12 +65,14 @@ def node_attrs(kind: str, fam: str, projection: bool) -> dict[str, str]:
 
 
 def edge_attrs(style: str) -> dict[str, str]:
-    """``main`` (the data path), ``identity`` (a residual shortcut that is the input itself) or
-    ``projection`` (a shortcut branch with layers)."""
+    """``main`` (the data path), ``identity`` (a residual shortcut that is the input itself),
+    ``projection`` (a shortcut branch with layers) or ``size`` (a tensor whose size alone is read)."""
     if style == "identity":
         return {"style": "dashed", "color": IDENTITY_EDGE, "fontcolor": IDENTITY_EDGE}
     if style == "projection":
         return {"color": PROJECTION_EDGE, "fontcolor": PROJECTION_EDGE, "penwidth": "1.3"}
+    if style == "size":  # only the shape is read: dotted, and it does not stretch the layout
+        return {"style": "dotted", "color": IDENTITY_EDGE, "fontcolor": IDENTITY_EDGE, "constraint": "false"}
     return {}
 
 

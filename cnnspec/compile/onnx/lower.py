@@ -62,10 +62,11 @@ class Context:
 
 
 def lower(b: Builder, graph: Graph, x: Value) -> list[Value]:
-    """Emit every active node of ``graph`` on input ``x``; returns the graph's outputs, materialized."""
+    """Emit every node of ``graph`` that runs at inference on input ``x``; returns the graph's inference
+    outputs, materialized (``training_only`` layers are left out: an auxiliary classifier)."""
     values: dict[int, Value] = {graph.inputs[0]: x}
     for node in graph.nodes:
-        if not node.active:
+        if not node.active or node.training_only:
             continue
         op = REGISTRY[node.op]
         inputs = [values[v] for v in node.inputs]
@@ -76,4 +77,4 @@ def lower(b: Builder, graph: Graph, x: Value) -> list[Value]:
             y = replace(y, channels_last=inputs[0].channels_last, origin=inputs[0].origin)
         b.produced.append((y, node))
         values[node.outputs[0]] = y
-    return [b.materialize(values[v]) for _, v in graph.outputs]
+    return [b.materialize(values[v]) for _, v in graph.inference_outputs()]

@@ -74,15 +74,17 @@ def compile_graph(
     sink = InitializerSink() if detached else model.graph
     b = Builder(lazy, dim, np.float16 if fp16 else np.float32, opset, sink, defer_permutes)  # type: ignore[arg-type]
     x = Value(INPUT, (dim, *graph.input_shape))
-    y = lower(b, graph, x)[0]
-    final = _name_output(b, y)
+    ys = lower(b, graph, x)
+    outputs = graph.inference_outputs()
+    names = [OUTPUT] if graph.output_form == "one" else [name for name, _ in outputs]
+    renamed = {_name_output(b, y, name): name for y, name in zip(ys, names, strict=True)}
     if isinstance(lazy, CheckedWeights):
         lazy.check_unread()
     g = model.graph
     g.name = graph.name
     g.node.extend(b.nodes)
     g.input.append(b.tensor_type(INPUT, x.shape))
-    g.output.append(b.tensor_type(OUTPUT, (dim, *graph.output_shape)))
+    g.output.extend(b.tensor_type(name, (dim, *graph.shapes[value])) for name, (_, value) in zip(names, outputs))
     g.value_info.extend(b.tensor_type(name, shape) for name, shape in b.value_info.items())
     opsets = [helper.make_opsetid("", opset)]
     model.opset_import.extend(opsets)
@@ -90,7 +92,7 @@ def compile_graph(
     model.model_version = MODEL_VERSION
     model.doc_string = f"{graph.name}: {graph.description}" if graph.description else graph.name
     helper.set_model_props(model, _metadata(graph, fp16))
-    produced = [(replace(v, name=OUTPUT) if v.name == final else v, n) for v, n in b.produced]
+    produced = [(replace(v, name=renamed[v.name]) if v.name in renamed else v, n) for v, n in b.produced]
     return Compiled(model, produced, sink.initializer if isinstance(sink, InitializerSink) else None)
 
 
@@ -105,17 +107,18 @@ def check_batch(batch: object) -> int:
     return int(batch)
 
 
-def _name_output(b: Builder, y: Value) -> str:
-    """Call the last value ``output`` (an Identity when the model is the identity); returns its old name."""
+def _name_output(b: Builder, y: Value, name: str = OUTPUT) -> str:
+    """Call an output value ``name`` (``output``, or the spec's output name; an Identity when it is the input
+    itself); returns its old name."""
     if y.name == INPUT:
-        b.nodes.append(helper.make_node("Identity", [INPUT], [OUTPUT], name=OUTPUT))
-        return OUTPUT
+        b.nodes.append(helper.make_node("Identity", [INPUT], [name], name=name))
+        return name
     producer = next(n for n in reversed(b.nodes) if y.name in n.output)
     for node in b.nodes:  # a fused last op may feed nothing else, but rename every use to be safe
-        for i, name in enumerate(node.input):
-            if name == y.name:
-                node.input[i] = OUTPUT
-    producer.output[list(producer.output).index(y.name)] = OUTPUT
+        for i, used in enumerate(node.input):
+            if used == y.name:
+                node.input[i] = name
+    producer.output[list(producer.output).index(y.name)] = name
     del b.value_info[y.name]
     return y.name
 
@@ -128,6 +131,8 @@ def _metadata(graph: Graph, fp16: bool) -> dict[str, str]:
         "cnnspec.spec_hash": graph.spec_hash,
         "cnnspec.input_shape": json.dumps(list(graph.input_shape)),
         "cnnspec.output_shape": json.dumps(list(graph.output_shape)),
+        **({} if graph.output_form == "one" else
+           {"cnnspec.outputs": json.dumps({name: list(graph.shapes[v]) for name, v in graph.inference_outputs()})}),
         "cnnspec.params": str(root.total_params),
         "cnnspec.macs": str(root.total_macs),
         "cnnspec.dtype": "float16" if fp16 else "float32",

@@ -11,7 +11,7 @@ from cnnspec.compile.torch import names as N
 from cnnspec.compile.torch.plan import Builder, parallel
 from cnnspec.compile.torch.views import REQUIRED, ClassInfo, ClassView, Group, Item, Line, Param, Sym
 from cnnspec.errors import SpecError
-from cnnspec.ir import Graph, Node, Scope
+from cnnspec.ir import Graph, Node, Scope, training_only
 from cnnspec.ops import REGISTRY
 
 ASSIGN = "assign"  # the helper that writes fixed weights (templates/helpers/assign.py.j2)
@@ -118,7 +118,7 @@ class Generator:
         group = [Item(graph.root, 0, self.env(graph.params))]
         first = E.name("in_channels") if "in_channels" in graph.params else None
         sym = input_sym(b, group, first)
-        if self.is_chain(graph.root):
+        if self.is_chain(graph.root) and graph.output_form == "one":
             lines, _, fixups = b.inline_sequential(group, sym, "self")
             lines[0] = Line(0, "super().__init__(")
             view.base, view.sequential = "nn.Sequential", True
@@ -138,10 +138,66 @@ class Generator:
                             f"{len(scope.inputs)} tensors made outside it", scope.pos)
         value = scope.inputs[0] if scope.inputs else self.graph.inputs[0]
         b.var[value], b.sym[value] = "x", sym
+        b.training_scope = training_only(scope)
+        if self.reread(scope, value):  # `from: input`, `size_of: input` after the main path changed x
+            b.var[value] = b.fresh("x_in")
+            b.view.forward.append(Line(0, f"{b.var[value]} = x  # the input, read again below"))
         b.members(parallel(group, lambda s: s.members))
+        if scope is self.graph.root and self.graph.output_form != "one":
+            return self.several_outputs(b)
         out = scope.outputs[-1] if scope.outputs else value
-        b.view.forward.append(Line(0, f"return {b.var[out]}"))
+        if len(scope.outputs) > 1:  # a backbone whose intermediate features are read outside it
+            b.view.returns = f"tuple[{', '.join(['torch.Tensor'] * len(scope.outputs))}]"
+            b.view.forward.append(Line(0, f"return {', '.join(b.var[v] for v in scope.outputs)}"))
+        else:
+            b.view.forward.append(Line(0, f"return {b.var[out]}"))
         return b.sym[out]
+
+    def several_outputs(self, b: Builder) -> Sym:
+        """The model's ``outputs:``: a dict (as torchvision's segmentation models return) or a tuple. Where some
+        run in training only, training returns them all and inference the others (one: the tensor itself),
+        as torchvision's GoogLeNet does."""
+        graph = self.graph
+        inference = graph.inference_outputs()
+        returns = self.returned(b, graph.outputs)
+        if len(inference) < len(graph.outputs):
+            b.view.forward.append(Line(0, "if self.training:"))
+            b.view.forward.append(Line(1, returns[1]))
+            one = len(inference) == 1
+            evaluated = ("torch.Tensor", f"return {b.var[inference[0][1]]}") if one else self.returned(b, inference)
+            b.view.returns = f"{returns[0]} | {evaluated[0]}"
+            b.view.forward.append(Line(0, evaluated[1]))
+        else:
+            b.view.returns = returns[0]
+            b.view.forward.append(Line(0, returns[1]))
+        return b.sym[graph.outputs[0][1]]
+
+    def returned(self, b: Builder, outputs: tuple[tuple[str, int], ...]) -> tuple[str, str]:
+        """The annotation and the return statement of ``outputs``, a dict or a tuple as the spec's form says."""
+        if self.graph.output_form == "dict":
+            items = ", ".join(f"{name!r}: {b.var[value]}" for name, value in outputs)
+            return "dict[str, torch.Tensor]", f"return {{{items}}}"
+        return f"tuple[{', '.join(['torch.Tensor'] * len(outputs))}]", f"return {', '.join(b.var[v] for _, v in outputs)}"
+
+    def lane_of(self, scope: Scope, value: int) -> str:
+        """A variable name for ``value``, made in ``scope``: the ``as:`` name of the member that makes it."""
+        for member in scope.members:
+            if value in member.outputs:
+                stem = member.lane.partition(":")[0]
+                if stem not in ("", "x", "out", "branch") and not member.lane.startswith("identity:"):
+                    return stem
+                return self.lane_of(member, value) if isinstance(member, Scope) else "features"
+        return "features"
+
+    def reread(self, scope: Scope, value: int) -> bool:
+        """Whether a member reads ``value`` (the scope's input, ``x``) after a member on the main lane wrote
+        ``x``: then the input keeps a variable of its own."""
+        written = False
+        for member in scope.members:
+            if written and value in self.structure_inputs(member):
+                return True
+            written = written or member.lane.partition(":")[0] == "x"
+        return False
 
     def block_class(self, scope: Scope) -> ClassInfo:
         key = self.block_key[id(scope)]

@@ -34,7 +34,7 @@ from cnnspec.compile.torch.views import (
     shape_comment,
 )
 from cnnspec.errors import SpecError
-from cnnspec.ir import Node, Scope
+from cnnspec.ir import Node, Scope, training_only
 from cnnspec.ops import REGISTRY
 from cnnspec.ops.base import TorchExpression, TorchModule
 
@@ -104,6 +104,8 @@ class Builder:
         self.hints: dict[str, ast.expr] = {}
         self.local = N.Allocator(own)
         self.vars: set[str] = {"x"}
+        self.training_scope = False  # the class's own scope runs in training only (no `if self.training:` inside)
+        self.training_block = -1  # where the last `if self.training:` block ends in the forward
         self.var: dict[int, str] = {}  # value (of the first instance) -> the variable or expression holding it
         self.lanes: dict[str, str] = {}  # lane -> its variable
         self.sym: dict[int, Sym] = {}  # value -> symbolic shape
@@ -200,16 +202,27 @@ class Builder:
             member = group[0].node
             if not all(it.node.active for it in group) and not isinstance(member, Scope):
                 continue  # (only projection scopes are partly active; their nodes are handled with them)
-            if isinstance(member, Scope) and member.projection is not None:
-                self.projection(group)
-            elif isinstance(member, Scope) and member.block is None and len(self.inputs(member)) > 1:
-                self.open_scope(group)
-            elif isinstance(member, Scope):
-                self.scope_call(group)
-            elif member.shortcut and self.gen.alone_on_shortcut(member):
-                self.inline(group)
-            else:
-                self.node(group)
+            start = len(self.view.forward)
+            self.member(group)
+            if training_only(member) and not self.training_scope:  # an auxiliary classifier: `if self.training:`
+                body = [Line(line.indent + 1, line.code, line.comment) for line in self.view.forward[start:]]
+                opened = start > 0 and self.training_block == start
+                self.view.forward[start:] = body if opened else [Line(0, "if self.training:"), *body]
+                self.training_block = len(self.view.forward)
+
+    def member(self, group: Group) -> None:
+        """One member\x27s forward statements (and constructor lines)."""
+        member = group[0].node
+        if isinstance(member, Scope) and member.projection is not None:
+            self.projection(group)
+        elif isinstance(member, Scope) and member.block is None and len(self.inputs(member)) > 1:
+            self.open_scope(group)
+        elif isinstance(member, Scope):
+            self.scope_call(group)
+        elif member.shortcut and self.gen.alone_on_shortcut(member):
+            self.inline(group)
+        else:
+            self.node(group)
 
     def inputs(self, node: Node | Scope) -> tuple[int, ...]:
         return self.gen.structure_inputs(node)
@@ -318,8 +331,11 @@ class Builder:
         self.register(group, lines, fixups)
         target = self.lane(scope.lane)
         out = scope.outputs[-1]
-        self.view.forward.append(Line(0, f"{target} = {self.attr(scope.name)}({self.var[ins[0]]})",
+        others = [self.fresh(self.gen.lane_of(scope, v)) for v in scope.outputs[:-1]]  # features read outside
+        self.view.forward.append(Line(0, f"{', '.join([*others, target])} = {self.attr(scope.name)}({self.var[ins[0]]})",
                                       shape_comment(scope.output_shape)))
+        for value, var in zip(scope.outputs, others):
+            self.var[value], self.sym[value] = var, [None] * len(out_sym)
         self.var[out] = target
         self.sym[out] = out_sym
         self.strides[out] = self.strides.get(ins[0], [])

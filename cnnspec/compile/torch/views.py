@@ -64,6 +64,7 @@ class ClassView:
     init: list[Line] = field(default_factory=list)
     forward: list[Line] = field(default_factory=list)
     sequential: bool = False  # body is ``super().__init__(...)`` of an nn.Sequential
+    returns: str = "torch.Tensor"  # the forward's return annotation
 
     def signature(self) -> str:
         parts = ["self"]
