@@ -192,8 +192,8 @@ def test_input_names_the_blocks_input(tmp_path: Path) -> None:
 
 def test_mul_and_gate_refusals(tmp_path: Path) -> None:
     assert _error(tmp_path, "layers:\n  - relu: {as: input}\n") == (
-        f"{tmp_path}/s.yaml:4:16: error: `as: input` is reserved (`previous` is the layer before's output in a "
-        "merge's `of`, `input` the block's input)")
+        f"{tmp_path}/s.yaml:4:16: error: `as: input` is reserved: `input` is the input of the spec (inside a "
+        "block, of the block), which `from: input` takes again")
     assert _error(tmp_path, "layers:\n  - conv: {out: 6, kernel: 1}\n  - mul: {of: [input, previous]}\n") == (
         f"{tmp_path}/s.yaml:5:5: error: mul of input, previous: `input` gives 4x8x8 but `previous` gives 6x8x8, "
         "which do not broadcast: channels 4 against 6 (each axis must be equal or 1)")
