@@ -26,12 +26,15 @@ Everything else (pure front-end work, in-process, milliseconds) is fast. How to 
   fast test per front-end concern, so the inner loop still catches a wrong shape rule or a changed message.
 
 Check a new test with ``python -m pytest -m "not slow" --durations=10 tests/test_x.py``: nothing in the fast
-tier should show more than a few tenths of a second.
+tier should show more than a few tenths of a second. A run also lists, at its end, the tests outside the
+slow tier that took over ``FAST_TEST_SECONDS`` (a note to act on, never a failure: times are not asserted).
 """
 
 from __future__ import annotations
 
 import pytest
+
+FAST_TEST_SECONDS = 2.0  # generous: fast tests take milliseconds, a few tenths of a second on a loaded machine
 
 SLOW_MODULES = {
     "test_atomic.py": "kills and signals real writer processes mid-write",
@@ -74,3 +77,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.path.name in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)
+
+
+_SLOW_IN_FAST_TIER: list[tuple[str, float]] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and report.duration > FAST_TEST_SECONDS and "slow" not in report.keywords:
+        _SLOW_IN_FAST_TIER.append((report.nodeid, report.duration))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _SLOW_IN_FAST_TIER:
+        terminalreporter.section(f"tests outside the slow tier that took over {FAST_TEST_SECONDS:g} s (tests/conftest.py)")
+        for nodeid, seconds in _SLOW_IN_FAST_TIER:
+            terminalreporter.write_line(f"{seconds:6.1f} s  {nodeid}: mark it slow, or make it fast")
