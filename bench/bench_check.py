@@ -5,18 +5,19 @@ alike), reported as medians:
 
   1. whole process    ``python -m cnnspec check specs/`` over the zoo (the budget: <= 0.3 s), beside the
                       floors every command pays: ``python -c pass`` and ``python -c "import cnnspec.frontend"``.
-  2. resnet50         in-process ``analyse_file("specs/resnet50.yaml")`` (load, validate, resolve, analyse)
-                      against ``torchinfo.summary`` of the same ResNet-50 as a torch module (the one the torch
-                      backend generates from the spec: torchvision's layout and state_dict), one torch thread,
-                      model built beforehand (the goal: cnnspec >= 20x faster, in CPU time).
+  2. the zoo         in-process ``analyse_file`` of every zoo model (load, validate, resolve, analyse) against
+                      ``torchinfo.summary`` of the same model as a torch module on the same input (the module
+                      the torch backend generates from the spec: torchvision's layout and state_dict where the
+                      spec mirrors torchvision), batch 1, one torch thread, modules built beforehand (the goal:
+                      cnnspec >= 20x faster, in CPU time, for every model).
   3. scaling          analysis of generated specs of about 500, 1,000 and 5,000 layers: a stage repeating a
                       conv-bn-relu block, and the same layers written out one by one (the goal: linear
                       growth, 5,000 layers <= 2 s).
 
-Other processes' load is recorded from /proc/loadavg before and after, and from /proc/stat (busy share of
+Other processes' load is recorded (``os.getloadavg``) before and after, and from /proc/stat (busy share of
 all CPUs during the run, this benchmark included). Run from the repository root:
 
-    python bench/bench_check.py [--runs 15] [--torch-runs 9] [--scale-runs 3]
+    python bench/bench_check.py [--runs 15] [--torch-runs 9] [--scale-runs 3] [--specs resnet50 ...]
 
 Needs torch and torchinfo for measurement 2 (skipped with a note when they are missing).
 """
@@ -47,7 +48,7 @@ DEEP_BUDGET_S = 2.0
 # --- machine load -----------------------------------------------------------------------------------
 
 def loadavg() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def cpu_times() -> tuple[int, int]:
@@ -59,8 +60,17 @@ def cpu_times() -> tuple[int, int]:
 
 # --- timing helpers -----------------------------------------------------------------------------------
 
-def run_process(cmd: list[str]) -> float:
+def child_env() -> dict[str, str]:
+    """The commands' environment: this checkout first on the path, and bytecode cached as after any
+    ``pip install`` (a ``PYTHONDONTWRITEBYTECODE`` set here would make every run compile cnnspec's modules
+    again, about 0.1 s that no installed copy pays)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def run_process(cmd: list[str]) -> float:
+    env = child_env()
     start = time.perf_counter()
     done = subprocess.run(cmd, check=False, cwd=ROOT, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
@@ -117,42 +127,58 @@ def bench_process(runs: int) -> list[str]:
     return lines
 
 
-# --- 2. resnet50 against torchinfo ----------------------------------------------------------------------
+# --- 2. the zoo against torchinfo ------------------------------------------------------------------------
 
-def bench_resnet50(runs: int) -> list[str]:
-    spec = ROOT / "specs" / "resnet50.yaml"
+def zoo_specs() -> list[Path]:
+    """The zoo's models (block libraries, which define no model, left out)."""
+    return sorted(p for p in (ROOT / "specs").glob("*.yaml"))
+
+
+def bench_zoo(runs: int, names: list[str] | None) -> list[str]:
+    """Every zoo model: cnnspec's in-process analysis against ``torchinfo.summary`` of the torch module the
+    backend generates from the spec (torchvision's layout and state_dict where the spec mirrors a torchvision
+    model), batch 1 at the spec's input, all 2 x n variants interleaved round by round."""
     try:
         import torch
         import torchinfo
 
         from cnnspec.compile.torch import build_module
     except ImportError as exc:
-        return [f"2. resnet50: skipped ({exc.name} is not installed)"]
+        return [f"2. zoo against torchinfo: skipped ({exc.name} is not installed; pip install torchinfo)"]
     torch.set_num_threads(1)
-    graph = analyse_file(spec)
-    model = build_module(graph).eval()
-    shape = (1, *graph.input_shape)
-
-    def cnnspec_analysis() -> None:
-        analyse_file(spec)
-
-    def torchinfo_summary() -> None:  # as users call it (torchinfo runs the forward pass under no_grad)
-        torchinfo.summary(model, input_size=shape, verbose=0)
-
-    result = interleaved({"cnnspec analyse_file": cnnspec_analysis, "torchinfo.summary (1 thread)":
-                          torchinfo_summary}, runs)
-    stats = torchinfo.summary(model, input_size=shape, verbose=0)
-    ours, theirs = result["cnnspec analyse_file"], result["torchinfo.summary (1 thread)"]
-    wall, cpu = theirs[0] / ours[0], theirs[1] / ours[1]
-    return [
-        f"2. resnet50 at {'x'.join(map(str, graph.input_shape))}, in-process, median of {runs}",
-        f"   {'cnnspec analyse_file':38s} {both(ours)}",
-        f"   {'torchinfo.summary (1 thread)':38s} {both(theirs)}",
-        (f"   ratio torchinfo / cnnspec: {cpu:.1f}x CPU (goal >= {RATIO_GOAL:.0f}x: "
-         f"{'met' if cpu >= RATIO_GOAL else 'NOT met'}), {wall:.1f}x wall (waits for other processes included)"),
-        (f"   params: cnnspec {graph.root.total_params:,}, torchinfo {stats.total_params:,}; MACs: cnnspec "
-        f"{graph.root.total_macs:,}, torchinfo {stats.total_mult_adds:,} (counts BN and bias)"),
-    ]
+    specs = [p for p in zoo_specs() if names is None or p.stem in names]
+    models, graphs, variants = {}, {}, {}
+    for spec in specs:
+        graphs[spec.stem] = graph = analyse_file(spec)
+        models[spec.stem] = build_module(graph).eval()
+        shape = (1, *graph.input_shape)
+        variants[f"cnnspec {spec.stem}"] = lambda s=spec: analyse_file(s)
+        # as users call it (torchinfo runs the forward pass under no_grad)
+        variants[f"torchinfo {spec.stem}"] = (lambda m=models[spec.stem], x=shape:
+                                              torchinfo.summary(m, input_size=x, verbose=0))
+    result = interleaved(variants, runs)
+    lines = [f"2. zoo against torchinfo.summary (1 torch thread), in-process, batch 1, median of {runs}",
+             (f"   {'spec':14s} {'input':>11s} {'cnnspec CPU':>12s} {'torchinfo CPU':>14s} {'ratio CPU':>9s}  "
+              f"{'ratio wall':>10s}  params equal")]
+    ratios = []
+    for spec in specs:
+        name, graph = spec.stem, graphs[spec.stem]
+        ours, theirs = result[f"cnnspec {name}"], result[f"torchinfo {name}"]
+        stats = torchinfo.summary(models[name], input_size=(1, *graph.input_shape), verbose=0)
+        ratios.append(theirs[1] / ours[1])
+        same = "yes" if stats.total_params == graph.root.total_params else (
+            f"NO: {graph.root.total_params:,} vs {stats.total_params:,}")
+        lines.append(f"   {name:14s} {'x'.join(map(str, graph.input_shape)):>11s} {ms(ours[1])} {ms(theirs[1]):>14s} "
+                     f"{ratios[-1]:8.1f}x  {theirs[0] / ours[0]:9.1f}x  {same}")
+    lines.append(f"   ratio torchinfo / cnnspec (CPU): median {statistics.median(ratios):.1f}x, lowest "
+                 f"{min(ratios):.1f}x (goal >= {RATIO_GOAL:.0f}x: {'met' if min(ratios) >= RATIO_GOAL else 'NOT met'} "
+                 "for every spec); wall also holds the waits for other processes")
+    if "resnet50" in graphs:
+        graph = graphs["resnet50"]
+        stats = torchinfo.summary(models["resnet50"], input_size=(1, *graph.input_shape), verbose=0)
+        lines.append(f"   resnet50 MACs: cnnspec {graph.root.total_macs:,}, torchinfo {stats.total_mult_adds:,} "
+                     "(torchinfo also counts BN and bias)")
+    return lines
 
 
 # --- 3. scaling with depth --------------------------------------------------------------------------
@@ -208,13 +234,14 @@ def bench_scaling(runs: int, sizes: tuple[int, ...]) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=15, help="rounds for the whole-process timings")
-    parser.add_argument("--torch-runs", type=int, default=9, help="rounds for resnet50 against torchinfo")
+    parser.add_argument("--torch-runs", type=int, default=9, help="rounds for the zoo against torchinfo")
+    parser.add_argument("--specs", nargs="*", help="zoo models to compare with torchinfo (default: all)")
     parser.add_argument("--scale-runs", type=int, default=3, help="rounds for the generated deep specs")
     args = parser.parse_args()
     os.chdir(ROOT)
     before, busy0 = loadavg(), cpu_times()
     started = time.perf_counter()
-    report = [*bench_process(args.runs), "", *bench_resnet50(args.torch_runs), "",
+    report = [*bench_process(args.runs), "", *bench_zoo(args.torch_runs, args.specs), "",
               *bench_scaling(args.scale_runs, (500, 1000, 5000))]
     busy1 = cpu_times()
     share = (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1])

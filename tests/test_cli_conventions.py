@@ -91,6 +91,7 @@ def test_stdin_refusals(cli) -> None:
 
 # --- --quiet -----------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_quiet_prints_only_errors(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     assert cli("check", "-q", "specs") == (0, "", "")
@@ -105,6 +106,7 @@ def test_quiet_prints_only_errors(cli, tmp_path: Path, monkeypatch: pytest.Monke
     assert cli("build", "--check")[1].endswith(" generated file(s) up to date\n")
 
 
+@pytest.mark.slow
 def test_build_check_without_a_manifest(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     assert cli("build", "--check", "--if-manifest-exists") == (
@@ -147,6 +149,7 @@ def test_colour_follows_the_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # --- progress ----------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_progress_draws_on_a_terminal_after_the_delay_and_clears_its_line() -> None:
     console.configure(quiet=False)
     screen = Terminal()
@@ -163,6 +166,7 @@ def test_progress_draws_on_a_terminal_after_the_delay_and_clears_its_line() -> N
     assert "\r\x1b[Ktiming 12/35  0 s" in counted.getvalue()
 
 
+@pytest.mark.slow
 def test_progress_draws_nothing_for_fast_work_pipes_or_quiet() -> None:
     for stream, quiet, work in ((Terminal(), False, 0.0), (io.StringIO(), False, 0.2), (Terminal(), True, 0.2)):
         console.configure(quiet=quiet)
@@ -172,6 +176,7 @@ def test_progress_draws_nothing_for_fast_work_pipes_or_quiet() -> None:
     console.configure(quiet=False)
 
 
+@pytest.mark.slow
 def test_an_error_clears_a_running_progress_line(capsys: pytest.CaptureFixture[str]) -> None:
     console.configure(quiet=False)
     screen = Terminal()
@@ -224,6 +229,7 @@ class Recorded(console.Progress):
         super().update(done, label)
 
 
+@pytest.mark.slow
 def test_builds_and_bench_drive_a_progress_display(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     monkeypatch.setattr(console, "Progress", Recorded)

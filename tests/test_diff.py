@@ -231,6 +231,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+@pytest.mark.slow
 def test_git_revision_with_an_imported_block_changed(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (repo / "specs" / "lib" / "blocks.yaml").write_text(BLOCKS.replace("kernel: 3, padding: 1", "kernel: 5, padding: 2"))
     assert main(["diff", "--git", "HEAD", "net.yaml", "--format", "json"]) == 0
@@ -245,6 +246,7 @@ def test_git_revision_with_an_imported_block_changed(repo: Path, capsys: pytest.
     }]
 
 
+@pytest.mark.slow
 def test_git_errors_name_the_revision(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (repo / "specs" / "net.yaml").write_text(USES.replace("width: 8", "width: 0"))
     _git(repo, "commit", "-qam", "broken")

@@ -65,6 +65,7 @@ def test_broken_spec_in_process(rel: str, parser: str, capsys: pytest.CaptureFix
     assert (code, out, err) == (1, "", expected + "\n")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rel", SUBPROCESS_CASES)
 def test_broken_spec_as_a_process(rel: str) -> None:
     expected, args = expectation(rel)
@@ -73,6 +74,7 @@ def test_broken_spec_as_a_process(rel: str) -> None:
     assert (proc.returncode, proc.stdout, proc.stderr) == (1, "", expected + "\n")
 
 
+@pytest.mark.slow
 def test_directory_of_broken_specs_reports_every_file_and_no_traceback() -> None:
     proc = subprocess.run([sys.executable, "-m", "cnnspec", "check", "tests/broken"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120, check=False)

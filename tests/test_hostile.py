@@ -102,6 +102,7 @@ def test_huge_network_is_analysed(tmp_path, monkeypatch, capsys) -> None:
     assert weight_bytes(analyse_file("spec.yaml"))[:2] == (112_000_000_000_000, 28_000_000_000_000)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("target", "limit"), [("torch", "4.0 GiB"), ("onnx", "16.0 GiB")])
 def test_huge_network_is_not_built(tmp_path, monkeypatch, capsys, target: str, limit: str) -> None:
     line = check(tmp_path, monkeypatch, capsys, HUGE, argv=("build", "--target", target, "-o", "out"))
@@ -109,6 +110,7 @@ def test_huge_network_is_not_built(tmp_path, monkeypatch, capsys, target: str, l
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_the_limit_is_configurable(tmp_path, monkeypatch, capsys) -> None:
     """--max-bytes, then $CNNSPEC_MAX_BYTES, then the default; vgg16's weights are 527.7 MiB."""
     vgg = str(ROOT / "specs" / "vgg16.yaml")
@@ -128,6 +130,7 @@ def test_the_limit_is_configurable(tmp_path, monkeypatch, capsys) -> None:
         "cnnspec build: error: $CNNSPEC_MAX_BYTES: expected a size such as 4GiB, 512MiB or 1000000, got 'lots'\n")
 
 
+@pytest.mark.slow
 def test_the_api_refuses_too(tmp_path: Path) -> None:
     (tmp_path / "spec.yaml").write_text(HUGE)
     model = cnnspec.load(tmp_path / "spec.yaml")
@@ -172,6 +175,7 @@ def test_hostile_layer_names(tmp_path, monkeypatch, capsys, name: str, message: 
     assert check(tmp_path, monkeypatch, capsys, SPEC.format(out=4, name=name)) == f"spec.yaml:5:37: error: {message}"
 
 
+@pytest.mark.slow
 def test_spec_name_and_description_cannot_inject_code(tmp_path: Path) -> None:
     """The spec's name and description reach the generated module's docstrings and class name: escaped."""
     marker = tmp_path / "PWNED"
@@ -186,6 +190,7 @@ def test_spec_name_and_description_cannot_inject_code(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("spec", "code"), [
     ("name: d\nparams: {__class__: 3}\ninput: [1, 8, 8]\nlayers: [conv: {out: $__class__, kernel: 1}]\n",
      "def __init__(self, class_: int = 3) -> None:"),
@@ -286,6 +291,7 @@ def test_adaptive_pool_to_2_to_the_31_is_analysed_at_once(tmp_path: Path) -> Non
     assert graph.output_shape == (2, 2**31) and graph.root.rf_size == (1,) and graph.root.rf_stride == (1,)
 
 
+@pytest.mark.slow
 def test_optional_shortcut_with_a_per_instance_size_builds(tmp_path: Path) -> None:
     """ResNet-50 at width 157 on a 224x1 input: the torch backend raised KeyError."""
     spec = tmp_path / "spec.yaml"
@@ -300,6 +306,7 @@ def test_optional_shortcut_with_a_per_instance_size_builds(tmp_path: Path) -> No
     assert sum(p.numel() for p in module.parameters()) == model.graph.root.total_params == 20_274_986
 
 
+@pytest.mark.slow
 def test_a_hostile_spec_through_a_real_process(tmp_path: Path) -> None:
     """As a shell sees it: exit 1, the one line on stderr, no traceback, nothing on stdout."""
     (tmp_path / "spec.yaml").write_text(HUGE)

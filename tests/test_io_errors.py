@@ -45,6 +45,7 @@ def _temps(directory: Path) -> list[str]:
 
 # -- C3: outputs that cannot be written ---------------------------------------------------------------
 
+@pytest.mark.slow
 def test_C3_an_existing_directory_as_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "models"
     out.mkdir()
@@ -57,6 +58,7 @@ def test_C3_an_existing_directory_as_output(tmp_path: Path, capsys: pytest.Captu
     assert list(out.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_C3_an_output_below_a_regular_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "file").write_text("x")
     assert main(["build", LENET, "--target", "torch", "-o", str(tmp_path / "file" / "x.py")]) == 1
@@ -64,6 +66,7 @@ def test_C3_an_output_below_a_regular_file(tmp_path: Path, capsys: pytest.Captur
                                        f"{tmp_path}/file is a file, not a directory\n")
 
 
+@pytest.mark.slow
 def test_C3_a_240_character_output_name_works_and_256_is_one_line(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     long = tmp_path / ("n" * 237 + ".py")
@@ -76,6 +79,7 @@ def test_C3_a_240_character_output_name_works_and_256_is_one_line(
         "name is 256 bytes long; this file system allows 255")
 
 
+@pytest.mark.slow
 def test_C3_a_read_only_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                   monkeypatch: pytest.MonkeyPatch) -> None:
     ro = tmp_path / "ro"
@@ -93,6 +97,7 @@ def test_C3_a_read_only_directory(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert list(ro.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_C3_a_full_disk_keeps_the_previous_file(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "m.dot"
@@ -108,6 +113,7 @@ def test_C3_a_full_disk_keeps_the_previous_file(tmp_path: Path, capsys: pytest.C
     assert out.read_text() == "previous\n" and _temps(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_C3_a_file_size_limit_efbig_is_one_line(tmp_path: Path) -> None:
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
@@ -119,6 +125,7 @@ def test_C3_a_file_size_limit_efbig_is_one_line(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_C3_stdout_on_a_full_device(tmp_path: Path) -> None:
     full = _node(tmp_path / "full", 7)
     with open(full, "w") as stdout:
@@ -149,6 +156,7 @@ def specials(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "kind"), [("fifo.yaml", "a FIFO (named pipe)"),
                                             ("zero.yaml", "a character device")])
 def test_M5_special_files_as_specs_are_refused_by_every_command(specials: Path, name: str, kind: str) -> None:
@@ -178,6 +186,7 @@ def test_M5_the_loader_reads_at_most_its_limit(tmp_path: Path) -> None:
                                  "4,194,304 bytes")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["fifo.yaml", "zero.yaml"])
 def test_M5_a_special_file_as_manifest_is_refused(specials: Path, name: str) -> None:
     kind = "a FIFO (named pipe)" if name.startswith("fifo") else "a character device"
@@ -205,6 +214,7 @@ def test_M5_a_directory_walk_skips_fifos_and_devices(specials: Path, capsys: pyt
 
 # -- C8: the manifest's encoding ---------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_C8_a_non_utf8_manifest_is_located(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     manifest = tmp_path / "generated" / "manifest"
     manifest.parent.mkdir()
@@ -216,6 +226,7 @@ def test_C8_a_non_utf8_manifest_is_located(tmp_path: Path, capsys: pytest.Captur
 
 # -- P1: a reader that leaves early ------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_P1_check_into_a_closed_pipe_keeps_its_exit_status_and_its_errors(tmp_path: Path) -> None:
     for i in range(20):
         (tmp_path / f"ok{i:02}.yaml").write_text("name: ok\ninput: [1, 8, 8]\nlayers: [relu]\n")
@@ -241,6 +252,7 @@ def test_P1_check_into_a_closed_pipe_keeps_its_exit_status_and_its_errors(tmp_pa
 
 # -- C12, S6: what a file name or a value may hold --------------------------------------------------
 
+@pytest.mark.slow
 def test_C12_undecodable_file_names_with_a_strict_utf8_stdout(tmp_path: Path) -> None:
     specs = tmp_path / "specs"
     specs.mkdir()
@@ -300,6 +312,7 @@ def test_P10_yaml_text_given_as_a_path_is_not_echoed(capsys: pytest.CaptureFixtu
 
 # -- C6: sizes -------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("text", "why"), [
     ("1" * 400, ("expected a size such as 4GiB, 512MiB or 1000000, at most 8 EiB (2^63 - 1 bytes), got "
                  "'1111111111111111111111111111111111111111... (400 characters)'")),

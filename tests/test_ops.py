@@ -228,6 +228,7 @@ def test_every_op_declares_everything_and_has_a_case() -> None:
             assert getattr(type(op), hook) is not getattr(type(op).__mro__[-2], hook), f"{name} lacks {hook}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
 def test_reference_gives_the_analysed_shapes_tensors_and_macs(case: tuple[str, str, str]) -> None:
     op_name, layer, shape = case
@@ -247,6 +248,7 @@ def test_reference_gives_the_analysed_shapes_tensors_and_macs(case: tuple[str, s
     assert counter.get_total_flops() // 2 == 2 * node.macs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
 def test_generated_module_and_onnx_compute_the_reference(case: tuple[str, str, str]) -> None:
     op_name, layer, shape = case

@@ -83,6 +83,7 @@ UNET_1D = """name: u\ninput: [1, 64]\nlayers:
 """
 
 
+@pytest.mark.slow
 def test_upsampling_back_to_whole_jumps_is_exact() -> None:
     """A U-Net's decoder: the jump goes 1, 2, then back to 1; every output depends on exactly 12 inputs
     (the linear upsampling reads 2 positions 2 input pixels apart, then the conv 3 positions 1 apart)."""
@@ -90,6 +91,7 @@ def test_upsampling_back_to_whole_jumps_is_exact() -> None:
     assert max(exact_extents(UNET_1D)) == 12
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("layer", "size", "stride", "exact"), [
     ("conv_transpose: {out: 2, kernel: 3, stride: 2}", 2, Fraction(1, 2), 2),  # outputs read 1 or 2 inputs
     ("conv_transpose: {out: 2, kernel: 4, stride: 2, padding: 1}", 2, Fraction(1, 2), 2),  # DCGAN's
@@ -105,6 +107,7 @@ def test_one_upsampling_layer_is_exact(layer: str, size: int, stride: Fraction, 
     assert max(exact_extents(text)) == exact
 
 
+@pytest.mark.slow
 def test_a_window_after_a_fractional_jump_spans_a_fraction() -> None:
     """After a nearest 2x upsampling, a 4-wide conv's outputs read 2 or 3 input pixels, alternately: the
     receptive field is the span of 4 positions half a pixel apart, 1 + 3 x 0.5 = 2.5 (docs/conventions.md)."""
@@ -130,6 +133,7 @@ def test_fractional_receptive_fields_in_the_reports() -> None:
     assert doctest.testmod(rows).failed == 0  # rf_number's examples: 212, 0.5, 5.25, 1/3
 
 
+@pytest.mark.slow
 def test_windows_of_upsampling_ops_against_brute_force() -> None:
     """The most inputs one output reads, for every small transposed convolution and interpolation."""
     for k in range(1, 7):

@@ -57,6 +57,7 @@ def test_list_arguments_reach_the_layers() -> None:
     assert kernels == [((1, 7), (0, 3))] * 2 + [((7, 1), (3, 0))] * 3
 
 
+@pytest.mark.slow
 def test_dashed_names_in_state_dict_and_generated_python() -> None:
     graph = analyse_text(SPEC)
     keys = [key for key, _, _ in graph.state_dict_keys()]
