@@ -34,7 +34,7 @@ LIMITS: list[tuple[str, str, Callable[[Any], str]]] = [
     ("cnnspec.frontend.syntax", "MAX_FIXED_VALUES", lambda v: f"| {v:,} numbers written in `weights:` per file"),
     ("cnnspec.frontend.elaborate", "MAX_NODES", lambda v: f"| {v:,} after expanding"),
     ("cnnspec.frontend", "SMALLEST_INPUT_BUDGET", lambda v: f"| {v:,} node analyses of the bisection"),
-    ("cnnspec.commands.check", "MAX_SHOWN", lambda v: f"| {v}, then one line"),
+    ("cnnspec.errors", "MAX_SHOWN", lambda v: f"| {v}, then one line"),
     ("cnnspec.compile.limits", "DEFAULTS",
      lambda v: f"up to {_size(v['torch'])} for torch (`build --target torch`, `Model.to_torch()`), {_size(v['onnx'])} for ONNX"),
     ("cnnspec.compile.limits", "INPUT_DEFAULT", lambda v: f"| {_size(v)} in all"),
