@@ -125,3 +125,14 @@ def test_following_the_projection_hint_gives_a_working_network(body: str, side: 
         return
     spec.write_text(RESIDUAL.format(side=side, body=BODIES[body], shortcut=", shortcut: {projection: auto}"))
     build_every_backend(analyse_file(spec))
+
+
+def test_an_empty_sequential_is_the_identity_in_every_backend(tmp_path: Path) -> None:
+    """`sequential: {layers: []}` passes check; the torch backend refused it ("reads 0 tensors made outside
+    it"): now it is the identity there too, and the state_dict is the conv's alone."""
+    spec = tmp_path / "empty.yaml"
+    spec.write_text("name: e\ninput: [3, 8, 8]\nlayers:\n  - conv: {out: 4, kernel: 3}\n"
+                    "  - sequential: {name: deep, layers: []}\n  - relu\n")
+    graph = analyse_file(spec)
+    build_every_backend(graph)
+    assert list(build_module(graph).state_dict()) == ["0.weight", "0.bias"]

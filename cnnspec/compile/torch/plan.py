@@ -213,6 +213,8 @@ class Builder:
     def member(self, group: Group) -> None:
         """One member\x27s forward statements (and constructor lines)."""
         member = group[0].node
+        if isinstance(member, Scope) and not member.members:
+            return  # an empty sequential is the identity: nothing to hold, nothing to call
         if isinstance(member, Scope) and member.projection is not None:
             self.projection(group)
         elif isinstance(member, Scope) and member.block is None and len(self.inputs(member)) > 1:
