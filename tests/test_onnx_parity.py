@@ -67,9 +67,14 @@ layers:
   - prelu: {per_channel: true}
   - pixel_unshuffle: {factor: 2}
   - channel_shuffle: {groups: 4}
+  - concat:
+      branches:
+        - [channel_split: {parts: 2, part: 1}]
+        - [channel_split: {parts: 2, part: 0}]
   - pixel_shuffle: {factor: 2}
   - elu: {alpha: 0.5}
   - upsample: {scale: [2, 1]}
+  - crop: {size: [15, 13]}
   - mish
   - adaptive_maxpool: {out: [3, 4]}
   - adaptive_avgpool: {out: [2, 3]}
