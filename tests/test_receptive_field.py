@@ -162,3 +162,12 @@ def test_a_gate_widens_the_window_not_the_step() -> None:
     assert (mul.rf_size, mul.rf_stride) == ((10, 10), (1, 1))
     assert (graph.leaves()[-1].rf_size, graph.leaves()[-1].rf_stride) == ((12, 12), (1, 1))
     assert last.rf_size == (3, 3)
+
+
+def test_a_merge_of_flat_values_keeps_the_window() -> None:
+    """After flatten a value has fewer axes than its window (the fuzzers found the merge indexing them)."""
+    graph = analyse_text("name: flat\ninput: [2, 4, 4]\nlayers:\n  - flatten: {as: a}\n  - linear: {out: 32}\n"
+                         "  - add: {of: [a, previous]}\n  - mul: {of: [a, previous]}\n")
+    add, mul = graph.leaves()[-2:]
+    assert (add.output_shape, add.rf_size, add.rf_stride) == ((32,), (4, 4), (4, 4))
+    assert (mul.rf_size, mul.rf_stride) == ((4, 4), (4, 4))

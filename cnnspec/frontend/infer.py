@@ -141,7 +141,7 @@ def _merged_rf(rfs: list[RF], shapes: tuple[ir.Shape, ...], out: ir.Shape) -> RF
     axes = []
     for axis in range(len(rfs[0])):
         steps = [rf[axis][1] for rf, shape in zip(rfs, shapes)
-                 if len(shape) == len(out) and shape[axis + 1] == out[axis + 1]]
+                 if len(shape) == len(out) > axis + 1 and shape[axis + 1] == out[axis + 1]]
         axes.append((max(rf[axis][0] for rf in rfs), max(steps or [rf[axis][1] for rf in rfs])))
     return tuple(axes)
 
