@@ -81,7 +81,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((code, re.compile(pat
     ("expression", r"in expression `|^division by zero in|arithmetic in `"),
     ("invalid-value", r"must be (at least|one of|positive)|is a probability|^`input` (is|sizes)"),
     ("wrong-type", r"should be"),
-    ("shape", r"^[a-z_0-9]+ `[^`]*`:? |^residual add|^concat|^add of "),
+    ("shape", r"^layer ([0-9]+|`[^`]*`) \([a-z_0-9]+\)|^residual add|^concat|^add of "),
 ))
 
 

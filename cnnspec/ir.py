@@ -155,7 +155,7 @@ class Node:
     written: Mapping[str, Written] = field(default_factory=dict)
     field_pos: Mapping[str, SourcePos] = field(default_factory=dict)
     lane: str = ""
-    label: str = ""  # how messages name it: ``conv `layer1.0.conv1```, ``residual add``
+    label: str = ""  # how messages name it: ``layer `layer1.0.conv1` (conv)``, ``residual add``
     shortcut: bool = False  # part of a residual's shortcut branch (diagrams draw it so)
     training_only: bool = False
     # filled by infer

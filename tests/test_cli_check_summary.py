@@ -16,7 +16,7 @@ from cnnspec.report.annotations import escape_data
 ROOT = Path(__file__).parents[1]
 LENET_OK = "specs/lenet5.yaml: ok (61,706 params, 416,520 MACs)"
 BROKEN = "tests/broken/kernel_larger_than_input.yaml"
-BROKEN_MESSAGE = "conv `0`: kernel 5x5 is larger than its 4x4 input; the output would be empty"
+BROKEN_MESSAGE = "layer 0 (conv): kernel 5x5 is larger than its 4x4 input; the output would be empty"
 
 
 @pytest.fixture

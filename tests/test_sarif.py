@@ -107,7 +107,7 @@ def test_sarif_of_two_broken_specs_and_a_good_one(monkeypatch: pytest.MonkeyPatc
     assert run["columnKind"] == "unicodeCodePoints"
     assert run["results"] == [
         {"ruleId": "shape", "ruleIndex": 13, "level": "error",
-         "message": {"text": "conv `0`: kernel 5x5 is larger than its 4x4 input; the output would be empty"},
+         "message": {"text": "layer 0 (conv): kernel 5x5 is larger than its 4x4 input; the output would be empty"},
          "locations": [{"physicalLocation": {
              "artifactLocation": {"uri": "tests/broken/kernel_larger_than_input.yaml", "uriBaseId": "%SRCROOT%"},
              "region": {"startLine": 5, "startColumn": 28, "endLine": 5, "endColumn": 29}}}]},
@@ -180,7 +180,7 @@ def test_catalogue_is_covered() -> None:
 def test_kinds_of_command_line_and_explicit_codes() -> None:
     assert classify("--set classes: the spec has no parameter `classes`") == "override"
     assert classify("something nobody wrote yet") == "spec"
-    assert SpecError("conv `0`: kernel 5x5 is larger", SourcePos("a.yaml", 1, 1)).code == "shape"
+    assert SpecError("layer 0 (conv): kernel 5x5 is larger", SourcePos("a.yaml", 1, 1)).code == "shape"
     assert SpecError("anything", None, code="budget").code == "budget"
 
 

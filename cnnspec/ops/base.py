@@ -269,5 +269,8 @@ class Op:
 
 
 def label(op: str, path: str) -> str:
-    """How messages name a layer: ``conv `layer1.0.conv1```."""
-    return f"{op} `{path}`" if path else op
+    """How messages name a layer, as a student counts and names them: ``layer 6 (conv)``,
+    ``layer `layer1.0.conv1` (conv)``."""
+    if not path:
+        return op
+    return f"layer {path} ({op})" if path.isdigit() else f"layer `{path}` ({op})"
