@@ -26,12 +26,15 @@ class Model:
         return self.graph.name
 
     def summary(self, fmt: str = "text", depth: int | None = None) -> str:
-        """The per-layer table and totals as ``text``, ``markdown`` or ``json``."""
+        """The per-layer table and totals as ``text``, ``markdown`` or ``json`` (what ``cnnspec summary``
+        prints, the smallest input included)."""
+        from cnnspec.frontend import size_fixed_by, smallest_input
         from cnnspec.report import render
 
         if fmt not in SUMMARY_FORMATS:
             raise ValueError(f"summary format {fmt!r}: one of {', '.join(SUMMARY_FORMATS)}")
-        return render(self.graph, fmt, depth)
+        smallest = smallest_input(self.graph)
+        return render(self.graph, fmt, depth, smallest, size_fixed_by(self.graph, smallest))
 
     def to_source(self) -> str:
         """The generated PyTorch module (what ``cnnspec build --target torch`` writes), as text."""

@@ -23,7 +23,7 @@ def _cells(row: Row, indent: bool) -> tuple[str, ...]:
             f"{row.macs:,}" if row.macs else "-", row.rf)
 
 
-def _totals(graph: Graph, min_input: Shape | None) -> list[str]:
+def _totals(graph: Graph, min_input: Shape | None, fixed_by: str | None) -> list[str]:
     root = graph.root
     frozen = root.total_params - root.total_trainable
     lines = [
@@ -36,11 +36,12 @@ def _totals(graph: Graph, min_input: Shape | None) -> list[str]:
     if root.rf_size:
         lines.append(f"Receptive field of the output: {rf_text(root.rf_size)} (stride {rf_text(root.rf_stride)})")
     if min_input is not None:
-        lines.append(f"Smallest valid input: {fmt(min_input)}")
+        why = f" (the weights of {fixed_by} depend on the input size; `--input` re-sizes them)" if fixed_by else ""
+        lines.append(f"Smallest valid input: {fmt(min_input)}{why}")
     return lines
 
 
-def text(graph: Graph, depth: int | None = None, min_input: Shape | None = None) -> str:
+def text(graph: Graph, depth: int | None = None, min_input: Shape | None = None, fixed_by: str | None = None) -> str:
     table = [HEADERS] + [_cells(r, True) for r in rows(graph.root, depth)]
     widths = [max(len(r[i]) for r in table) for i in range(len(HEADERS))]
     right = {3, 4}
@@ -51,10 +52,11 @@ def text(graph: Graph, depth: int | None = None, min_input: Shape | None = None)
     rule = "-" * len(line(HEADERS))
     head = f"{graph.name}  ({graph.source})  input {fmt(graph.input_shape)} -> output {fmt(graph.output_shape)}"
     body = [line(r) for r in table[1:]]
-    return "\n".join([head, rule, line(HEADERS), rule, *body, rule, *_totals(graph, min_input)]) + "\n"
+    return "\n".join([head, rule, line(HEADERS), rule, *body, rule, *_totals(graph, min_input, fixed_by)]) + "\n"
 
 
-def markdown(graph: Graph, depth: int | None = None, min_input: Shape | None = None) -> str:
+def markdown(graph: Graph, depth: int | None = None, min_input: Shape | None = None,
+             fixed_by: str | None = None) -> str:
     out = [f"### {graph.name}: input {fmt(graph.input_shape)} -> output {fmt(graph.output_shape)}", "",
            "| " + " | ".join(HEADERS) + " |", "|---|---|---|---:|---:|---|"]
     for row in rows(graph.root, depth):
@@ -62,5 +64,5 @@ def markdown(graph: Graph, depth: int | None = None, min_input: Shape | None = N
         cells[0] = "&nbsp;&nbsp;" * (row.depth - 1) + f"`{cells[0]}`"
         out.append("| " + " | ".join(cells) + " |")
     out.append("")
-    out.extend(f"- {line}" for line in _totals(graph, min_input))
+    out.extend(f"- {line}" for line in _totals(graph, min_input, fixed_by))
     return "\n".join(out) + "\n"
