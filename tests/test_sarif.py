@@ -48,7 +48,7 @@ KIND_OF_BROKEN = {
     "invalid-value": ["shortcut_unknown_form", "dropout_probability", "groups_zero", "input_five_sizes", "input_zero_size", "linear_bad_axis",
                       "negative_kernel", "pad_negative", "reshape_zero_size", "softmax_bad_axis", "stage_repeat_zero",
                       "upsample_scale_zero", "zero_out_channels", "zero_stride"],
-    "expression": ["expression_division_by_zero"],
+    "expression": ["expression_division_by_zero", "block_reads_spec_in_channels"],
     "name": ["name_single_underscore", "block_name_not_a_name", "block_named_like_op", "duplicate_layer_name",
              "name_dunder", "name_empty", "name_keyword", "name_with_dot", "name_quote_newline",
              "name_shadows_module_attribute", "name_unicode_lookalike", "tensor_name_not_identifier",

@@ -17,10 +17,10 @@ from pydantic import ValidationError
 from cnnspec import ir
 from cnnspec.errors import SourcePos, SpecError
 from cnnspec.frontend import ast
-from cnnspec.frontend.expr import ExprError, evaluate, is_expression
+from cnnspec.frontend.expr import ExprError, Shadowed, evaluate, is_expression
 from cnnspec.frontend.expr import parse as parse_expression
 from cnnspec.frontend.link import Program
-from cnnspec.frontend.messages import suggest, validation_errors
+from cnnspec.frontend.messages import INPUT_SIZES, suggest, validation_errors
 from cnnspec.frontend.names import check_name
 from cnnspec.frontend.spec import Projection, SequentialSettings
 from cnnspec.frontend.syntax import LAYER_OPS, STRUCTURES, not_a_mapping
@@ -502,7 +502,8 @@ class Elaborator:
                  x: int, lane: str, pos: SourcePos, stack: tuple[str, ...]) -> int:
         scope = ir.Scope("block", "", "", pos, block=call, lane=lane)
         self.place(scope, name, spots, naming)
-        env = {**self.params, **call.args}
+        shadowed = {name: Shadowed(name, self.params[name], block.name) for name in INPUT_SIZES & set(self.params)}
+        env = {**self.params, **shadowed, **call.args}
         self.frames.append(_Frame(block.name, self.declared(block.layers), x))
         try:
             return self.scope(scope, naming, lambda inner: self.layers(block.layers, inner, x, self.lane("x"), env,

@@ -21,6 +21,7 @@ import difflib
 import functools
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from cnnspec.ir import BinOp, Call, Expr, Num, Ref, Unary
@@ -33,6 +34,23 @@ _TOKEN = re.compile(r"\s*(?:(?P<float>\d+\.\d*(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+)
 
 class ExprError(ValueError):
     """An expression that cannot be parsed or evaluated; the message is for the user."""
+
+
+@dataclass(frozen=True)
+class Shadowed:
+    """A spec parameter named like a block's own quantity (``in_channels``), as a block without an argument
+    of that name sees it: reading it is refused, since a student writing ``$in_channels`` inside a block
+    means the block's input width (a "depthwise" conv once got the image's ``groups: 3``)."""
+
+    name: str
+    value: Any
+    block: str
+
+    def message(self) -> str:
+        return (f"`${self.name}` inside block `{self.block}` is the spec's parameter `{self.name}` "
+                f"({self.value!r}), not this block's input width, which cnnspec works out and gives no name; "
+                f"give the block an argument for the width it needs (`args: {{channels: int}}`) and pass it, or "
+                f"rename the spec parameter (e.g. `image_channels`)")
 
 
 
@@ -158,7 +176,10 @@ def _lookup(name: str, scope: Mapping[str, Any]) -> Any:
         known = ", ".join(f"${n}" for n in sorted(scope)) or "none"
         hint = f"; did you mean `${close[0]}`?" if close else f" (defined here: {known})"
         raise ExprError(f"`${name}` is not defined{hint}")
-    return scope[name]
+    value = scope[name]
+    if isinstance(value, Shadowed):
+        raise ExprError(value.message())
+    return value
 
 
 def _eval(node: Expr, scope: Mapping[str, Any], text: str) -> float:
