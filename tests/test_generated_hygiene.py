@@ -18,7 +18,7 @@ GENERATED = sorted((ROOT / "generated").glob("*.py"))
 
 def _documented_ruff_config() -> str:
     text = (ROOT / "docs" / "ci.md").read_text(encoding="utf-8")
-    found = re.search(r"```toml\n(\[tool\.ruff\]\n.*?)```", text, re.S)
+    found = re.search(r"```toml\n(\[tool\.ruff\]\n.*?)```", text, re.DOTALL)
     assert found, "docs/ci.md shows the [tool.ruff] exclusion"
     return found.group(1)
 
