@@ -22,7 +22,7 @@ Two stateless nodes in one scope may share a name (torchvision's ResNet calls ``
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -275,6 +275,9 @@ class Graph:
     constraint_items: dict[tuple[str, int], SourcePos] = field(default_factory=dict)
     elaborated: Graph | None = None  # the graph before shapes, which infer can run on again
     files: tuple[str, ...] = ()  # real paths of every file read for it: the spec, then its imports
+    # the same spec analysed with some params changed (raises SpecError), set by the front end: backends ask
+    # it which params their output follows without importing the front end
+    variant: Callable[[Mapping[str, Any]], Graph] | None = field(default=None, compare=False, repr=False)
 
     @property
     def output_shape(self) -> Shape:

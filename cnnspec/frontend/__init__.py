@@ -99,7 +99,26 @@ def analyse(doc: Doc, path: str | os.PathLike[str] | None, overrides: Mapping[st
     shape_errors += attach_constraints(graph, spec, params)
     graph.spec_hash = _digest(program, params, own)
     graph.files = program.files
+    graph.variant = functools.partial(_variant, doc, path, dict(overrides or {}), shape, read)
     return Analysis(graph, shape_errors, program=program)
+
+
+def _variant(doc: Doc, path: str | os.PathLike[str] | None, overrides: Mapping[str, Any], shape: ir.Shape | None,
+             read: Read | None, changed: Mapping[str, Any]) -> ir.Graph:
+    """``doc`` analysed again with ``changed`` params (``ir.Graph.variant``); raises the first problem. An
+    input axis given explicitly (``--input``) keeps its size unless the spec's own input writes it with a
+    changed param (``[$in_channels, 224, 224]``): then it follows the param."""
+    if shape is not None:
+        spec, _ = parse(doc)
+        if spec is not None:
+            before = input_shape(spec, bind_params(spec, overrides))
+            after = input_shape(spec, bind_params(spec, {**overrides, **changed}))
+            shape = tuple(a if a != b else s for s, b, a in zip(shape, before, after))
+    result = analyse(doc, path, {**overrides, **changed}, shape, every_error=False, read=read)
+    if result.errors:
+        raise result.errors[0]
+    assert result.graph is not None
+    return result.graph
 
 
 def analyse_doc(doc: Doc, path: str | os.PathLike[str] | None, overrides: Mapping[str, Any] | None = None,

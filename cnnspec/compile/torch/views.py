@@ -64,6 +64,7 @@ class ClassView:
     init: list[Line] = field(default_factory=list)
     forward: list[Line] = field(default_factory=list)
     sequential: bool = False  # body is ``super().__init__(...)`` of an nn.Sequential
+    guards: list[Line] = field(default_factory=list)  # refusals of arguments, before ``super().__init__``
 
     def signature(self) -> str:
         parts = ["self"]
