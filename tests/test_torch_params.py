@@ -75,3 +75,17 @@ def test_a_value_the_spec_refuses_is_a_spec_error(model: cnnspec.Model) -> None:
         model.to_torch(pad="wide")
     assert str(refused.value) == ("cifar.yaml:2:32: error: --set pad=wide: `pad` is a whole number (2 in the "
                                   "spec), got a string")
+
+
+def test_a_param_without_another_value_to_try_is_refused_saying_so(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("modes.yaml").write_text("name: modes\nparams: {mode: reflect}\ninput: [3, 16, 16]\nlayers:\n"
+                                  "  - conv: {out: 4, kernel: 3, padding: 1, padding_mode: $mode}\n")
+    cls = import_source(cnnspec.load("modes.yaml").to_source(), "cnnspec_generated.test_params_modes").Modes
+    with pytest.raises(ValueError) as refused:
+        cls(mode="zeros")
+    assert str(refused.value) == (
+        "mode='zeros': Modes was generated for mode='reflect', and cnnspec could not check that its code follows "
+        "other values; generate it for another value: cnnspec build modes.yaml --target torch --set mode=VALUE")
+    assert cls().get_submodule("0").padding_mode == "reflect"

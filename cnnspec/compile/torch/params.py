@@ -23,15 +23,18 @@ from cnnspec.ir import Graph
 Render = Callable[[Graph], str]
 
 
-def unfollowed(graph: Graph, render: Render) -> list[str]:
-    """The spec params (in declaration order) whose other values the generated source does not follow."""
+def unfollowed(graph: Graph, render: Render) -> dict[str, bool]:
+    """The spec params (in declaration order) whose other values the generated source does not follow:
+    name -> whether that was seen (False: no other value could be tried, a string or a list)."""
     if not graph.params:
-        return []
+        return {}
     reference = _code(render(graph), graph.name)
-    return [name for name, value in graph.params.items() if not _followed(graph, render, reference, name, value)]
+    found = {name: _followed(graph, render, reference, name, value) for name, value in graph.params.items()}
+    return {name: seen for name, (followed, seen) in found.items() if not followed}
 
 
-def _followed(graph: Graph, render: Render, reference: str, name: str, value: Any) -> bool:
+def _followed(graph: Graph, render: Render, reference: str, name: str, value: Any) -> tuple[bool, bool]:
+    """(whether the source follows ``name``, whether another value was tried)."""
     tried = 0
     for other in _other_values(value):
         try:
@@ -39,11 +42,11 @@ def _followed(graph: Graph, render: Render, reference: str, name: str, value: An
         except SpecError:
             continue  # a value the spec itself refuses says nothing about the code
         if variant is None:
-            return False
+            return False, False
         tried += 1
         if _code(render(variant), graph.name) != reference:
-            return False
-    return tried > 0
+            return False, True
+    return tried > 0, tried > 0
 
 
 def _other_values(value: Any) -> list[Any]:
@@ -70,13 +73,15 @@ def _code(source: str, name: str) -> str:
     return ast.dump(tree)
 
 
-def guards(names: list[str], graph: Graph, class_name: str, command: str) -> list[Line]:
+def guards(names: dict[str, bool], graph: Graph, class_name: str, command: str) -> list[Line]:
     """``if pad != 2: raise ValueError(...)`` for each unfollowed param; ``command`` builds the module."""
     lines: list[Line] = []
-    for name in names:
+    for name, seen in names.items():
         spec_value = E.source(E.const(graph.params[name]))
-        message = (f"{class_name} was generated for {name}={spec_value}, and other values change sizes that "
-                   f"it writes as numbers; generate it for another value: {command} --set {name}=VALUE")
+        why = ("other values change sizes that it writes as numbers" if seen else
+               "cnnspec could not check that its code follows other values")
+        message = (f"{class_name} was generated for {name}={spec_value}, and {why}; generate it for another "
+                   f"value: {command} --set {name}=VALUE")
         pieces = textwrap.wrap(message, 84, drop_whitespace=False, break_long_words=False, break_on_hyphens=False)
         lines += [Line(0, f"if {name} != {spec_value}:"), Line(1, "raise ValueError("),
                   Line(2, "f" + repr(f"{name}={{{name}!r}}: ")),
