@@ -78,7 +78,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((code, re.compile(pat
     ("structure", r"^a layer is an op name|^the settings of|uses itself|should be a (list|mapping)"),
     ("name", r"^(layer|block|tensor) name|^a layer name|is defined twice"),
     ("structure", r"is the output of a later layer|outside block `"),
-    ("expression", r"in expression `|^division by zero in|arithmetic in `|^`\$\w+` inside block `"),
+    ("expression", r"in expression `|^division by zero in|arithmetic in `|^`\$\w+` inside block `|^`\$channels_in` "),
     ("invalid-value", r"must be (at least|one of|positive)|is a probability|^`input` (is|sizes)"),
     ("wrong-type", r"should be"),
     ("shape", r"^layer ([0-9]+|`[^`]*`) \([a-z_0-9]+\)|^residual add|^concat|^add of "),

@@ -158,6 +158,7 @@ class Node:
     label: str = ""  # how messages name it: ``layer `layer1.0.conv1` (conv)``, ``residual add``
     shortcut: bool = False  # part of a residual's shortcut branch (diagrams draw it so)
     training_only: bool = False
+    late: frozenset[str] = frozenset()  # settings that read ``$channels_in``: evaluated by infer
     # filled by infer
     attrs: Any = None
     params: tuple[TensorSpec, ...] = ()

@@ -48,9 +48,27 @@ class Shadowed:
 
     def message(self) -> str:
         return (f"`${self.name}` inside block `{self.block}` is the spec's parameter `{self.name}` "
-                f"({self.value!r}), not this block's input width, which cnnspec works out and gives no name; "
-                f"give the block an argument for the width it needs (`args: {{channels: int}}`) and pass it, or "
-                f"rename the spec parameter (e.g. `image_channels`)")
+                f"({self.value!r}), not this block's input width; write `$channels_in` for that, or rename the "
+                f"spec parameter (e.g. `image_channels`)")
+
+
+CHANNELS_IN = "channels_in"  # a block's input channel count, known once shapes are inferred
+
+
+class Late(ExprError):
+    """``$channels_in`` read before shapes are known: a layer setting takes it later (``frontend/infer``);
+    anywhere else this is the refusal."""
+
+
+@dataclass(frozen=True)
+class ChannelsIn:
+    """What a block's names hold for ``$channels_in`` while its layers are elaborated."""
+
+    block: str
+
+    def message(self) -> str:
+        return (f"`${CHANNELS_IN}` (the input channels of block `{self.block}`) is known only in the settings of "
+                "the block's layers, not in the arguments of a block or stage")
 
 
 
@@ -171,14 +189,31 @@ def evaluate(text: str, scope: Mapping[str, Any]) -> Any:
 
 
 def _lookup(name: str, scope: Mapping[str, Any]) -> Any:
+    if name not in scope and name == CHANNELS_IN:
+        raise ExprError(f"`${CHANNELS_IN}` is the input channels of a block, for its layers; outside blocks a "
+                        "layer's input size is never written: each layer takes it from the layer before")
     if name not in scope:
-        close = difflib.get_close_matches(name, list(scope), n=1, cutoff=0.6)
-        known = ", ".join(f"${n}" for n in sorted(scope)) or "none"
+        usable = [n for n, v in scope.items() if not isinstance(v, ChannelsIn)]  # $channels_in: layers only
+        close = difflib.get_close_matches(name, usable, n=1, cutoff=0.6)
+        known = ", ".join(f"${n}" for n in sorted(usable)) or "none"
         hint = f"; did you mean `${close[0]}`?" if close else f" (defined here: {known})"
         raise ExprError(f"`${name}` is not defined{hint}")
     value = scope[name]
     if isinstance(value, Shadowed):
         raise ExprError(value.message())
+    if isinstance(value, ChannelsIn):
+        raise Late(value.message())
+    return value
+
+
+def evaluate_written(value: Any, scope: Mapping[str, Any]) -> Any:
+    """A setting as written (``ir.Written``: expression trees, tuples for lists) evaluated in ``scope``."""
+    if isinstance(value, tuple):
+        return [evaluate_written(v, scope) for v in value]
+    if isinstance(value, Ref):
+        return _lookup(value.name, scope)
+    if isinstance(value, (Num, Unary, BinOp, Call)):
+        return _eval(value, scope, f"${CHANNELS_IN}")
     return value
 
 
