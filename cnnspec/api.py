@@ -26,12 +26,15 @@ class Model:
         return self.graph.name
 
     def summary(self, fmt: str = "text", depth: int | None = None) -> str:
-        """The per-layer table and totals as ``text``, ``markdown`` or ``json``."""
+        """The per-layer table and totals as ``text``, ``markdown`` or ``json`` (what ``cnnspec summary``
+        prints, the smallest input included)."""
+        from cnnspec.frontend import size_fixed_by, smallest_input
         from cnnspec.report import render
 
         if fmt not in SUMMARY_FORMATS:
             raise ValueError(f"summary format {fmt!r}: one of {', '.join(SUMMARY_FORMATS)}")
-        return render(self.graph, fmt, depth)
+        smallest = smallest_input(self.graph)
+        return render(self.graph, fmt, depth, smallest, size_fixed_by(self.graph, smallest))
 
     def to_source(self) -> str:
         """The generated PyTorch module (what ``cnnspec build --target torch`` writes), as text."""
@@ -40,12 +43,19 @@ class Model:
         return render_source(self.graph)
 
     def to_torch(self, max_bytes: int | None = None, **params: Any) -> torch.nn.Module:
-        """A ``torch.nn.Module`` built by importing ``to_source()``; ``params`` override its constructor's
-        defaults (the spec's values, with this model's overrides applied). A network whose weights exceed
-        ``max_bytes`` (default ``$CNNSPEC_MAX_BYTES``, else 4 GiB) is refused with a ``SpecError``."""
+        """A ``torch.nn.Module`` built by importing ``to_source()``. ``params`` naming spec params analyse the
+        spec again with them (as ``load(path, **params)`` would), so every size that follows from them is
+        right (``pad=0`` on a network with a flatten); other ``params`` go to the constructor. A network
+        whose weights exceed ``max_bytes`` (default ``$CNNSPEC_MAX_BYTES``, else 4 GiB) is refused with a
+        ``SpecError``, and so is a param value the spec refuses."""
         from cnnspec.compile.torch import build_module
 
-        return build_module(self.graph, max_bytes, **params)
+        graph = self.graph
+        spec_params = {k: v for k, v in params.items() if k in graph.params}
+        if spec_params and graph.variant is not None:
+            graph = graph.variant({k: v.item() if _is_numpy_scalar(v) else v for k, v in spec_params.items()})
+            params = {k: v for k, v in params.items() if k not in spec_params}
+        return build_module(graph, max_bytes, **params)
 
     def to_onnx(self, path: str | Path, weights: Any = None, module: Any = None, **opts: Any) -> list[Path]:
         """Write the ONNX model to ``path`` (what ``cnnspec build --target onnx`` writes); returns the files

@@ -79,10 +79,10 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((code, re.compile(pat
     ("name", (r"^(layer|block|tensor|output) name|^a layer name|is defined twice|is listed twice in `outputs`|"
               r"is already output `|^`as: [a-z]+` is reserved")),
     ("structure", r"is the output of a later layer|outside block `|which runs only in training"),
-    ("expression", r"in expression `|^division by zero in|arithmetic in `"),
+    ("expression", r"in expression `|^division by zero in|arithmetic in `|^`\$\w+` inside block `|^`\$channels_in` "),
     ("invalid-value", r"must be (at least|one of|positive)|is a probability|^`input` (is|sizes)"),
     ("wrong-type", r"should be"),
-    ("shape", r"^[a-z_0-9]+ `[^`]*`:? |^residual add|^concat|^add of |^mul of |^gate: "),
+    ("shape", r"^layer ([0-9]+|`[^`]*`) \([a-z_0-9]+\)|^residual add|^concat|^add of |^mul of |^gate: "),
 ))
 
 

@@ -22,7 +22,7 @@ Two stateless nodes in one scope may share a name (torchvision's ResNet calls ``
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -155,9 +155,10 @@ class Node:
     written: Mapping[str, Written] = field(default_factory=dict)
     field_pos: Mapping[str, SourcePos] = field(default_factory=dict)
     lane: str = ""
-    label: str = ""  # how messages name it: ``conv `layer1.0.conv1```, ``residual add``
+    label: str = ""  # how messages name it: ``layer `layer1.0.conv1` (conv)``, ``residual add``
     shortcut: bool = False  # part of a residual's shortcut branch (diagrams draw it so)
     training_only: bool = False
+    late: frozenset[str] = frozenset()  # settings that read ``$channels_in``: evaluated by infer
     # filled by infer
     attrs: Any = None
     params: tuple[TensorSpec, ...] = ()
@@ -276,6 +277,9 @@ class Graph:
     constraint_items: dict[tuple[str, int], SourcePos] = field(default_factory=dict)
     elaborated: Graph | None = None  # the graph before shapes, which infer can run on again
     files: tuple[str, ...] = ()  # real paths of every file read for it: the spec, then its imports
+    # the same spec analysed with some params changed (raises SpecError), set by the front end: backends ask
+    # it which params their output follows without importing the front end
+    variant: Callable[[Mapping[str, Any]], Graph] | None = field(default=None, compare=False, repr=False)
 
     @property
     def output_shape(self) -> Shape:

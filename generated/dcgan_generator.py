@@ -22,6 +22,13 @@ class DcganGenerator(nn.Module):
     """The ``dcgan_generator`` network."""
 
     def __init__(self, latent: int = 100, width: int = 64, channels: int = 3) -> None:
+        if latent != 100:
+            raise ValueError(
+                f'latent={latent!r}: '
+                'DcganGenerator was generated for latent=100, and other values change sizes that it '
+                'writes as numbers; generate it for another value: cnnspec build '
+                'specs/dcgan_generator.yaml --target torch --set latent=VALUE'
+            )
         super().__init__()
         self.unflatten = nn.Unflatten(1, (latent, 1, 1))
         self.main = nn.Sequential(

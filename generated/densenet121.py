@@ -274,6 +274,34 @@ class Densenet121(nn.Module):
         depth3: int = 24,
         depth4: int = 16,
     ) -> None:
+        if depth1 != 6:
+            raise ValueError(
+                f'depth1={depth1!r}: '
+                'Densenet121 was generated for depth1=6, and other values change sizes that it writes'
+                ' as numbers; generate it for another value: cnnspec build specs/densenet121.yaml '
+                '--target torch --set depth1=VALUE'
+            )
+        if depth2 != 12:
+            raise ValueError(
+                f'depth2={depth2!r}: '
+                'Densenet121 was generated for depth2=12, and other values change sizes that it '
+                'writes as numbers; generate it for another value: cnnspec build '
+                'specs/densenet121.yaml --target torch --set depth2=VALUE'
+            )
+        if depth3 != 24:
+            raise ValueError(
+                f'depth3={depth3!r}: '
+                'Densenet121 was generated for depth3=24, and other values change sizes that it '
+                'writes as numbers; generate it for another value: cnnspec build '
+                'specs/densenet121.yaml --target torch --set depth3=VALUE'
+            )
+        if depth4 != 16:
+            raise ValueError(
+                f'depth4={depth4!r}: '
+                'Densenet121 was generated for depth4=16, and other values change sizes that it '
+                'writes as numbers; generate it for another value: cnnspec build '
+                'specs/densenet121.yaml --target torch --set depth4=VALUE'
+            )
         super().__init__()
         self.features = Features(in_channels, bn_size=bn_size, depth1=depth1, depth2=depth2, depth3=depth3, growth_rate=growth_rate, init_features=init_features)
         self.avgpool = nn.AdaptiveAvgPool2d(1)

@@ -194,6 +194,13 @@ class EfficientnetB0(nn.Module):
         dropout: float = 0.2,
         stochastic_depth: float = 0.2,
     ) -> None:
+        if stochastic_depth != 0.2:
+            raise ValueError(
+                f'stochastic_depth={stochastic_depth!r}: '
+                'EfficientnetB0 was generated for stochastic_depth=0.2, and other values change sizes'
+                ' that it writes as numbers; generate it for another value: cnnspec build '
+                'specs/efficientnet_b0.yaml --target torch --set stochastic_depth=VALUE'
+            )
         super().__init__()
         self.features = nn.Sequential(
             nn.Sequential(

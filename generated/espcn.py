@@ -22,6 +22,13 @@ class Espcn(nn.Module):
     """The ``espcn`` network."""
 
     def __init__(self, channels: int = 1, upscale: int = 3) -> None:
+        if channels != 1:
+            raise ValueError(
+                f'channels={channels!r}: '
+                'Espcn was generated for channels=1, and other values change sizes that it writes as '
+                'numbers; generate it for another value: cnnspec build specs/espcn.yaml --target '
+                'torch --set channels=VALUE'
+            )
         super().__init__()
         self.conv1 = nn.Conv2d(1, 64, kernel_size=5, padding=2)
         self.conv2 = nn.Conv2d(64, 32, kernel_size=3, padding=1)

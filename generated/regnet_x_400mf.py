@@ -209,6 +209,69 @@ class RegnetX400mf(nn.Module):
         depth3: int = 7,
         depth4: int = 12,
     ) -> None:
+        if group_width != 16:
+            raise ValueError(
+                f'group_width={group_width!r}: '
+                'RegnetX400mf was generated for group_width=16, and cnnspec could not check that its '
+                'code follows other values; generate it for another value: cnnspec build '
+                'specs/regnet_x_400mf.yaml --target torch --set group_width=VALUE'
+            )
+        if width1 != 32:
+            raise ValueError(
+                f'width1={width1!r}: '
+                'RegnetX400mf was generated for width1=32, and cnnspec could not check that its code '
+                'follows other values; generate it for another value: cnnspec build '
+                'specs/regnet_x_400mf.yaml --target torch --set width1=VALUE'
+            )
+        if width2 != 64:
+            raise ValueError(
+                f'width2={width2!r}: '
+                'RegnetX400mf was generated for width2=64, and cnnspec could not check that its code '
+                'follows other values; generate it for another value: cnnspec build '
+                'specs/regnet_x_400mf.yaml --target torch --set width2=VALUE'
+            )
+        if width3 != 160:
+            raise ValueError(
+                f'width3={width3!r}: '
+                'RegnetX400mf was generated for width3=160, and cnnspec could not check that its code'
+                ' follows other values; generate it for another value: cnnspec build '
+                'specs/regnet_x_400mf.yaml --target torch --set width3=VALUE'
+            )
+        if width4 != 400:
+            raise ValueError(
+                f'width4={width4!r}: '
+                'RegnetX400mf was generated for width4=400, and cnnspec could not check that its code'
+                ' follows other values; generate it for another value: cnnspec build '
+                'specs/regnet_x_400mf.yaml --target torch --set width4=VALUE'
+            )
+        if depth1 != 1:
+            raise ValueError(
+                f'depth1={depth1!r}: '
+                'RegnetX400mf was generated for depth1=1, and other values change sizes that it '
+                'writes as numbers; generate it for another value: cnnspec build '
+                'specs/regnet_x_400mf.yaml --target torch --set depth1=VALUE'
+            )
+        if depth2 != 2:
+            raise ValueError(
+                f'depth2={depth2!r}: '
+                'RegnetX400mf was generated for depth2=2, and other values change sizes that it '
+                'writes as numbers; generate it for another value: cnnspec build '
+                'specs/regnet_x_400mf.yaml --target torch --set depth2=VALUE'
+            )
+        if depth3 != 7:
+            raise ValueError(
+                f'depth3={depth3!r}: '
+                'RegnetX400mf was generated for depth3=7, and other values change sizes that it '
+                'writes as numbers; generate it for another value: cnnspec build '
+                'specs/regnet_x_400mf.yaml --target torch --set depth3=VALUE'
+            )
+        if depth4 != 12:
+            raise ValueError(
+                f'depth4={depth4!r}: '
+                'RegnetX400mf was generated for depth4=12, and other values change sizes that it '
+                'writes as numbers; generate it for another value: cnnspec build '
+                'specs/regnet_x_400mf.yaml --target torch --set depth4=VALUE'
+            )
         super().__init__()
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, stem_width, kernel_size=3, stride=2, padding=1, bias=False),  # (N, 32, 112, 112)

@@ -92,6 +92,41 @@ class ShufflenetV2X10(nn.Module):
         depth2: int = 8,
         depth3: int = 4,
     ) -> None:
+        if width1 != 116:
+            raise ValueError(
+                f'width1={width1!r}: '
+                'ShufflenetV2X10 was generated for width1=116, and cnnspec could not check that its '
+                'code follows other values; generate it for another value: cnnspec build '
+                'specs/shufflenet_v2_x1_0.yaml --target torch --set width1=VALUE'
+            )
+        if width2 != 232:
+            raise ValueError(
+                f'width2={width2!r}: '
+                'ShufflenetV2X10 was generated for width2=232, and cnnspec could not check that its '
+                'code follows other values; generate it for another value: cnnspec build '
+                'specs/shufflenet_v2_x1_0.yaml --target torch --set width2=VALUE'
+            )
+        if depth1 != 4:
+            raise ValueError(
+                f'depth1={depth1!r}: '
+                'ShufflenetV2X10 was generated for depth1=4, and other values change sizes that it '
+                'writes as numbers; generate it for another value: cnnspec build '
+                'specs/shufflenet_v2_x1_0.yaml --target torch --set depth1=VALUE'
+            )
+        if depth2 != 8:
+            raise ValueError(
+                f'depth2={depth2!r}: '
+                'ShufflenetV2X10 was generated for depth2=8, and other values change sizes that it '
+                'writes as numbers; generate it for another value: cnnspec build '
+                'specs/shufflenet_v2_x1_0.yaml --target torch --set depth2=VALUE'
+            )
+        if depth3 != 4:
+            raise ValueError(
+                f'depth3={depth3!r}: '
+                'ShufflenetV2X10 was generated for depth3=4, and other values change sizes that it '
+                'writes as numbers; generate it for another value: cnnspec build '
+                'specs/shufflenet_v2_x1_0.yaml --target torch --set depth3=VALUE'
+            )
         super().__init__()
         self.conv1 = nn.Sequential(
             nn.Conv2d(in_channels, stem, kernel_size=3, stride=2, padding=1, bias=False),  # (N, 24, 112, 112)

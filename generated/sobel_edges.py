@@ -18,7 +18,7 @@ from torch import nn
 __all__ = ['SobelEdges']
 
 
-def assign(parameter: nn.Parameter, values: list | float, trainable: bool) -> None:
+def assign(parameter: torch.Tensor, values: list | float, trainable: bool) -> None:
     """Overwrite ``parameter`` with fixed ``values`` (or one value for every element); ``trainable=False``
     freezes it (no gradient)."""
     with torch.no_grad():

@@ -74,7 +74,7 @@ def expected() -> list[tuple[int, int, str]]:
     with pytest.raises(SpecError) as refused:
         analyse_file("spec.yaml", None, (1, 4, 4))
     assert str(refused.value.pos) == "spec.yaml:16:29"
-    assert refused.value.message.startswith("conv `3`: kernel 5x5")
+    assert refused.value.message.startswith("layer 3 (conv): kernel 5x5")
     return [(line, col, message.format(refusal=refused.value.message)) for line, col, message in MESSAGES]
 
 
@@ -175,7 +175,7 @@ def test_flops_receptive_field_and_expression_sizes_are_checked(tmp_path: Path, 
         "949,280 (1.47x)"),
         ("w.yaml:4:97: error: min_receptive_field: the output's receptive field is 70x70 input pixels, smaller than "
         "the 71x70 asked for (deeper layers, larger kernels, strides or dilation widen it)"),
-        ("w.yaml:5:29: error: input_sizes[0]: at input 3x1x1: maxpool `2`: window 2x2 is larger than its 1x1 input; "
+        ("w.yaml:5:29: error: input_sizes[0]: at input 3x1x1: layer 2 (maxpool): window 2x2 is larger than its 1x1 input; "
         "the output would be empty (at w.yaml:9:23)")]  # 3x3x17, the second size, is accepted
 
 

@@ -16,7 +16,7 @@ from cnnspec.report.annotations import escape_data
 ROOT = Path(__file__).parents[1]
 LENET_OK = "specs/lenet5.yaml: ok (61,706 params, 416,520 MACs)"
 BROKEN = "tests/broken/kernel_larger_than_input.yaml"
-BROKEN_MESSAGE = "conv `0`: kernel 5x5 is larger than its 4x4 input; the output would be empty"
+BROKEN_MESSAGE = "layer 0 (conv): kernel 5x5 is larger than its 4x4 input; the output would be empty"
 
 
 @pytest.fixture
@@ -148,7 +148,7 @@ def test_check_set_of_unknown_param_is_a_spec_error(cli) -> None:
 # --- summary -----------------------------------------------------------------------------------------
 
 SUMMARY_KEYS = ["name", "input_shape", "output_shape", "params", "trainable_params", "buffers", "macs", "flops",
-                "activation_bytes", "layers"]
+                "activation_bytes", "smallest_input", "layers"]
 LAYER_KEYS = ["path", "op", "output_shape", "params", "macs", "receptive_field"]
 
 
@@ -159,7 +159,8 @@ def test_summary_json_contract(cli) -> None:
     assert list(data) == SUMMARY_KEYS
     assert {k: v for k, v in data.items() if k != "layers"} == {
         "name": "lenet5", "input_shape": [1, 28, 28], "output_shape": [10], "params": 61706,
-        "trainable_params": 61706, "buffers": 0, "macs": 416520, "flops": 833040, "activation_bytes": 60008}
+        "trainable_params": 61706, "buffers": 0, "macs": 416520, "flops": 833040, "activation_bytes": 60008,
+        "smallest_input": [1, 28, 28]}
     assert all(list(layer) == LAYER_KEYS for layer in data["layers"])
     assert [layer["path"] for layer in data["layers"]] == [str(i) for i in range(12)]
     assert data["layers"][3] == {"path": "3", "op": "conv", "output_shape": [16, 10, 10], "params": 2416,
@@ -190,7 +191,7 @@ def test_summary_text(cli) -> None:
         "MACs: 416,520 (416.52 k); FLOPs = 2 x MACs: 833.04 k",
         "Activation memory (forward, batch 1, float32): 60.01 kB; weights: 246.82 kB",
         "Receptive field of the output: 32x32 (stride 20x20)",
-        "Smallest valid input: 1x12x12",
+        "Smallest valid input: 1x28x28 (the weights of layer 7 (linear) depend on the input size; `--input` re-sizes them)",
     ]
 
 
@@ -235,7 +236,7 @@ def test_summary_markdown(cli) -> None:
         "- MACs: 416,520 (416.52 k); FLOPs = 2 x MACs: 833.04 k",
         "- Activation memory (forward, batch 1, float32): 60.01 kB; weights: 246.82 kB",
         "- Receptive field of the output: 32x32 (stride 20x20)",
-        "- Smallest valid input: 1x12x12",
+        "- Smallest valid input: 1x28x28 (the weights of layer 7 (linear) depend on the input size; `--input` re-sizes them)",
     ]
 
 

@@ -47,7 +47,7 @@ class Terminal(io.StringIO):
 def test_check_reads_stdin(cli, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     assert cli("check", "-", stdin=BROKEN) == (
-        1, "", "<stdin>:5:28: error: conv `0`: kernel 5x5 is larger than its 4x4 input; the output would be empty\n")
+        1, "", "<stdin>:5:28: error: layer 0 (conv): kernel 5x5 is larger than its 4x4 input; the output would be empty\n")
     assert cli("check", "specs/lenet5.yaml", "-", stdin=LENET) == (
         0, "specs/lenet5.yaml: ok (61,706 params, 416,520 MACs)\n<stdin>: ok (61,706 params, 416,520 MACs)\n", "")
 
@@ -75,7 +75,7 @@ def test_stdin_budgets_are_located_in_stdin(cli, tmp_path: Path, monkeypatch: py
         "::error file=<stdin>,line=4,col=15,endLine=4,endColumn=16,title=cnnspec (budget)::max_params: the network "
         "has 40 parameters, over the budget of 10 by 30 (4.00x)\n"
         "::error file=<stdin>,line=6,col=7,endLine=6,endColumn=15,title=cnnspec (budget)::input_sizes[0]: at input "
-        "1x2x2: conv `0`: kernel 3x3 is larger than its 2x2 input; the output would be empty (at <stdin>:8:28)\n"), "")
+        "1x2x2: layer 0 (conv): kernel 3x3 is larger than its 2x2 input; the output would be empty (at <stdin>:8:28)\n"), "")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -96,7 +96,7 @@ def test_quiet_prints_only_errors(cli, tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.chdir(ROOT)
     assert cli("check", "-q", "specs") == (0, "", "")
     assert cli("check", "--quiet", "specs/lenet5.yaml", "-", stdin=BROKEN) == (
-        1, "", "<stdin>:5:28: error: conv `0`: kernel 5x5 is larger than its 4x4 input; the output would be empty\n")
+        1, "", "<stdin>:5:28: error: layer 0 (conv): kernel 5x5 is larger than its 4x4 input; the output would be empty\n")
     target = tmp_path / "lenet5.py"
     assert cli("build", "specs/lenet5.yaml", "--target", "torch", "-o", str(target), "-q") == (0, "", "")
     assert target.is_file()
@@ -120,11 +120,11 @@ def test_build_check_without_a_manifest(cli, tmp_path: Path, monkeypatch: pytest
 
 def test_colour_when_forced_and_never_with_no_color(cli, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
-    plain = "<stdin>:5:28: error: conv `0`: kernel 5x5 is larger than its 4x4 input; the output would be empty\n"
+    plain = "<stdin>:5:28: error: layer 0 (conv): kernel 5x5 is larger than its 4x4 input; the output would be empty\n"
     assert cli("check", "-", stdin=BROKEN)[2] == plain  # captured output is not a terminal
     monkeypatch.setenv("FORCE_COLOR", "1")
     assert cli("check", "-", stdin=BROKEN)[2] == (
-        f"{BOLD}<stdin>:5:28:{RESET} {RED}error:{RESET} conv `0`: kernel 5x5 is larger than its 4x4 input; the "
+        f"{BOLD}<stdin>:5:28:{RESET} {RED}error:{RESET} layer 0 (conv): kernel 5x5 is larger than its 4x4 input; the "
         "output would be empty\n")
     assert cli("check", "nothere.yaml")[2] == (
         f"{BOLD}cnnspec check:{RESET} {RED}error:{RESET} no such file or directory: nothere.yaml\n")
@@ -262,7 +262,7 @@ def test_with_importers_checks_the_specs_that_use_a_library(cli, tmp_path: Path,
     (tmp_path / "specs" / "unrelated.yaml").write_text("name: u\ninput: [1, 8, 8]\nlayers: [relu]\n")
     (tmp_path / "specs" / "other" / "far.yaml").write_text("name: far\ninput: [1, 8, 8]\nlayers: [relu]\n")
     monkeypatch.chdir(tmp_path)
-    refusal = "conv `0.0`: kernel 9x9 is larger than its 8x8 input; the output would be empty"
+    refusal = "layer `0.0` (conv): kernel 9x9 is larger than its 8x8 input; the output would be empty"
     assert cli("check", "specs/blocks/unit.yaml") == (0, "specs/blocks/unit.yaml: ok (blocks)\n", "")
     assert cli("check", "specs/blocks/unit.yaml", "--with-importers") == (
         1, "specs/blocks/unit.yaml: ok (blocks)\nspecs/blocks/pair.yaml: ok (blocks)\n",

@@ -116,5 +116,5 @@ def test_shufflenet_unit_equals_torchvisions_inverted_residual() -> None:
 def test_a_crop_larger_than_its_input_is_refused_where_written() -> None:
     with pytest.raises(SpecError) as info:
         analyse_text(CROPPED_UNET.replace("size: 38", "size: [38, 44]"))
-    assert str(info.value) == ("<string>:8:18: error: crop `4`: crop size 44 along W is larger than the input's 42 "
+    assert str(info.value) == ("<string>:8:18: error: layer 4 (crop): crop size 44 along W is larger than the input's 42 "
                                "(8x42x42 input); a crop keeps part of its input, it cannot grow it (that is `pad`)")

@@ -197,10 +197,10 @@ def test_C9_D4_N1_findings_stay_fixed(worker: DiffWorker, spec: str, kind: str, 
 
 @pytest.mark.parametrize(("spec", "message"), [
     ("input: [1, 2, 5, 3]\nlayers: [avgpool: {kernel: 4, padding: 2}]",
-     ("3:28: error: avgpool `0`: window 4x4x4 is larger than its 2x5x3 input; PyTorch's 3D average pooling needs "
+     ("3:28: error: layer 0 (avgpool): window 4x4x4 is larger than its 2x5x3 input; PyTorch's 3D average pooling needs "
      "every input size at least the window's, even with padding")),
     ("input: [1, 3, 3, 3]\nlayers: [sumpool: {kernel: [3, 3, 4], ceil_mode: true}]",
-     ("3:28: error: sumpool `0`: window 3x3x4 is larger than its 3x3x3 input; PyTorch's 3D average pooling needs "
+     ("3:28: error: layer 0 (sumpool): window 3x3x4 is larger than its 3x3x3 input; PyTorch's 3D average pooling needs "
      "every input size at least the window's, even with padding")),
 ])
 def test_C9_a_3d_pool_window_larger_than_its_input_is_refused_by_check(tmp_path: Path, spec: str, message: str

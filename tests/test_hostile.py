@@ -357,7 +357,7 @@ def test_a_fixed_kernel_for_a_billion_channels_is_refused_not_expanded(tmp_path,
     """One fixed kernel is expanded to [out, in, *k] lists for the backends: out 10^9 exhausted memory."""
     text = "name: k\ninput: [1, 8, 8]\nlayers:\n  - conv: {weights: [[0, 1, 0], [1, -4, 1], [0, 1, 0]], out: 1000000000}\n"
     assert check(tmp_path, monkeypatch, capsys, text) == (
-        "spec.yaml:4:62: error: conv `0`: one fixed kernel for 1,000,000,000 (out, in) channel pairs is "
+        "spec.yaml:4:62: error: layer 0 (conv): one fixed kernel for 1,000,000,000 (out, in) channel pairs is "
         "9,000,000,000 fixed weights; at most 10,000,000")
 
 

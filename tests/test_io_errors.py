@@ -22,7 +22,7 @@ from cnnspec.errors import SpecError
 ROOT = Path(__file__).resolve().parents[1]
 LENET = str(ROOT / "specs" / "lenet5.yaml")
 BAD = "name: bad\ninput: [1, 8, 8]\nlayers: [flatten, {linear: {out: 2}}, conv: {out: 2, kernel: 3}]\n"
-BAD_ERROR = ("3:39: error: conv `2` needs a [C, L], [C, H, W] or [C, D, H, W] input, but gets the flat vector 2: "
+BAD_ERROR = ("3:39: error: layer 2 (conv) needs a [C, L], [C, H, W] or [C, D, H, W] input, but gets the flat vector 2: "
              "did a `flatten` come too early?")
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 

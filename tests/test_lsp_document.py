@@ -117,7 +117,7 @@ def test_library_error_shown_at_the_use_entry_and_in_the_library(tmp_path: Path)
     spec = tmp_path / "spec.yaml"
     spec.write_text("name: s\ninput: [3, 8, 8]\nuse: [blocks/lib.yaml]\nlayers:\n  - b: {width: 4}\n")
     result = analysed(spec)
-    message = "conv `0.0`: kernel 9x9 is larger than its 8x8 input; the output would be empty"
+    message = "layer `0.0` (conv): kernel 9x9 is larger than its 8x8 input; the output would be empty"
     assert [(p.span, p.message) for p in result.problems] == [
         (Span(2, 6, 2, 21), f"blocks/lib.yaml:5:37: {message}")]  # at `blocks/lib.yaml` of `use: [...]`
     assert result.problems[0].related[0].path == os.path.realpath(library)

@@ -249,7 +249,7 @@ def test_training_only_refusals(tmp_path: Path) -> None:
     path.write_text(base + "  - conv: {out: 2, kernel: 1, training_only: true, as: t}\n  - relu: {from: t}\n")
     with pytest.raises(SpecError) as info:
         analyse_file(path)
-    assert str(info.value) == (f"{path}:6:5: error: relu `2` runs at inference but reads the output of conv `1`, "
+    assert str(info.value) == (f"{path}:6:5: error: layer 2 (relu) runs at inference but reads the output of layer 1 (conv), "
                                "which runs only in training (`training_only`); take an earlier tensor with `from:`")
     path.write_text(base + "  - conv: {out: 2, kernel: 1, training_only: yes please}\n")
     with pytest.raises(SpecError) as info:

@@ -63,7 +63,7 @@ def test_hooks_pass_and_fail_as_expected(tmp_path: Path) -> None:
     failing = _run(try_repo, repo, env)
     assert failing.returncode == 1, failing.stdout + failing.stderr
     direct = _run([sys.executable, "-m", "cnnspec", "check", "specs/bad.yaml"], repo, {**env, "PYTHONPATH": str(ROOT)})
-    assert direct.stderr.startswith("specs/bad.yaml:4:28: error: conv `0`: kernel 9x9")
+    assert direct.stderr.startswith("specs/bad.yaml:4:28: error: layer 0 (conv): kernel 9x9")
     assert direct.stderr in failing.stdout  # the hook reports exactly what `cnnspec check` says
     assert "specs/good.yaml: ok" not in failing.stdout  # the check hook runs with --quiet: errors only
     assert "generated/good.py: stale: differs from what specs/good.yaml generates now" in failing.stdout
@@ -89,7 +89,7 @@ def test_a_changed_block_library_rechecks_the_specs_that_import_it(tmp_path: Pat
     (repo / "specs" / "blocks" / "unit.yaml").write_text(LIBRARY.replace("kernel: 3", "kernel: 9"))
     changed = _run(_try_repo("cnnspec-check", "--files", "specs/blocks/unit.yaml"), repo, env)
     assert changed.returncode == 1, changed.stdout + changed.stderr
-    assert ("specs/blocks/unit.yaml:4:32: error: conv `0.0`: kernel 9x9 is larger than its 8x8 input; the output "
+    assert ("specs/blocks/unit.yaml:4:32: error: layer `0.0` (conv): kernel 9x9 is larger than its 8x8 input; the output "
             "would be empty") in changed.stdout
     (repo / "specs" / "blocks" / "unit.yaml").write_text(LIBRARY.replace("kernel: 3", "kernel: 5"))
     assert _run(_try_repo("cnnspec-check", "--files", "specs/blocks/unit.yaml"), repo, env).returncode == 0

@@ -22,7 +22,7 @@ def test_caption_of_a_partial_graph() -> None:
     their op's plain name (before, ``caption`` raised AttributeError on them)."""
     analysis = analyse(load_text(STOPS_AT_LINEAR, "t.yaml"), None)
     assert [str(e) for e in analysis.errors] == [
-        ("t.yaml:5:5: error: linear `1` needs a flat feature vector but gets a 4x1x6x6 tensor; add `- flatten` "
+        ("t.yaml:5:5: error: layer 1 (linear) needs a flat feature vector but gets a 4x1x6x6 tensor; add `- flatten` "
          "before it, or set `over: channels` to apply it at every position")]
     assert analysis.graph is not None
     assert [(node.attrs is None, caption(node)) for node in analysis.graph.nodes] == [

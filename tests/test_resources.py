@@ -118,7 +118,7 @@ def test_an_output_size_beyond_int64_is_refused_at_the_layer(tmp_path: Path) -> 
     spec.write_text("name: p\ninput: [1, 8, 8]\nlayers: [conv: {out: 1, kernel: 1, padding: 9223372036854775807}]\n")
     result = _check(spec)
     assert (result.returncode, result.stderr.strip()) == (
-        1, (f"{spec}:3:10: error: conv `0`: the output would be 1x18446744073709551622x18446744073709551622, and "
+        1, (f"{spec}:3:10: error: layer 0 (conv): the output would be 1x18446744073709551622x18446744073709551622, and "
            "sizes are at most 2^63 - 1 (int64 in PyTorch and ONNX)"))
 
 

@@ -46,10 +46,11 @@ KIND_OF_BROKEN = {
     "wrong-type": ["quoted_number", "bad_expression", "block_argument_wrong_type", "float_in_integer_arithmetic",
                    "bool_as_number", "input_not_integer", "sexagesimal_is_a_string",
                    "wrong_type"],
-    "invalid-value": ["shortcut_unknown_form", "dropout_probability", "groups_zero", "input_five_sizes", "input_zero_size", "linear_bad_axis",
+    "invalid-value": ["channels_in_makes_out_negative", "shortcut_unknown_form", "dropout_probability", "groups_zero", "input_five_sizes", "input_zero_size", "linear_bad_axis",
                       "negative_kernel", "pad_negative", "reshape_zero_size", "softmax_bad_axis", "stage_repeat_zero",
                       "upsample_scale_zero", "zero_out_channels", "zero_stride"],
-    "expression": ["expression_division_by_zero"],
+    "expression": ["expression_division_by_zero", "block_reads_spec_in_channels", "channels_in_in_block_argument",
+                   "channels_in_outside_block"],
     "name": ["name_single_underscore", "block_name_not_a_name", "block_named_like_op", "duplicate_layer_name",
              "name_dunder", "name_empty", "name_keyword", "name_with_dot", "name_quote_newline",
              "name_shadows_module_attribute", "name_unicode_lookalike", "tensor_name_not_identifier",
@@ -120,7 +121,7 @@ def test_sarif_of_two_broken_specs_and_a_good_one(monkeypatch: pytest.MonkeyPatc
     assert run["columnKind"] == "unicodeCodePoints"
     assert run["results"] == [
         {"ruleId": "shape", "ruleIndex": 13, "level": "error",
-         "message": {"text": "conv `0`: kernel 5x5 is larger than its 4x4 input; the output would be empty"},
+         "message": {"text": "layer 0 (conv): kernel 5x5 is larger than its 4x4 input; the output would be empty"},
          "locations": [{"physicalLocation": {
              "artifactLocation": {"uri": "tests/broken/kernel_larger_than_input.yaml", "uriBaseId": "%SRCROOT%"},
              "region": {"startLine": 5, "startColumn": 28, "endLine": 5, "endColumn": 29}}}]},
@@ -193,7 +194,7 @@ def test_catalogue_is_covered() -> None:
 def test_kinds_of_command_line_and_explicit_codes() -> None:
     assert classify("--set classes: the spec has no parameter `classes`") == "override"
     assert classify("something nobody wrote yet") == "spec"
-    assert SpecError("conv `0`: kernel 5x5 is larger", SourcePos("a.yaml", 1, 1)).code == "shape"
+    assert SpecError("layer 0 (conv): kernel 5x5 is larger", SourcePos("a.yaml", 1, 1)).code == "shape"
     assert SpecError("anything", None, code="budget").code == "budget"
 
 

@@ -21,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnspec.frontend import analyse_doc, is_library, smallest_input
+    from cnnspec.frontend import analyse_doc, is_library, size_fixed_by, smallest_input
     from cnnspec.report import render
 
     if args.depth is not None and args.depth < 1:
@@ -32,6 +32,6 @@ def run(args: argparse.Namespace) -> int:
     if is_library(doc.data):
         raise UsageError(f"{doc.file} holds only `blocks` (a block library); summarise a spec that uses them")
     graph = analyse_doc(doc, path, **kwargs)
-    smallest = smallest_input(graph) if args.format != "json" else None
-    print(render(graph, args.format, args.depth, smallest), end="")
+    smallest = smallest_input(graph)
+    print(render(graph, args.format, args.depth, smallest, size_fixed_by(graph, smallest)), end="")
     return 0

@@ -29,7 +29,7 @@ from cnnspec.frontend.read import Doc, load_file, load_text
 from cnnspec.frontend.syntax import is_library, parse
 
 __all__ = ["Analysis", "analyse", "analyse_doc", "analyse_file", "analyse_text", "infer", "is_library",
-           "load_file", "load_text", "smallest_input"]
+           "load_file", "load_text", "size_fixed_by", "smallest_input"]
 
 T = TypeVar("T")
 
@@ -99,7 +99,26 @@ def analyse(doc: Doc, path: str | os.PathLike[str] | None, overrides: Mapping[st
     shape_errors += attach_constraints(graph, spec, params)
     graph.spec_hash = _digest(program, params, own)
     graph.files = program.files
+    graph.variant = functools.partial(_variant, doc, path, dict(overrides or {}), shape, read)
     return Analysis(graph, shape_errors, program=program)
+
+
+def _variant(doc: Doc, path: str | os.PathLike[str] | None, overrides: Mapping[str, Any], shape: ir.Shape | None,
+             read: Read | None, changed: Mapping[str, Any]) -> ir.Graph:
+    """``doc`` analysed again with ``changed`` params (``ir.Graph.variant``); raises the first problem. An
+    input axis given explicitly (``--input``) keeps its size unless the spec's own input writes it with a
+    changed param (``[$in_channels, 224, 224]``): then it follows the param."""
+    if shape is not None:
+        spec, _ = parse(doc)
+        if spec is not None:
+            before = input_shape(spec, bind_params(spec, overrides))
+            after = input_shape(spec, bind_params(spec, {**overrides, **changed}))
+            shape = tuple(a if a != b else s for s, b, a in zip(shape, before, after))
+    result = analyse(doc, path, {**overrides, **changed}, shape, every_error=False, read=read)
+    if result.errors:
+        raise result.errors[0]
+    assert result.graph is not None
+    return result.graph
 
 
 def analyse_doc(doc: Doc, path: str | os.PathLike[str] | None, overrides: Mapping[str, Any] | None = None,
@@ -161,23 +180,58 @@ def search_cost(graph: ir.Graph) -> int:
 
 
 def smallest_input(graph: ir.Graph) -> ir.Shape | None:
-    """The smallest input (per spatial axis, others kept) for which every layer has a positive output, found
-    by bisection (larger inputs are assumed to stay valid). None when the input has no spatial axes, or
-    when the bisection would cost more than :data:`SMALLEST_INPUT_BUDGET` node analyses."""
+    """The smallest input (per spatial axis, others kept) that the network as built runs on: every layer
+    has a positive output and every weight keeps its shape (a linear after a flatten fixes the sizes its
+    features come from), so the generated module and the ONNX file take it. Found by bisection (larger inputs
+    are assumed to stay valid). None when the input has no spatial axes, or when the bisection would cost
+    more than :data:`SMALLEST_INPUT_BUDGET` node analyses."""
     if graph.rank < 1:
         return None
     probes = sum(size.bit_length() for size in graph.input_shape[1:])
     if probes * search_cost(graph) > SMALLEST_INPUT_BUDGET:
         return None
+    weights = _weight_shapes(graph)
     best = list(graph.input_shape)
     for axis in range(1, len(best)):
         low, high = 1, graph.input_shape[axis]
         while low < high:
             middle = (low + high) // 2
-            _, errors = infer(graph, tuple(best[:axis] + [middle] + best[axis + 1:]), first_error_only=True)
-            if errors:
+            if _refuses(graph, tuple(best[:axis] + [middle] + best[axis + 1:]), weights) is not None:
                 low = middle + 1
             else:
                 high = middle
         best[axis] = low
     return tuple(best)
+
+
+def size_fixed_by(graph: ir.Graph, smallest: ir.Shape | None) -> str | None:
+    """The layer whose weights stop ``smallest`` (see :func:`smallest_input`) from being smaller along some
+    axis (``layer 7 (linear)``, whose features a flatten takes from every position), or None when no weight
+    depends on the input's spatial size there."""
+    if smallest is None:
+        return None
+    weights = _weight_shapes(graph)
+    for axis in range(1, len(smallest)):
+        if smallest[axis] > 1:
+            shape = (*smallest[:axis], smallest[axis] - 1, *smallest[axis + 1:])
+            found = _refuses(graph, shape, weights, weights_only=True)
+            if found is not None:
+                return found
+    return None
+
+
+def _weight_shapes(graph: ir.Graph) -> dict[str, tuple[ir.Shape, ...]]:
+    return {node.path: tuple(t.shape for t in (*node.params, *node.buffers)) for node in graph.nodes}
+
+
+def _refuses(graph: ir.Graph, shape: ir.Shape, weights: dict[str, tuple[ir.Shape, ...]],
+             weights_only: bool = False) -> str | None:
+    """Why the network built at ``graph``'s input does not run at ``shape`` (a shape error, or the label of
+    the first layer whose weights would change), or None."""
+    probe, errors = infer(graph, shape, first_error_only=True)
+    if errors:
+        return None if weights_only else str(errors[0])
+    for node in probe.nodes:
+        if tuple(t.shape for t in (*node.params, *node.buffers)) != weights.get(node.path, ()):
+            return node.label or node.op
+    return None

@@ -17,10 +17,10 @@ from pydantic import ValidationError
 from cnnspec import ir
 from cnnspec.errors import SourcePos, SpecError
 from cnnspec.frontend import ast
-from cnnspec.frontend.expr import ExprError, evaluate, is_expression
+from cnnspec.frontend.expr import CHANNELS_IN, ChannelsIn, ExprError, Late, Shadowed, evaluate, is_expression
 from cnnspec.frontend.expr import parse as parse_expression
 from cnnspec.frontend.link import Program
-from cnnspec.frontend.messages import suggest, validation_errors
+from cnnspec.frontend.messages import INPUT_SIZES, suggest, validation_errors
 from cnnspec.frontend.names import check_name
 from cnnspec.frontend.spec import Projection, SequentialSettings
 from cnnspec.frontend.syntax import LAYER_OPS, STRUCTURES, not_a_mapping
@@ -106,13 +106,24 @@ def _evaluate(value: Any, env: Mapping[str, Any], pos: SourcePos) -> Any:
         raise SpecError(str(exc), pos) from None
 
 
-def substitute(value: Any, spots: ast.Spots, env: Mapping[str, Any], path: tuple[str | int, ...] = ()) -> Any:
-    """``value`` (written at ``path`` under ``spots``) with every ``$expression`` evaluated in ``env``."""
+def substitute(value: Any, spots: ast.Spots, env: Mapping[str, Any], path: tuple[str | int, ...] = (),
+               late: set[str] | None = None) -> Any:
+    """``value`` (written at ``path`` under ``spots``) with every ``$expression`` evaluated in ``env``. With
+    ``late``, a setting that reads ``$channels_in`` holds 1 for now and its key goes into ``late`` (infer
+    evaluates it once the block's input is known)."""
     if isinstance(value, dict):
-        return {k: substitute(v, spots, env, (*path, k)) for k, v in value.items()}
+        return {k: substitute(v, spots, env, (*path, k), late) for k, v in value.items()}
     if isinstance(value, list):
-        return [substitute(v, spots, env, (*path, i)) for i, v in enumerate(value)]
+        return [substitute(v, spots, env, (*path, i), late) for i, v in enumerate(value)]
     if is_expression(value):
+        if late is not None:
+            try:
+                return evaluate(value, env)
+            except Late:
+                late.add(str(path[0]))
+                return 1
+            except ExprError as exc:
+                raise SpecError(str(exc), spots.pos(*path)) from None
         return _evaluate(value, env, spots.pos(*path))
     return value
 
@@ -237,21 +248,22 @@ class Elaborator:
 
     # -- ops -------------------------------------------------------------------------------------------
     def op_call(self, call: ast.OpCall, naming: _Naming, x: int, lane: str, env: dict[str, Any]) -> int:
-        settings = call.static if call.static is not None else self.settings(call, env)
+        late: set[str] = set()
+        settings = call.static if call.static is not None else self.settings(call, env, late)
         name, path = self.name(settings.name, call.spots, naming)
         named = tuple(self.lookup(getattr(settings, key), call.spots.pos(key), x)
                       for key in REGISTRY[call.op].tensor_settings if getattr(settings, key) is not None)
         y = self.value()
         node = ir.Node(op=call.op, name=name, path=path, scope=naming.scope.path, inputs=(x, *named), outputs=(y,),
                        settings=settings, pos=call.pos, written=self.written(call), field_pos=self.positions(call),
-                       lane=lane, label=layer_label(call.op, path))
+                       lane=lane, label=layer_label(call.op, path), late=frozenset(late))
         self.claim(node, settings.name is not None, call.spots, naming)
         self.add(node, naming)
         return y
 
-    def settings(self, call: ast.OpCall, env: dict[str, Any]) -> Any:
+    def settings(self, call: ast.OpCall, env: dict[str, Any], late: set[str]) -> Any:
         model = REGISTRY[call.op].Settings
-        concrete = substitute(dict(call.settings), call.spots, env)
+        concrete = substitute(dict(call.settings), call.spots, env, late=late)
         key = (id(call), repr(concrete))  # instances of a block often evaluate to the same settings
         found = self.validated.get(key)
         if found is not None:
@@ -529,7 +541,8 @@ class Elaborator:
                  x: int, lane: str, pos: SourcePos, stack: tuple[str, ...]) -> int:
         scope = ir.Scope("block", "", "", pos, block=call, lane=lane)
         self.place(scope, name, spots, naming)
-        env = {**self.params, **call.args}
+        shadowed = {name: Shadowed(name, self.params[name], block.name) for name in INPUT_SIZES & set(self.params)}
+        env = {**self.params, **shadowed, CHANNELS_IN: ChannelsIn(block.name), **call.args}
         self.frames.append(_Frame(block.name, self.declared(block.layers), x))
         try:
             return self.scope(scope, naming, lambda inner: self.layers(block.layers, inner, x, self.lane("x"), env,

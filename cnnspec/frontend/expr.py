@@ -21,6 +21,7 @@ import difflib
 import functools
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from cnnspec.ir import BinOp, Call, Expr, Num, Ref, Unary
@@ -33,6 +34,41 @@ _TOKEN = re.compile(r"\s*(?:(?P<float>\d+\.\d*(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+)
 
 class ExprError(ValueError):
     """An expression that cannot be parsed or evaluated; the message is for the user."""
+
+
+@dataclass(frozen=True)
+class Shadowed:
+    """A spec parameter named like a block's own quantity (``in_channels``), as a block without an argument
+    of that name sees it: reading it is refused, since a student writing ``$in_channels`` inside a block
+    means the block's input width (a "depthwise" conv once got the image's ``groups: 3``)."""
+
+    name: str
+    value: Any
+    block: str
+
+    def message(self) -> str:
+        return (f"`${self.name}` inside block `{self.block}` is the spec's parameter `{self.name}` "
+                f"({self.value!r}), not this block's input width; write `$channels_in` for that, or rename the "
+                f"spec parameter (e.g. `image_channels`)")
+
+
+CHANNELS_IN = "channels_in"  # a block's input channel count, known once shapes are inferred
+
+
+class Late(ExprError):
+    """``$channels_in`` read before shapes are known: a layer setting takes it later (``frontend/infer``);
+    anywhere else this is the refusal."""
+
+
+@dataclass(frozen=True)
+class ChannelsIn:
+    """What a block's names hold for ``$channels_in`` while its layers are elaborated."""
+
+    block: str
+
+    def message(self) -> str:
+        return (f"`${CHANNELS_IN}` (the input channels of block `{self.block}`) is known only in the settings of "
+                "the block's layers, not in the arguments of a block or stage")
 
 
 
@@ -153,12 +189,32 @@ def evaluate(text: str, scope: Mapping[str, Any]) -> Any:
 
 
 def _lookup(name: str, scope: Mapping[str, Any]) -> Any:
+    if name not in scope and name == CHANNELS_IN:
+        raise ExprError(f"`${CHANNELS_IN}` is the input channels of a block, for its layers; outside blocks a "
+                        "layer's input size is never written: each layer takes it from the layer before")
     if name not in scope:
-        close = difflib.get_close_matches(name, list(scope), n=1, cutoff=0.6)
-        known = ", ".join(f"${n}" for n in sorted(scope)) or "none"
+        usable = [n for n, v in scope.items() if not isinstance(v, ChannelsIn)]  # $channels_in: layers only
+        close = difflib.get_close_matches(name, usable, n=1, cutoff=0.6)
+        known = ", ".join(f"${n}" for n in sorted(usable)) or "none"
         hint = f"; did you mean `${close[0]}`?" if close else f" (defined here: {known})"
         raise ExprError(f"`${name}` is not defined{hint}")
-    return scope[name]
+    value = scope[name]
+    if isinstance(value, Shadowed):
+        raise ExprError(value.message())
+    if isinstance(value, ChannelsIn):
+        raise Late(value.message())
+    return value
+
+
+def evaluate_written(value: Any, scope: Mapping[str, Any]) -> Any:
+    """A setting as written (``ir.Written``: expression trees, tuples for lists) evaluated in ``scope``."""
+    if isinstance(value, tuple):
+        return [evaluate_written(v, scope) for v in value]
+    if isinstance(value, Ref):
+        return _lookup(value.name, scope)
+    if isinstance(value, (Num, Unary, BinOp, Call)):
+        return _eval(value, scope, f"${CHANNELS_IN}")
+    return value
 
 
 def _eval(node: Expr, scope: Mapping[str, Any], text: str) -> float:

@@ -15,8 +15,11 @@ import math
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
+from pydantic import ValidationError
+
 from cnnspec import ir
 from cnnspec.errors import SpecError
+from cnnspec.frontend.expr import CHANNELS_IN, ExprError, evaluate_written
 from cnnspec.ops import REGISTRY
 from cnnspec.ops.base import RuleError
 from cnnspec.ops.merge import projection
@@ -35,6 +38,7 @@ class _State:
     alias: dict[int, int] = field(default_factory=dict)  # the output of a projection left out -> its input
     projections: dict[str, tuple[int, tuple[int, ...]] | None] = field(default_factory=dict)  # scope -> (out, strides)
     errors: list[SpecError] = field(default_factory=list)
+    blocks: dict[str, ir.Scope] | None = None  # path -> block scope, for settings that read $channels_in
 
 
 def infer(graph: ir.Graph, input_shape: ir.Shape, first_error_only: bool = False) -> tuple[ir.Graph, list[SpecError]]:
@@ -53,6 +57,11 @@ def infer(graph: ir.Graph, input_shape: ir.Shape, first_error_only: bool = False
             done[id(node)] = node.evolve(inputs=inputs)
             continue
         settings = node.settings
+        if node.late:
+            settings = _late_settings(node, graph, state)
+            if settings is None:
+                done[id(node)] = node.evolve(inputs=inputs)
+                continue
         scope = projections.get(node.scope) if projections else None
         if scope is not None:
             try:
@@ -78,6 +87,38 @@ def infer(graph: ir.Graph, input_shape: ir.Shape, first_error_only: bool = False
     analysed = replace(graph, nodes=nodes, root=root, outputs=outputs, input_shape=input_shape,
                        shapes=state.shapes, elaborated=graph)
     return analysed, state.errors
+
+
+def _late_settings(node: ir.Node, graph: ir.Graph, state: _State) -> object | None:
+    """``node``'s settings with those that read ``$channels_in`` evaluated now that the input channels of
+    its block are known; None (an error recorded) where a value is refused."""
+    blocks = state.blocks
+    if blocks is None:
+        blocks = state.blocks = {s.path: s for s in graph.root.scopes() if s.block is not None}
+    path = node.scope
+    while path not in blocks:
+        path = path.rpartition(".")[0]
+    block = blocks[path]
+    assert block.block is not None
+    source = state.alias.get(block.inputs[0], block.inputs[0])
+    channels = state.shapes[source][0]
+    env = {**graph.params, **block.block.args, CHANNELS_IN: channels}
+    given = node.settings.model_dump(exclude_unset=True)
+    for key in sorted(node.late):
+        try:
+            given[key] = evaluate_written(node.written[key], env)
+        except ExprError as exc:
+            state.errors.append(SpecError(str(exc), node.field_pos.get(key, node.pos)))
+            return None
+    try:
+        return type(node.settings).model_validate(given)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = str(first["loc"][0]) if first["loc"] else ""
+        state.errors.append(SpecError(f"{node.label or node.op}: `{key}` is {given.get(key)!r} with "
+                                      f"`${CHANNELS_IN}` = {channels}: {first['msg']}",
+                                      node.field_pos.get(key, node.pos)))
+        return None
 
 
 def _projection(scope: ir.Scope, state: _State) -> tuple[int, tuple[int, ...]] | None:

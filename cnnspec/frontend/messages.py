@@ -29,7 +29,9 @@ _FORMS = {
                  "optional `name` and `norm: batchnorm|none`), or a list of layers")),
 }
 
-_INPUT_SIZES = frozenset({"in", "in_channels", "in_features", "input", "inputs", "cin", "c_in", "channels"})
+# names of a layer's or block's input size: never written in a layer, refused as spec params inside a block
+INPUT_SIZES = frozenset({"in", "in_channels", "in_features", "input", "inputs", "cin", "c_in", "channels",
+                         "channels_in", "input_channels"})
 
 
 # names other libraries give to cnnspec's ops (PyTorch, Keras, papers): suggested before spelling matches
@@ -132,7 +134,7 @@ def _message(
         key, colon, rest = field.partition(":")
         if colon and key in known:
             message += f": write a space after the colon (`{key}: {rest.strip()}`)"
-        elif field in _INPUT_SIZES and what.startswith("`"):
+        elif field in INPUT_SIZES and what.startswith("`"):
             message += ": the input size is never written, each layer takes it from the layer before"
         elif field in ("activation", "act") and what.startswith("`"):
             written = value_of(loc)

@@ -73,8 +73,9 @@ class Traits:
     ``pass_through``: may hand back its input tensor itself at inference (identity, dropout);
     ``layout_aware``: its ONNX lowering takes a channels-last value (see the ONNX backend);
     ``inputs``: how many inputs it takes (0: two or more, a merge);
-    ``dynamic_spatial``: its output does not fix the input's spatial sizes (an ONNX graph may keep them
-    symbolic; ``False`` for ops whose weights or settings follow the spatial size, such as flatten);
+    ``dynamic_spatial``: its ONNX lowering works for any size of its input's spatial axes, so a graph built
+    with ``--dynamic-spatial`` may keep them symbolic (``False`` for ops whose lowering or weights follow the
+    sizes, such as flatten or a reshape; ``Op.symbolic_axes`` refines it by the attributes);
     ``torch_module``: its PyTorch lowering is a module (``False``: an expression in ``forward``, such as
     ``out += identity``)."""
 
@@ -261,6 +262,14 @@ class Op:
     def onnx(self, a: Any, ctx: OnnxContext) -> OnnxValue:
         raise NotImplementedError(f"op {self.name} has no ONNX lowering")
 
+    def symbolic_axes(self, a: Any, shape: Shape, axes: frozenset[int]) -> frozenset[int] | str:
+        """For an ONNX graph with symbolic spatial sizes (``--dynamic-spatial``): given the axes of the input
+        ``shape`` (no batch axis) whose sizes are symbolic, those of the output, or why the op needs fixed
+        sizes. By default the output keeps the input's symbolic axes where ``traits.dynamic_spatial``."""
+        if not axes or self.traits.dynamic_spatial:
+            return axes
+        return "its ONNX lowering writes the input's sizes as numbers"
+
     def takes_channels_last(self, a: Any) -> bool:
         """Whether the ONNX lowering reads a logically channels-last input as it is (elementwise ops, and
         layout-aware ones where the attributes say so); otherwise the backend transposes it back first."""
@@ -275,5 +284,8 @@ class Op:
 
 
 def label(op: str, path: str) -> str:
-    """How messages name a layer: ``conv `layer1.0.conv1```."""
-    return f"{op} `{path}`" if path else op
+    """How messages name a layer, as a student counts and names them: ``layer 6 (conv)``,
+    ``layer `layer1.0.conv1` (conv)``."""
+    if not path:
+        return op
+    return f"layer {path} ({op})" if path.isdigit() else f"layer `{path}` ({op})"

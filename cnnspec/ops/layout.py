@@ -55,6 +55,12 @@ class Flatten(Op):
     def onnx(self, a: FlattenSettings, ctx: OnnxContext) -> OnnxValue:
         return ctx.op("Flatten", [ctx.inputs[0].name], ctx.out_shape(), axis=1)
 
+    def symbolic_axes(self, a: FlattenSettings, shape: Shape, axes: frozenset[int]) -> frozenset[int] | str:
+        if not axes:
+            return axes
+        return ("it makes every position a feature, so the layers after it depend on the input size; pool to "
+                "a fixed size first (global pooling)")
+
     def reference(self, a: FlattenSettings, inputs: tuple[Shape, ...]) -> str:
         return "nn.Flatten()"
 
@@ -125,6 +131,9 @@ class Permute(Op):
                 return ctx.relabel(x, False)
         x = ctx.materialize(x)
         return ctx.op("Transpose", [x.name], tuple(x.shape[d] for d in dims), perm=dims)
+
+    def symbolic_axes(self, a: PermuteAttrs, shape: Shape, axes: frozenset[int]) -> frozenset[int] | str:
+        return frozenset(k - 1 for k, d in enumerate(a.dims) if k and d - 1 in axes)  # dims count the batch axis
 
     def reference(self, a: PermuteAttrs, inputs: tuple[Shape, ...]) -> str:
         return f"lambda x: x.permute({list(a.dims)})"
@@ -213,6 +222,9 @@ class Reshape(Op):
         """Reshape to ``[0, *shape]``: 0 keeps the (symbolic) batch axis."""
         return ctx.op("Reshape", [ctx.inputs[0].name, ctx.const("shape", [0, *a.shape], integer=True)],
                       ctx.out_shape())
+
+    def symbolic_axes(self, a: Any, shape: Shape, axes: frozenset[int]) -> frozenset[int] | str:
+        return "it reshapes to the sizes written in the spec" if axes else axes
 
     def reference(self, a: ReshapeAttrs, inputs: tuple[Shape, ...]) -> str:
         return f"lambda x: x.reshape(-1, *{a.shape})"

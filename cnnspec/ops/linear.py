@@ -114,6 +114,11 @@ class Linear(Op):
             return _pointwise_conv(a, ctx, x, ctx.out_shape())
         return _matmul(a, ctx, x)
 
+    def symbolic_axes(self, a: Any, shape: Shape, axes: frozenset[int]) -> frozenset[int] | str:
+        if a.over == "last" and len(shape) - 1 in axes:
+            return "over the last axis its weights follow that axis's size"
+        return axes
+
     def reference(self, a: LinearAttrs, inputs: tuple[Shape, ...]) -> str:
         linear = f"nn.Linear({a.in_features}, {a.out_features}, bias={a.bias})"
         return f"moved({linear})" if a.over == "channels" else linear

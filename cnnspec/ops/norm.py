@@ -308,6 +308,11 @@ class LayerNorm(Op):
         y = self._over_last(a, ctx, t, suffix="LayerNormalization")
         return ctx.op("Transpose", [y.name], x.shape, perm=back)
 
+    def symbolic_axes(self, a: Any, shape: Shape, axes: frozenset[int]) -> frozenset[int] | str:
+        if a.over == "last" and len(shape) - 1 in axes:
+            return "over the last axis its weights follow that axis's size"
+        return axes
+
     def reference(self, a: LayerNormAttrs, inputs: tuple[Shape, ...]) -> str:
         norm = f"nn.LayerNorm({a.normalized}, eps={a.eps}, elementwise_affine={a.affine})"
         return norm if a.over == "last" or len(inputs[0]) == 1 else f"moved({norm})"
@@ -333,7 +338,7 @@ class GroupNorm(Op):
     name = "groupnorm"
     family = "norm"
     Settings = GroupNormSettings
-    traits = Traits(fresh_output=True)
+    traits = Traits(fresh_output=True, dynamic_spatial=False)  # ONNX: reshapes back to the input's sizes
 
     def infer(self, s: GroupNormSettings, inputs: tuple[Shape, ...], label: str) -> Inferred:
         """Same shape; ``groups`` must divide the channels; affine weight and bias ``(C,)``.

@@ -113,6 +113,11 @@ class _WindowPool(Op):
         keywords += [(name, ctx.value(name, name, default=defaults[name])) for name in names]
         return kernel, keywords
 
+    def symbolic_axes(self, a: PoolAttrs, shape: Shape, axes: frozenset[int]) -> frozenset[int] | str:
+        if axes and a.ceil_mode:
+            return "with `ceil_mode` its ONNX end padding follows the input size"
+        return axes
+
     def window_pads(self, a: PoolAttrs, ctx: OnnxContext, x: OnnxValue) -> tuple[list[int], list[int]]:
         """(declared pads begin+end, pads with the ceil-mode overhang added at the end)."""
         padding = list(a.padding)
@@ -319,6 +324,11 @@ class _Adaptive(Op):
         for axis, o in todo:
             x = _adaptive_axis(ctx, x, axis, o, reduce, last=axis == todo[-1][0])
         return x
+
+    def symbolic_axes(self, a: AdaptiveAttrs, shape: Shape, axes: frozenset[int]) -> frozenset[int] | str:
+        if axes and any(o != 1 for o in a.out):
+            return "its windows follow the input size; only an output of 1 (global pooling) takes any size"
+        return frozenset()  # a fixed output size
 
     def reference(self, a: AdaptiveAttrs, inputs: tuple[Shape, ...]) -> str:
         return f"nn.Adaptive{self.kind}Pool{len(a.out)}d({a.out})"

@@ -176,6 +176,9 @@ class Upsample(Op):
         sizes = ctx.const("sizes", list(a.size), integer=True)
         return ctx.op("Resize", [x.name, "", "", sizes], ctx.out_shape(), **attrs)
 
+    def symbolic_axes(self, a: Any, shape: Shape, axes: frozenset[int]) -> frozenset[int] | str:
+        return "its ONNX Resize writes the output sizes as numbers" if axes else axes
+
     def reference(self, a: UpsampleAttrs, inputs: tuple[Shape, ...]) -> str:
         how = f"scale_factor={a.scale}" if a.scale is not None else f"size={a.size}"
         if a.size_of is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from cnnspec.ir import Graph, Node, RFValue
+from cnnspec.ir import Graph, Node, RFValue, Shape
 
 
 def rf_numbers(values: tuple[RFValue, ...]) -> list[int | float]:
@@ -27,7 +27,7 @@ def layer_record(node: Node) -> dict[str, Any]:
     }
 
 
-def summary_record(graph: Graph) -> dict[str, Any]:
+def summary_record(graph: Graph, min_input: Shape | None = None) -> dict[str, Any]:
     root = graph.root
     several = {} if graph.output_form == "one" else {  # only for a spec declaring `outputs:`
         "outputs": [{"name": name, "shape": list(graph.shapes[value])} for name, value in graph.outputs]}
@@ -42,9 +42,10 @@ def summary_record(graph: Graph) -> dict[str, Any]:
         "macs": root.total_macs,
         "flops": 2 * root.total_macs,
         "activation_bytes": graph.activation_bytes,
+        "smallest_input": list(min_input) if min_input is not None else None,
         "layers": [layer_record(n) for n in graph.leaves()],
     }
 
 
-def to_json(graph: Graph) -> str:
-    return json.dumps(summary_record(graph), indent=2)
+def to_json(graph: Graph, min_input: Shape | None = None) -> str:
+    return json.dumps(summary_record(graph, min_input), indent=2)

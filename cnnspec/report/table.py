@@ -23,7 +23,7 @@ def _cells(row: Row, indent: bool) -> tuple[str, ...]:
             f"{row.macs:,}" if row.macs else "-", row.rf)
 
 
-def _totals(graph: Graph, min_input: Shape | None) -> list[str]:
+def _totals(graph: Graph, min_input: Shape | None, fixed_by: str | None) -> list[str]:
     root = graph.root
     frozen = root.total_params - root.total_trainable
     lines = [
@@ -38,7 +38,8 @@ def _totals(graph: Graph, min_input: Shape | None) -> list[str]:
     elif root.rf_size:
         lines.append(f"Receptive field of the output: {rf_text(root.rf_size)} (stride {rf_text(root.rf_stride)})")
     if min_input is not None:
-        lines.append(f"Smallest valid input: {fmt(min_input)}")
+        why = f" (the weights of {fixed_by} depend on the input size; `--input` re-sizes them)" if fixed_by else ""
+        lines.append(f"Smallest valid input: {fmt(min_input)}{why}")
     return lines
 
 
@@ -63,7 +64,7 @@ def outputs_text(graph: Graph) -> str:
     return "outputs " + ", ".join(f"{name} {fmt(graph.shapes[value])}" for name, value in graph.outputs)
 
 
-def text(graph: Graph, depth: int | None = None, min_input: Shape | None = None) -> str:
+def text(graph: Graph, depth: int | None = None, min_input: Shape | None = None, fixed_by: str | None = None) -> str:
     table = [HEADERS] + [_cells(r, True) for r in rows(graph.root, depth)]
     widths = [max(len(r[i]) for r in table) for i in range(len(HEADERS))]
     right = {3, 4}
@@ -74,10 +75,11 @@ def text(graph: Graph, depth: int | None = None, min_input: Shape | None = None)
     rule = "-" * len(line(HEADERS))
     head = f"{graph.name}  ({graph.source})  input {fmt(graph.input_shape)} -> {outputs_text(graph)}"
     body = [line(r) for r in table[1:]]
-    return "\n".join([head, rule, line(HEADERS), rule, *body, rule, *_totals(graph, min_input)]) + "\n"
+    return "\n".join([head, rule, line(HEADERS), rule, *body, rule, *_totals(graph, min_input, fixed_by)]) + "\n"
 
 
-def markdown(graph: Graph, depth: int | None = None, min_input: Shape | None = None) -> str:
+def markdown(graph: Graph, depth: int | None = None, min_input: Shape | None = None,
+             fixed_by: str | None = None) -> str:
     out = [f"### {graph.name}: input {fmt(graph.input_shape)} -> {outputs_text(graph)}", "",
            "| " + " | ".join(HEADERS) + " |", "|---|---|---|---:|---:|---|"]
     for row in rows(graph.root, depth):
@@ -85,5 +87,5 @@ def markdown(graph: Graph, depth: int | None = None, min_input: Shape | None = N
         cells[0] = "&nbsp;&nbsp;" * (row.depth - 1) + f"`{cells[0]}`"
         out.append("| " + " | ".join(cells) + " |")
     out.append("")
-    out.extend(f"- {line}" for line in _totals(graph, min_input))
+    out.extend(f"- {line}" for line in _totals(graph, min_input, fixed_by))
     return "\n".join(out) + "\n"

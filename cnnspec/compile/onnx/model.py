@@ -14,6 +14,7 @@ from onnx import helper
 from cnnspec._version import __version__
 from cnnspec.compile.onnx.builder import Builder, Dim, Value
 from cnnspec.compile.onnx.detached import InitializerSink, RawTensor
+from cnnspec.compile.onnx.dynamic import input_dims, output_dims, symbolic_axes
 from cnnspec.compile.onnx.lower import lower
 from cnnspec.compile.onnx.options import DEFAULT_OPSET
 from cnnspec.compile.onnx.weights import CheckedWeights, SeededWeights, check_weights
@@ -45,12 +46,15 @@ def to_model_proto(
     fp16: bool = False,
     source: str = "weights",
     defer_permutes: bool = True,
+    dynamic_spatial: bool = False,
 ) -> onnx.ModelProto:
     """The ONNX model for ``graph``. ``weights`` (a state_dict of numpy arrays or torch tensors, or a
     checkpoint's tensors from ``weights.read_checkpoint``; checked against the spec) default to a seeded
     initialisation; ``batch`` fixes the batch dimension, else it is symbolic; ``defer_permutes=False``
-    writes every permute as a Transpose (lower.py)."""
-    return compile_graph(graph, weights, seed, opset, batch, fp16, source, defer_permutes=defer_permutes).model
+    writes every permute as a Transpose (lower.py); ``dynamic_spatial`` keeps the spatial sizes symbolic
+    (``dynamic.py``)."""
+    return compile_graph(graph, weights, seed, opset, batch, fp16, source, defer_permutes=defer_permutes,
+                         dynamic_spatial=dynamic_spatial).model
 
 
 def compile_graph(
@@ -63,11 +67,13 @@ def compile_graph(
     source: str = "weights",
     detached: bool = False,
     defer_permutes: bool = True,
+    dynamic_spatial: bool = False,
 ) -> Compiled:
     """The model and every leaf's value; with ``detached`` the initializers stay out of the ModelProto
     (its graph has none) and come back as ``Compiled.initializers``, to be written by ``save_detached``
     without protobuf's copies of them."""
     dim: Dim = BATCH_DIM if batch is None else check_batch(batch)
+    axes = symbolic_axes(graph) if dynamic_spatial else None  # refused before any weight is read
     # read lazily, one tensor at a time: the model being built holds the only full copy of the weights
     lazy = SeededWeights(graph, seed) if weights is None else check_weights(graph, weights, source, fp16)
     model = onnx.ModelProto(producer_name="cnnspec", producer_version=__version__)
@@ -83,9 +89,14 @@ def compile_graph(
     g = model.graph
     g.name = graph.name
     g.node.extend(b.nodes)
-    g.input.append(b.tensor_type(INPUT, x.shape))
-    g.output.extend(b.tensor_type(name, (dim, *graph.shapes[value])) for name, (_, value) in zip(names, outputs))
-    g.value_info.extend(b.tensor_type(name, shape) for name, shape in b.value_info.items())
+    if axes is None:
+        g.input.append(b.tensor_type(INPUT, x.shape))
+        g.output.extend(b.tensor_type(name, (dim, *graph.shapes[value])) for name, (_, value) in zip(names, outputs))
+        g.value_info.extend(b.tensor_type(name, shape) for name, shape in b.value_info.items())
+    else:  # inner shapes are those of the spec's input size: left out
+        g.input.append(b.tensor_type(INPUT, (dim, *input_dims(graph))))
+        g.output.extend(b.tensor_type(name, (dim, *output_dims(graph, axes, value, "out" if name == OUTPUT else name)))
+                        for name, (_, value) in zip(names, outputs))
     opsets = [helper.make_opsetid("", opset)]
     model.opset_import.extend(opsets)
     model.ir_version = helper.find_min_ir_version_for(opsets)

@@ -77,6 +77,9 @@ def add_build_options(parser: argparse.ArgumentParser) -> None:
     add("--batch", type=batch_arg, default=None, metavar="N|dynamic",
         help="fix the batch dimension to N (default: dynamic, a symbolic 'N')")
     add("--fp16", action="store_true", help="float16 weights, input and output (for GPU inference)")
+    add("--dynamic-spatial", action="store_true",
+        help="keep the input's spatial sizes symbolic (N x C x H x W with H, W named), so one file takes inputs "
+        "of several sizes; refused, naming the layer, where an op needs fixed sizes (a flatten before a linear)")
 
 
 def model_options(options: argparse.Namespace) -> dict[str, object]:
@@ -86,4 +89,5 @@ def model_options(options: argparse.Namespace) -> dict[str, object]:
         "opset": getattr(options, "opset", DEFAULT_OPSET) or DEFAULT_OPSET,
         "batch": getattr(options, "batch", None),
         "fp16": bool(getattr(options, "fp16", False)),
+        "dynamic_spatial": bool(getattr(options, "dynamic_spatial", False)),
     }

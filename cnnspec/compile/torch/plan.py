@@ -150,6 +150,8 @@ class Builder:
                 candidate = E.written(node.written[setting], self.gen.py)
             except E.Unknown:
                 candidate = None
+        if candidate is not None and self.in_name and "channels_in" not in self.own:  # a block's $channels_in
+            candidate = E.substitute(candidate, {"channels_in": E.name(self.in_name)})
         if isinstance(candidate, ast.Tuple) and candidate.elts and len({ast.dump(e) for e in candidate.elts}) == 1:
             candidate = candidate.elts[0]  # [3, 3] is written 3, as PyTorch takes it
         concretes = [getattr(it.node.attrs, attr) for it in group]

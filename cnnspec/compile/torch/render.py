@@ -4,21 +4,32 @@ from __future__ import annotations
 
 import os
 import textwrap
+from collections.abc import Callable
 from pathlib import Path, PurePath
 
 import jinja2
 
 from cnnspec.compile.torch.generator import Generator
-from cnnspec.compile.torch.views import ClassView, shape_comment
+from cnnspec.compile.torch.views import ClassView, Line, shape_comment
 from cnnspec.ir import Graph
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
 
 def render_source(graph: Graph) -> str:
-    """The generated PyTorch module for ``graph``: same graph, same bytes."""
+    """The generated PyTorch module for ``graph``: same graph, same bytes. Its constructor refuses a value
+    of a spec param that the source does not follow (see :mod:`cnnspec.compile.torch.params`)."""
+    from cnnspec.compile.torch.params import guards, unfollowed
+
+    command = f"cnnspec build {display_path(graph.source)} --target torch"
+    return _render(graph, lambda root: guards(unfollowed(graph, _render), graph, root, command))
+
+
+def _render(graph: Graph, guarded: Callable[[str], list[Line]] | None = None) -> str:
     gen = Generator(graph)
     root = gen.root_class()
+    if guarded is not None:
+        root.guards = guarded(root.name)
     classes = [_with_doc(c) for c in gen.classes]
     helpers = sorted(gen.helpers.items())  # classes, then functions (assign)
     template = _environment().get_template("module.py.j2")

@@ -65,6 +65,7 @@ class ClassView:
     forward: list[Line] = field(default_factory=list)
     sequential: bool = False  # body is ``super().__init__(...)`` of an nn.Sequential
     returns: str = "torch.Tensor"  # the forward's return annotation
+    guards: list[Line] = field(default_factory=list)  # refusals of arguments, before ``super().__init__``
 
     def signature(self) -> str:
         parts = ["self"]
