@@ -171,6 +171,11 @@ class Documents:
                     own.append(problem)
         return own
 
+    def settled(self, buffer: Buffer) -> bool:
+        """Whether the open specs that import ``buffer`` have analysed its current text: until then a
+        library's diagnostics would lack the errors its users find in it (they publish it when they finish)."""
+        return all(other.fresh for other in self._dependents(buffer.real))
+
     def by_real(self, real: str) -> list[Buffer]:
         return [b for b in self.buffers.values() if b.real == real]
 

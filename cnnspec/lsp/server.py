@@ -83,8 +83,8 @@ class CnnspecServer(LanguageServer):
             self.workspace_inlay_hint_refresh(None)
 
     def publish(self, buffer: Buffer) -> None:
-        if buffer.analysis is None:
-            return
+        if buffer.analysis is None or not self.documents.settled(buffer):
+            return  # an importer still analysing publishes it when it finishes
         lines = buffer.analysis.lines
         diagnostics = [self.diagnostic(lines, problem) for problem in self.documents.problems_for(buffer)]
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
