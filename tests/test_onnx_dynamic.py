@@ -110,7 +110,7 @@ def test_an_op_that_needs_fixed_sizes_is_refused_at_its_layer(case: str, tmp_pat
 
 def test_every_op_without_the_trait_refuses_symbolic_axes() -> None:
     refusing = sorted(name for name, op in REGISTRY.items() if not op.traits.dynamic_spatial)
-    assert refusing == ["channel_shuffle", "flatten", "groupnorm", "pixel_unshuffle", "reshape", "upsample"]
+    assert refusing == ["channel_shuffle", "crop", "flatten", "groupnorm", "pixel_unshuffle", "reshape", "upsample"]
     for name in refusing:  # these ignore their attributes here
         op = REGISTRY[name]
         assert isinstance(op.symbolic_axes(None, (4, 8, 8), frozenset({1, 2})), str)

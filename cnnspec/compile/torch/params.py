@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cnnspec.compile.torch import expr as E
+from cnnspec.compile.torch.generator import spec_names
 from cnnspec.compile.torch.views import Line
 from cnnspec.errors import SpecError
 from cnnspec.ir import Graph
@@ -74,16 +75,19 @@ def _code(source: str, name: str) -> str:
 
 
 def guards(names: dict[str, bool], graph: Graph, class_name: str, command: str) -> list[Line]:
-    """``if pad != 2: raise ValueError(...)`` for each unfollowed param; ``command`` builds the module."""
+    """``if pad != 2: raise ValueError(...)`` for each unfollowed param; ``command`` builds the module. The
+    argument is the constructor's (``self_`` for a param named ``self``), ``--set`` takes the spec's name."""
+    py = spec_names(graph)
     lines: list[Line] = []
     for name, seen in names.items():
         spec_value = E.source(E.const(graph.params[name]))
+        arg = py.get(name, name)
         why = ("other values change sizes that it writes as numbers" if seen else
                "cnnspec could not check that its code follows other values")
-        message = (f"{class_name} was generated for {name}={spec_value}, and {why}; generate it for another "
+        message = (f"{class_name} was generated for {arg}={spec_value}, and {why}; generate it for another "
                    f"value: {command} --set {name}=VALUE")
         pieces = textwrap.wrap(message, 84, drop_whitespace=False, break_long_words=False, break_on_hyphens=False)
-        lines += [Line(0, f"if {name} != {spec_value}:"), Line(1, "raise ValueError("),
-                  Line(2, "f" + repr(f"{name}={{{name}!r}}: ")),
+        lines += [Line(0, f"if {arg} != {spec_value}:"), Line(1, "raise ValueError("),
+                  Line(2, "f" + repr(f"{arg}={{{arg}!r}}: ")),
                   *(Line(2, repr(piece)) for piece in pieces), Line(1, ")")]
     return lines

@@ -101,6 +101,7 @@ class Builder:
         self.flags: dict[str, dict[int, bool]] = {}
         self.registered: dict[str, list[str]] = {}  # attribute (with its owner) -> its constructor lines
         self.owner = "self"  # the module that registers members: ``self.upcat_4`` inside an open scope
+        self.owner_is_dict = False  # the owner is an open scope's ``nn.ModuleDict``: members by key
         self.hints: dict[str, ast.expr] = {}
         self.local = N.Allocator(own)
         self.vars: set[str] = {"x"}
@@ -196,6 +197,8 @@ class Builder:
 
     # --------------------------------------------------------------- members
     def attr(self, name: str) -> str:
+        if self.owner_is_dict:
+            return f"{self.owner}[{name!r}]"
         return f"{self.owner}.{name}" if not N.quoted(name) else f"{self.owner}.get_submodule({name!r})"
 
     def members(self, groups: list[Group]) -> None:
@@ -299,6 +302,9 @@ class Builder:
 
     def _assign(self, name: str, lines: list[Line], indent: int = 0) -> list[Line]:
         first, rest = lines[0], lines[1:]
+        if self.owner_is_dict:
+            head = Line(first.indent + indent, f"{self.owner}[{name!r}] = {first.code}", first.comment if rest else "")
+            return [head, *[Line(r.indent + indent, r.code, r.comment) for r in rest]]
         if N.quoted(name):
             head = Line(first.indent + indent, f"{self.owner}.add_module({name!r}, {first.code}", "")
             if rest:
@@ -346,16 +352,18 @@ class Builder:
 
     def open_scope(self, group: Group) -> None:
         """A sequential that reads tensors made outside it (a U-Net's up level takes the encoder's tensor): an
-        empty ``nn.Module`` holding its members, each called in this forward (``x = self.upcat_4.upsample(x)``,
-        ``x = torch.cat([x3, x], dim=1)``, ...), so the state_dict keys stay ``upcat_4.upsample.deconv.weight``."""
+        ``nn.ModuleDict`` holding its members, each called in this forward (``x = self.upcat_4["upsample"](x)``,
+        ``x = torch.cat([x3, x], dim=1)``, ...), so the state_dict keys stay ``upcat_4.upsample.deconv.weight``
+        (a dict, not an empty ``nn.Module``, so that type checkers know each member is a module)."""
         scope = group[0].node
         assert isinstance(scope, Scope)
-        self.register(group, [Line(0, "nn.Module()", "")], [])
-        saved, self.owner = self.owner, self.attr(scope.name)
+        self.register(group, [Line(0, "nn.ModuleDict()", "")], [])
+        saved = self.owner, self.owner_is_dict
+        self.owner, self.owner_is_dict = self.attr(scope.name), True
         try:
             self.members(parallel(group, lambda s: s.members))
         finally:
-            self.owner = saved
+            self.owner, self.owner_is_dict = saved
 
     def projection(self, group: Group) -> None:
         """torchvision's ``downsample``: in every instance (``out += self.downsample(x)``), in some (a
