@@ -158,9 +158,9 @@ def test_a_scope_that_reads_a_named_tensor_is_emitted_open(tmp_path: Path) -> No
                     "        - concat: {of: [skip, previous]}\n        - conv: {out: 2, kernel: 1, name: conv}\n")
     graph = analyse_file(path)
     source = render_source(graph)
-    for line in ("self.up = nn.Module()", "self.up.deconv = nn.ConvTranspose2d(4, 4, kernel_size=2, stride=2)",
-                 "self.up.conv = nn.Conv2d(8, 2, kernel_size=1)", "x = self.up.deconv(x)",
-                 "x = torch.cat([skip, x], dim=1)", "x = self.up.conv(x)"):
+    for line in ("self.up = nn.ModuleDict()", "self.up['deconv'] = nn.ConvTranspose2d(4, 4, kernel_size=2, stride=2)",
+                 "self.up['conv'] = nn.Conv2d(8, 2, kernel_size=1)", "x = self.up['deconv'](x)",
+                 "x = torch.cat([skip, x], dim=1)", "x = self.up['conv'](x)"):
         assert line in source, line
     torch.manual_seed(0)
     module = build_module(graph).eval()

@@ -222,7 +222,7 @@ def test_monai_basicunet_forward_reads_like_monais() -> None:
     forward = source.split("    def forward", source.count("    def forward"))[-1]
     assert [line.split("#")[0].strip() for line in forward.splitlines()[1:] if "=" in line][:8] == [
         "x0 = self.conv_0(x)", "x1 = self.down_1(x0)", "x2 = self.down_2(x1)", "x3 = self.down_3(x2)",
-        "x = self.down_4(x3)", "x = self.upcat_4.upsample(x)", "x = torch.cat([x3, x], dim=1)",
-        "x = self.upcat_4.convs(x)"]
+        "x = self.down_4(x3)", "x = self.upcat_4['upsample'](x)", "x = torch.cat([x3, x], dim=1)",
+        "x = self.upcat_4['convs'](x)"]
     assert "self.N = nn.InstanceNorm3d(in_channels, affine=True)" in source
     assert "self.A = nn.LeakyReLU(negative_slope=0.1)" in source
