@@ -5,6 +5,7 @@ the front end; op modules import only the ops, the graph, pydantic and the stand
 from __future__ import annotations
 
 import ast
+import functools
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,8 +24,14 @@ SOURCES = {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
 TREES = {name: ast.parse(path.read_text(encoding="utf-8")) for name, path in SOURCES.items()}
 
 
-def imports(name: str, *, module_level: bool) -> Iterator[str]:
-    """The modules ``name`` imports, at module level (executed on import) or inside functions."""
+@functools.cache
+def imports(name: str, *, module_level: bool) -> tuple[str, ...]:
+    """The modules ``name`` imports, at module level (executed on import) or inside functions (each
+    module's tree is walked once per kind: several tests ask)."""
+    return tuple(_imports(name, module_level))
+
+
+def _imports(name: str, module_level: bool) -> Iterator[str]:
     tree = TREES[name]
     package = name if SOURCES[name].name == "__init__.py" else name.rpartition(".")[0]
     for node in ast.walk(tree):
