@@ -36,6 +36,7 @@ MIRRORS = (
     "mnasnet1_0",
     "shufflenet_v2_x1_0",
     "fcn_resnet50", "deeplabv3_resnet50", "googlenet",
+    "efficientnet_v2_s",
 )
 OWN_INPUT = {"lenet5": (1, 28, 28)}
 NOT_MIRRORED = ("sobel_edges",
@@ -130,6 +131,16 @@ def test_efficientnet_stochastic_depth_schedule() -> None:
               (6, 0), (6, 1), (6, 2), (6, 3), (7, 0)]
     expected = {f"features.{s}.{i}.stochastic_depth": 0.2 * float(k) / 16 for k, (s, i) in enumerate(blocks) if i}
     assert depth == expected
+
+
+def test_efficientnet_v2_s_stochastic_depth_schedule() -> None:
+    """0.2 * block / 40 over the 40 instances; every instance of stage 1 (24 -> 24, stride 1) has the
+    shortcut, the other stages' first instances do not."""
+    depth = {n.path: n.attrs.p for n in _graph("efficientnet_v2_s").leaves() if n.op == "stochastic_depth"}
+    blocks = [(s, i) for s, repeat in enumerate((2, 4, 4, 6, 9, 15), start=1) for i in range(repeat)]
+    expected = {f"features.{s}.{i}.stochastic_depth": 0.2 * float(k) / 40
+                for k, (s, i) in enumerate(blocks) if i or s == 1}
+    assert len(expected) == 35 and depth == expected
 
 
 def test_squeeze_excitation_gates_are_muls_of_the_block_input() -> None:
