@@ -47,6 +47,21 @@ layers:
   - mul: {of: [a, previous]}
 """
 
+# a block whose crop takes its own input's size, used at two sizes: one class, the start worked out in forward
+TRIM = """\
+name: trimmed
+input: [4, 16, 16]
+blocks:
+  trim:
+    layers:
+      - conv: {out: 4, kernel: 3, padding: 2}
+      - crop: {size_of: input}
+layers:
+  - trim
+  - maxpool: {kernel: 2}
+  - trim
+"""
+
 UNIT = """\
 name: unit
 input: [8, 6, 6]
@@ -107,6 +122,16 @@ class HandSplit(nn.Module):
         return both[:, :6, 2:-2, -8:] * both[:, -6:, 2:10, 2:100]
 
 
+class HandTrim(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_module("0", nn.Conv2d(4, 4, 3, padding=2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[2:]
+        return self.get_submodule("0")(x)[:, :, 1:1 + h, 1:1 + w]  # (L + 2 - L) // 2 = 1
+
+
 def _same(text: str, hand: nn.Module) -> None:
     graph = analyse_text(text)
     torch.manual_seed(0)
@@ -144,6 +169,15 @@ def test_crop_to_a_named_tensors_size_equals_hand_written_unet() -> None:
     assert (graph.root.total_params, graph.root.total_macs) == (1802, 773920)
     assert "skip = e1[:, :, 2:40, 2:40]" in render_source(graph)
     _same(CROPPED_UNET_SIZE_OF, HandCroppedUNet())
+
+
+def test_a_blocks_crops_to_its_own_sizes_in_one_class() -> None:
+    graph = analyse_text(TRIM)
+    crops = [n for n in graph.leaves() if n.op == "crop"]
+    assert [(n.attrs.starts, n.output_shape) for n in crops] == [((1, 1), (4, 16, 16)), ((1, 1), (4, 8, 8))]
+    source = render_source(graph)
+    assert source.count("class Trim(nn.Module)") == 1 and "x = center_crop(x, x_in.shape[2:])" in source
+    _same(TRIM, nn.Sequential(HandTrim(), nn.MaxPool2d(2), HandTrim()))
 
 
 def test_channel_and_border_slices_equal_hand_written_indexing() -> None:

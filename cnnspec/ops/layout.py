@@ -635,6 +635,14 @@ class ChannelSplit(Op):
         return f"lambda x: x[:, {a.start}:{a.stop}]"
 
 
+CENTER_CROP = '''def center_crop(x: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
+    """The centre of ``x``'s spatial axes, ``size`` positions each, from ``(L - size) // 2`` (a U-Net's crop)."""
+    for axis, keep in enumerate(size, 2):
+        x = x.narrow(axis, (x.shape[axis] - keep) // 2, keep)
+    return x
+'''
+
+
 class CropSettings(OpSettings):
     summary: ClassVar[str] = ("Keeps the centre of the spatial axes, `size` positions per axis or the size of a "
                               "named tensor (the original U-Net crops each encoder map to the decoder's size "
@@ -700,7 +708,13 @@ class Crop(Op):
         return f"centre crop {fmt(a.size)}" + (f" (size of {a.size_of})" if a.size_of is not None else "")
 
     def torch(self, a: CropAttrs, ctx: TorchContext) -> TorchExpression:
-        """``x[:, :, a:a + h, b:b + w]``, as U-Net code writes its crops (the same in every instance)."""
+        """``x[:, :, a:a + h, b:b + w]``, as U-Net code writes its crops (the same in every instance); where a
+        block's instances crop to the sizes of their own tensors (``size_of``), a helper ``center_crop(x,
+        like.shape[2:])`` that works the start out from the sizes it is given."""
+        if len({(x.starts, x.size) for x in ctx.attrs}) > 1 and all(x.size_of is not None for x in ctx.attrs):
+            ctx.helper("center_crop", CENTER_CROP)
+            return TorchExpression("center_crop({0}, {1}.shape[2:])",
+                                   ctx.shape([ctx.input[0], *ctx.inputs[1][1:]]))
         starts = ctx.same("starts", "the torch backend needs a block's crop to start at the same place in every "
                           "instance")
         size = ctx.same("size", "the torch backend needs a block's crop `size` to be equal in every instance")
