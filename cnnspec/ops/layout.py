@@ -801,6 +801,9 @@ class Slice(Op):
             bounds.append((pair[0], pair[1]))
             starts.append(start)
             ends.append(end)
+        if not axes:
+            raise RuleError(f"{label} slices nothing: every range is null (an axis kept whole); give a [start, end] "
+                            "for at least one axis, or leave the layer out", "ranges")
         out = list(shape)
         for axis, start, end in zip(axes, starts, ends):
             out[axis - 1] = end - start
