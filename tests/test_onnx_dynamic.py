@@ -115,3 +115,13 @@ def test_every_op_without_the_trait_refuses_symbolic_axes() -> None:
         op = REGISTRY[name]
         assert isinstance(op.symbolic_axes(None, (4, 8, 8), frozenset({1, 2})), str)
         assert op.symbolic_axes(None, (4, 1, 1), frozenset()) == frozenset()
+
+
+def test_a_slice_keeps_its_written_bounds_for_any_input_size(tmp_path: Path) -> None:
+    """Python's bounds written into ONNX Slice (negative ones from the end, null to the end): the graph built
+    for 12x10 slices a 20x17 input as PyTorch's x[:, 2:, 1:-1, -4:] does."""
+    spec = tmp_path / "trim.yaml"
+    spec.write_text("name: trim\ninput: [3, 12, 10]\nlayers:\n  - conv: {out: 6, kernel: 1}\n"
+                    "  - slice: {channels: [2, null], ranges: [[1, -1], [-4, null]]}\n")
+    session = _parity(spec, [(1, 3, 12, 10), (2, 3, 20, 17)], tmp_path)
+    assert [(o.name, o.shape) for o in session.get_outputs()] == [("output", ["N", 4, "H_out", "W_out"])]

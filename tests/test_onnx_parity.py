@@ -75,6 +75,7 @@ layers:
   - elu: {alpha: 0.5}
   - upsample: {scale: [2, 1]}
   - crop: {size: [15, 13]}
+  - slice: {channels: [1, null], ranges: [[1, -1], [-12, null]]}
   - mish
   - adaptive_maxpool: {out: [3, 4]}
   - adaptive_avgpool: {out: [2, 3]}

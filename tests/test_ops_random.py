@@ -127,6 +127,50 @@ def reshape_case(rng: random.Random) -> Case:
     return {"shape": target}, shape
 
 
+def crop_case(rng: random.Random) -> Case:
+    n = rng.randint(1, 3)
+    return {"size": _sizes(rng, n, 1, 6)}, (2, *(rng.randint(1, 6) for _ in range(n)))
+
+
+def crop_torch(s: dict[str, Any], shape: tuple[int, ...]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``x.narrow(axis, (L - k) // 2, k)`` per spatial axis: PyTorch refuses a length past the input's end."""
+    keep = _per_axis(s["size"], len(shape) - 1)
+
+    def crop(x: torch.Tensor) -> torch.Tensor:
+        for axis, (length, k) in enumerate(zip(shape[1:], keep), 2):
+            x = x.narrow(axis, (length - k) // 2, k)
+        return x
+    return crop
+
+
+def _bound(rng: random.Random) -> int | None:
+    return rng.choice([None, rng.randint(-8, 8)])
+
+
+def slice_case(rng: random.Random) -> Case:
+    n = rng.randint(1, 3)
+    settings: dict[str, Any] = {}
+    if rng.random() < 0.8:
+        settings["ranges"] = [[_bound(rng), _bound(rng)] if rng.random() < 0.7 else None for _ in range(n)]
+    if rng.random() < 0.5:
+        settings["channels"] = [_bound(rng), _bound(rng)]
+    return settings, (rng.randint(1, 6), *(rng.randint(1, 6) for _ in range(n)))
+
+
+def slice_torch(s: dict[str, Any], shape: tuple[int, ...]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Python's own indexing: ``x[:, c0:c1, a:b, ...]``."""
+    def bounds(pair: list[int | None] | None) -> slice:
+        return slice(None) if pair is None else slice(*pair)
+    index = (slice(None), bounds(s.get("channels")), *(bounds(r) for r in s.get("ranges") or []))
+    return lambda x: x[index]
+
+
+def slice_extra(s: dict[str, Any], shape: tuple[int, ...]) -> bool:
+    """cnnspec refuses a slice that keeps nothing (PyTorch returns an empty tensor) or slices no axis."""
+    empty = slice_torch(s, shape)(torch.empty(1, *shape)).numel() == 0
+    return empty or (s.get("channels") is None and all(r is None for r in s.get("ranges") or [None]))
+
+
 OPS: dict[str, tuple[Callable[[random.Random], Case], Callable[..., Any], Callable[..., bool]]] = {
     "conv_transpose": (conv_transpose_case, conv_transpose_torch, lambda s, shape: False),
     "upsample": (upsample_case, upsample_torch, upsample_extra),
@@ -135,6 +179,8 @@ OPS: dict[str, tuple[Callable[[random.Random], Case], Callable[..., Any], Callab
     "pixel_unshuffle": (shuffle_case, lambda s, shape: nn.PixelUnshuffle(s["factor"]), lambda s, shape: False),
     "channel_shuffle": (channel_shuffle_case, lambda s, shape: nn.ChannelShuffle(s["groups"]),
                         lambda s, shape: False),
+    "crop": (crop_case, crop_torch, lambda s, shape: False),
+    "slice": (slice_case, slice_torch, slice_extra),
     "reshape": (reshape_case, lambda s, shape: (lambda x: x.reshape(len(x), *s["shape"])), lambda s, shape: False),
 }
 
@@ -156,7 +202,7 @@ def test_random_settings_agree_with_pytorch(op: str) -> None:
             with torch.no_grad(), FlopCounterMode(display=False) as counter:
                 y = build(settings, shape)(x)
             torch_shape: tuple[int, ...] | None = tuple(y.shape[1:])
-        except (RuntimeError, ValueError, NotImplementedError) as exc:
+        except (RuntimeError, ValueError, NotImplementedError, IndexError) as exc:  # narrow: IndexError
             torch_shape, why = None, str(exc).splitlines()[0]
         if node is None:
             assert torch_shape is None or extra(settings, shape), f"{spec}cnnspec refused: {refusal}"

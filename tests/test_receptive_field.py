@@ -117,6 +117,17 @@ def test_a_window_after_a_fractional_jump_spans_a_fraction() -> None:
     assert set(extents) == {2, 3} and sum(extents) / len(extents) == pytest.approx(2.5, abs=0.05)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("layer", ["crop: {size: 5}", "slice: {ranges: [[3, -1]]}", "slice: {ranges: [[-4, null]]}"])
+def test_a_crop_or_slice_keeps_the_receptive_field(layer: str) -> None:
+    """Between a stride-2 conv and a 3-wide conv, a crop or slice drops positions but keeps each one's field:
+    every output depends on 3 + 2 x 2 = 7 inputs, as without it."""
+    text = (f"name: u\ninput: [1, 24]\nlayers:\n  - conv: {{out: 1, kernel: 3, stride: 2}}\n  - {layer}\n"
+            "  - conv: {out: 1, kernel: 3}\n")
+    assert last_rf(text) == ((7,), (2,))
+    assert set(exact_extents(text)) == {7}
+
+
 def test_fractional_receptive_fields_in_the_reports() -> None:
     graph = analyse_text("name: u\ninput: [1, 12, 12]\nlayers:\n  - upsample: {scale: 2}\n"
                          "  - conv: {out: 1, kernel: 4}\n  - upsample: {scale: 3}\n", "u.yaml")

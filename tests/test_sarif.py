@@ -83,6 +83,13 @@ for _kind, _names in {"yaml-feature": ["outputs_name_twice"],
                                "as_input_reserved"],
                       "shape": ["upsample_size_of_and_scale", "upsample_size_of_flat_tensor"]}.items():
     KIND_OF_BROKEN[_kind] = [*KIND_OF_BROKEN[_kind], *_names]
+# `crop: {size_of}` and `slice` (issue 12)
+for _kind, _names in {"missing-key": ["crop_without_size", "slice_without_ranges"],
+                      "unknown-name": ["crop_size_of_undefined", "center_crop_for_crop", "narrow_for_slice"],
+                      "shape": ["crop_size_and_size_of", "crop_size_of_flat_tensor", "crop_size_of_larger",
+                                "slice_empty_range", "slice_empty_channels", "slice_ranges_wrong_count",
+                                "slice_range_not_a_pair", "slice_every_range_null"]}.items():
+    KIND_OF_BROKEN[_kind] = [*KIND_OF_BROKEN[_kind], *_names]
 
 
 @cache

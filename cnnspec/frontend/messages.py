@@ -40,6 +40,7 @@ _ALIASES = {
     "unflatten": "reshape", "view": "reshape",
     "deconv": "conv_transpose", "convtranspose": "conv_transpose", "transposed_conv": "conv_transpose",
     "interpolate": "upsample", "resize": "upsample",
+    "center_crop": "crop", "centre_crop": "crop", "centercrop": "crop", "narrow": "slice",
 }
 
 

@@ -2,7 +2,7 @@
 (reorder the axes, batch axis included), ``pad`` (grow the spatial axes), and the channel rearrangements
 ``pixel_shuffle`` / ``pixel_unshuffle`` (channels to space and back), ``channel_shuffle`` and
 ``channel_split`` (ShuffleNet's shuffle and ``x.chunk(2, dim=1)``), and ``crop`` (the centre of the spatial
-axes, the original U-Net's skip connections)."""
+axes, the original U-Net's skip connections) and ``slice`` (explicit ranges of the channels and spatial axes)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from cnnspec.ops.base import (
     Traits,
 )
 from cnnspec.ops.conv import pad_spatial
-from cnnspec.ops.shape import axis_name, expand, fmt, prod, spatial_input
+from cnnspec.ops.shape import axis_name, expand, fmt, prod, size_of, spatial_input
 
 
 class FlattenSettings(OpSettings):
@@ -629,28 +629,38 @@ class ChannelSplit(Op):
 
     def onnx(self, a: ChannelSplitAttrs, ctx: OnnxContext) -> OnnxValue:
         """Slice channels ``start:stop`` on axis 1."""
-        x = ctx.inputs[0]
-        return ctx.op("Slice", [x.name, ctx.const("starts", [a.start], integer=True),
-                                ctx.const("ends", [a.stop], integer=True), ctx.const("axes", [1], integer=True)],
-                      ctx.out_shape())
+        return _slice(ctx, [1], [a.start], [a.stop])
 
     def reference(self, a: ChannelSplitAttrs, inputs: tuple[Shape, ...]) -> str:
         return f"lambda x: x[:, {a.start}:{a.stop}]"
 
 
+CENTER_CROP = '''def center_crop(x: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
+    """The centre of ``x``'s spatial axes, ``size`` positions each, from ``(L - size) // 2`` (a U-Net's crop)."""
+    for axis, keep in enumerate(size, 2):
+        x = x.narrow(axis, (x.shape[axis] - keep) // 2, keep)
+    return x
+'''
+
+
 class CropSettings(OpSettings):
-    summary: ClassVar[str] = ("Keeps the centre of the spatial axes, `size` positions per axis (the original U-Net "
-                              "crops each encoder map to the decoder's size before concatenating).")
+    summary: ClassVar[str] = ("Keeps the centre of the spatial axes, `size` positions per axis or the size of a "
+                              "named tensor (the original U-Net crops each encoder map to the decoder's size "
+                              "before concatenating).")
     example: ClassVar[dict[str, Any]] = {"size": [56, 56]}
-    size: int | list[int] = Field(description="The size kept: one for every spatial axis, or one per axis. The "
-                                  "crop starts (L - size) // 2 positions in, as x[..., a:a + size].",
-                                  examples=[56, [56, 56]])
+    size: int | list[int] | None = Field(None, description="The size kept: one for every spatial axis, or one per "
+                                         "axis. The crop starts (L - size) // 2 positions in, as "
+                                         "x[..., a:a + size].", examples=[56, [56, 56]])
+    size_of: str | None = Field(
+        None, description="The size kept, instead of `size`: the spatial size of a named tensor (an `as:` name, or "
+        "`input`), as U-Net code crops the encoder map to the decoder map's size.", examples=["up"])
 
 
 @dataclass(frozen=True)
 class CropAttrs:
     starts: tuple[int, ...]  # per spatial axis
     size: tuple[int, ...]
+    size_of: str | None = None  # the tensor (its name) whose spatial size the crop keeps: a second input
 
 
 class Crop(Op):
@@ -658,30 +668,53 @@ class Crop(Op):
     family = "reshape"
     Settings = CropSettings
     traits = Traits(stateless=True, torch_module=False, dynamic_spatial=False)
+    tensor_settings = ("size_of",)  # `size_of: name` adds the named tensor as a second input (its shape only)
 
     def infer(self, s: CropSettings, inputs: tuple[Shape, ...], label: str) -> Inferred:
-        """``size`` per spatial axis, from ``(L - size) // 2``; a crop larger than its input is refused. Each
-        output is one input position: the receptive field is unchanged.
+        """``size`` (or the spatial size of the tensor ``size_of`` names) per spatial axis, from
+        ``(L - size) // 2``; a crop larger than its input is refused. Each output is one input position: the
+        receptive field's size and step are unchanged (where it lies moves, and cnnspec does not track that).
 
         >>> Crop().infer(CropSettings(size=56), ((128, 64, 64),), "crop").attrs  # U-Net: 64x64 to 56x56
-        CropAttrs(starts=(4, 4), size=(56, 56))
+        CropAttrs(starts=(4, 4), size=(56, 56), size_of=None)
+        >>> Crop().infer(CropSettings(size_of="up"), ((8, 42, 42), (8, 38, 38)), "crop").shape
+        (8, 38, 38)
         """
         shape = inputs[0]
         n = spatial_input(shape, label)
-        size = expand(s.size, n, "size", label, 1)
+        if (s.size is None) == (s.size_of is None):
+            if s.size is None:
+                raise RuleError(f"{label} needs `size` (the size kept per axis) or `size_of` (a tensor whose spatial "
+                                "size it keeps)")
+            raise RuleError(f"{label}: give `size` or `size_of`, not both (`size_of` takes its size from the "
+                            "named tensor)", "size_of")
+        if s.size_of is not None:
+            size = size_of(inputs[1], n, s.size_of, label)
+        else:
+            size = expand(s.size, n, "size", label, 1)  # type: ignore[arg-type]  # not None: checked above
         for i, (keep, have) in enumerate(zip(size, shape[1:])):
             if keep > have:
-                raise RuleError(f"{label}: crop size {keep} along {axis_name(i, n)} is larger than the input's "
-                                f"{have} ({fmt(shape)} input); a crop keeps part of its input, it cannot grow it "
-                                "(that is `pad`)", "size")
+                grow = "a crop keeps part of its input, it cannot grow it"
+                if s.size_of is not None:
+                    raise RuleError(f"{label}: `size_of: {s.size_of}` is {fmt(inputs[1])}, whose {axis_name(i, n)} "
+                                    f"({keep}) is larger than the input's {have} ({fmt(shape)} input); {grow}: crop "
+                                    "the larger tensor to the size of the smaller one", "size_of")
+                raise RuleError(f"{label}: crop size {keep} along {axis_name(i, n)} is larger than the input's {have} "
+                                f"({fmt(shape)} input); {grow} (that is `pad`)", "size")
         starts = tuple((have - keep) // 2 for keep, have in zip(size, shape[1:]))
-        return Inferred(CropAttrs(starts, size), (shape[0], *size))
+        return Inferred(CropAttrs(starts, size, s.size_of), (shape[0], *size))
 
     def caption(self, a: CropAttrs) -> str:
-        return f"centre crop {fmt(a.size)}"
+        return f"centre crop {fmt(a.size)}" + (f" (size of {a.size_of})" if a.size_of is not None else "")
 
     def torch(self, a: CropAttrs, ctx: TorchContext) -> TorchExpression:
-        """``x[:, :, a:a + h, b:b + w]``, as U-Net code writes its crops (the same in every instance)."""
+        """``x[:, :, a:a + h, b:b + w]``, as U-Net code writes its crops (the same in every instance); where a
+        block's instances crop to the sizes of their own tensors (``size_of``), a helper ``center_crop(x,
+        like.shape[2:])`` that works the start out from the sizes it is given."""
+        if len({(x.starts, x.size) for x in ctx.attrs}) > 1 and all(x.size_of is not None for x in ctx.attrs):
+            ctx.helper("center_crop", CENTER_CROP)
+            return TorchExpression("center_crop({0}, {1}.shape[2:])",
+                                   ctx.shape([ctx.input[0], *ctx.inputs[1][1:]]))
         starts = ctx.same("starts", "the torch backend needs a block's crop to start at the same place in every "
                           "instance")
         size = ctx.same("size", "the torch backend needs a block's crop `size` to be equal in every instance")
@@ -690,15 +723,148 @@ class Crop(Op):
 
     def onnx(self, a: CropAttrs, ctx: OnnxContext) -> OnnxValue:
         """Slice ``start:start + size`` on each spatial axis."""
-        axes = list(range(2, 2 + len(a.size)))
-        return ctx.op("Slice", [ctx.inputs[0].name, ctx.const("starts", list(a.starts), integer=True),
-                                ctx.const("ends", [b + k for b, k in zip(a.starts, a.size)], integer=True),
-                                ctx.const("axes", axes, integer=True)], ctx.out_shape())
+        return _slice(ctx, list(range(2, 2 + len(a.size))), list(a.starts), [b + k for b, k in zip(a.starts, a.size)])
 
     def reference(self, a: CropAttrs, inputs: tuple[Shape, ...]) -> str:
         narrows = "".join(f".narrow({axis}, {b}, {k})" for axis, (b, k) in enumerate(zip(a.starts, a.size), 2))
+        return f"lambda x, *like: x{narrows}"
+
+
+INT64_MAX = 2**63 - 1  # ONNX Slice's "to the end"
+Bound = int | None  # a Python slice bound: negative counts from the end, None is the axis's own end
+Range = list[Bound] | None  # [start, end] of one axis; None keeps it whole
+
+
+class SliceSettings(OpSettings):
+    summary: ClassVar[str] = ("Keeps explicit ranges of the channels and spatial axes, with Python's slicing: "
+                              "x[:, c0:c1, a:b, c:d] (negative indices count from the end).")
+    example: ClassVar[dict[str, Any]] = {"ranges": [[2, -2], [2, -2]]}
+    ranges: list[Range] | None = Field(
+        None, description="One [start, end] per spatial axis, as Python's x[..., start:end]: a negative index "
+        "counts from the end, null is the axis's own end (`[-4, null]`: the last 4); null instead of a pair keeps "
+        "the axis whole.", examples=[[[2, -2], [2, -2]], [None, [0, 16]]])
+    channels: Range = Field(None, description="[start, end] of the channels kept, as x[:, start:end] (splitting "
+                            "a conv's output into parts).", examples=[[0, 16], [16, None]])
+
+
+@dataclass(frozen=True)
+class SliceAttrs:
+    axes: tuple[int, ...]  # the axes sliced, counting the batch axis (1: channels, 2...: spatial)
+    bounds: tuple[tuple[Bound, Bound], ...]  # per sliced axis, as written (Python's start and end)
+    starts: tuple[int, ...]  # per sliced axis, the first position kept
+    ends: tuple[int, ...]  # one past the last
+
+
+class Slice(Op):
+    """A separate op rather than `crop` with a `start`: `crop` keeps the centre at a size (its start follows
+    from the sizes), `slice` keeps ranges written with Python's indices, negative ones from the end, and may
+    slice the channels too; one op for each way of thinking keeps each one's settings and messages simple."""
+
+    name = "slice"
+    family = "reshape"
+    Settings = SliceSettings
+    traits = Traits(stateless=True, torch_module=False)  # its ONNX Slice takes the bounds as written: any size
+
+    def infer(self, s: SliceSettings, inputs: tuple[Shape, ...], label: str) -> Inferred:
+        """Python's slice of each axis written: a negative bound counts from the end (L + bound), bounds are
+        clipped to 0..L (PyTorch's ``x[:, :, a:b]``, ``slice.indices(L)``); an empty range is refused. Each
+        output is one input position: the receptive field's size and step are unchanged.
+
+        >>> Slice().infer(SliceSettings(ranges=[[2, -2], [None, 5]]), ((8, 12, 12),), "slice").shape
+        (8, 8, 5)
+        >>> Slice().infer(SliceSettings(channels=[16, None]), ((48, 7),), "slice").attrs
+        SliceAttrs(axes=(1,), bounds=((16, None),), starts=(16,), ends=(48,))
+        """
+        shape = inputs[0]
+        n = spatial_input(shape, label)
+        if s.ranges is None and s.channels is None:
+            raise RuleError(f"{label} needs `ranges` (a [start, end] per spatial axis) or `channels` (the [start, "
+                            "end] of the channels kept)")
+        ranges: list[Range] = [s.channels, *(s.ranges if s.ranges is not None else [None] * n)]
+        if len(ranges) != n + 1:
+            count = len(ranges) - 1
+            raise RuleError(f"{label}: `ranges` has {count} {'range' if count == 1 else 'ranges'} but the input has "
+                            f"{n} spatial {'axis' if n == 1 else 'axes'} (null keeps an axis whole)", "ranges")
+        axes, bounds, starts, ends = [], [], [], []
+        for axis, pair in enumerate(ranges):
+            if pair is None:
+                continue
+            what = "the channel range" if axis == 0 else f"the range along {axis_name(axis - 1, n)}"
+            setting = "channels" if axis == 0 else "ranges"
+            if len(pair) != 2:
+                raise RuleError(f"{label}: {what} is a [start, end] pair, got {pair} (a slice takes no step)",
+                                setting)
+            start, end, _ = slice(*pair).indices(shape[axis])
+            if end <= start:
+                raise RuleError(_empty(label, what, pair, shape, axis, start, end), setting)
+            axes.append(axis + 1)
+            bounds.append((pair[0], pair[1]))
+            starts.append(start)
+            ends.append(end)
+        if not axes:
+            raise RuleError(f"{label} slices nothing: every range is null (an axis kept whole); give a [start, end] "
+                            "for at least one axis, or leave the layer out", "ranges")
+        out = list(shape)
+        for axis, start, end in zip(axes, starts, ends):
+            out[axis - 1] = end - start
+        return Inferred(SliceAttrs(tuple(axes), tuple(bounds), tuple(starts), tuple(ends)), tuple(out))
+
+    def caption(self, a: SliceAttrs) -> str:
+        return f"slice [{_index(a)}]"
+
+    def torch(self, a: SliceAttrs, ctx: TorchContext) -> TorchExpression:
+        """``x[:, c0:c1, a:b, c:d]`` with the bounds as written (negative ones kept), trailing whole axes left
+        out: the same in every instance."""
+        ctx.same("axes", "the torch backend needs a block's slice to slice the same axes in every instance")
+        ctx.same("bounds", "the torch backend needs a block's slice ranges to be equal in every instance")
+        shape = ctx.shape([None if axis + 1 in a.axes else size for axis, size in enumerate(ctx.input)])
+        return TorchExpression(f"{{0}}[{_index(a)}]", shape)
+
+    def onnx(self, a: SliceAttrs, ctx: OnnxContext) -> OnnxValue:
+        """Slice with the bounds as written: ONNX's Slice counts negative ones from the end and clips as Python
+        does, so the graph holds for any input size (``--dynamic-spatial``); an omitted start is 0, an omitted
+        end the largest int64."""
+        starts = [0 if b is None else b for b, _ in a.bounds]
+        ends = [INT64_MAX if e is None else e for _, e in a.bounds]
+        return _slice(ctx, list(a.axes), starts, ends)
+
+    def reference(self, a: SliceAttrs, inputs: tuple[Shape, ...]) -> str:
+        narrows = "".join(f".narrow({axis}, {b}, {e - b})" for axis, b, e in zip(a.axes, a.starts, a.ends))
         return f"lambda x: x{narrows}"
 
 
+def _empty(label: str, what: str, pair: list[Bound], shape: Shape, axis: int, start: int, end: int) -> str:
+    """Why a range keeps nothing: it starts past the end, or its end (negative ones counted from the end)
+    does not come after its start."""
+    size, unit = shape[axis], "channels" if axis == 0 else "positions"
+    head = (f"{label}: {what}, [{_bound(pair[0])}, {_bound(pair[1])}], keeps nothing of the {size} {unit} "
+            f"({fmt(shape)} input): it works out to {start}:{end}, ")
+    if start >= size:
+        return head + f"which starts past the last one (they are 0 to {size - 1})"
+    counted = [f"{v} is {v + size}" for v in pair if v is not None and -size <= v < 0]
+    return head + ("whose end does not come after its start" +
+                   (f" (negative indices count from the end: {', '.join(counted)})" if counted else ""))
+
+
+def _bound(value: Bound) -> str:
+    return "null" if value is None else str(value)
+
+
+def _index(a: SliceAttrs) -> str:
+    """The Python index of a slice, ``:, 2:-2, :5`` (the batch axis first, trailing whole axes left out)."""
+    by_axis = dict(zip(a.axes, a.bounds))
+    parts = [":"] * (max(a.axes) + 1)
+    for axis, (start, end) in by_axis.items():
+        parts[axis] = f"{'' if start is None else start}:{'' if end is None else end}"
+    return ", ".join(parts)
+
+
+def _slice(ctx: OnnxContext, axes: list[int], starts: list[int], ends: list[int]) -> OnnxValue:
+    """ONNX Slice of the first input, ``starts[i]:ends[i]`` on ``axes[i]`` (axes count the batch axis)."""
+    return ctx.op("Slice", [ctx.inputs[0].name, ctx.const("starts", starts, integer=True),
+                            ctx.const("ends", ends, integer=True), ctx.const("axes", axes, integer=True)],
+                  ctx.out_shape())
+
+
 OPS = (Flatten(), Reshape(), Permute(), Pad(), PixelShuffle(), PixelUnshuffle(), ChannelShuffle(), ChannelSplit(),
-       Crop())
+       Crop(), Slice())

@@ -27,7 +27,7 @@ from cnnspec.ops.base import (
     TorchModule,
     Traits,
 )
-from cnnspec.ops.shape import axis_name, expand, fmt, interpolation_window, spatial_input
+from cnnspec.ops.shape import axis_name, expand, fmt, interpolation_window, size_of, spatial_input
 
 LINEAR_MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}  # PyTorch's name of linear interpolation by rank
 # ONNX Resize's source coordinate for each PyTorch mode: nearest reads floor(o * L / out) (asymmetric, floor);
@@ -111,7 +111,7 @@ class Upsample(Op):
             scale = _per_axis(s.scale, n, label)
             out = _scaled(size, scale, label)
         elif s.size_of is not None:
-            out = _size_of(inputs[1], n, s.size_of, label)
+            out = size_of(inputs[1], n, s.size_of, label)
         else:
             out = expand(s.size, n, "size", label, 1)
         window = tuple((interpolation_window(size[i], out[i], linear, align), _step(size[i], out[i], align))
@@ -214,14 +214,6 @@ def _scaled(size: Shape, scale: tuple[float, ...], label: str) -> tuple[int, ...
                             f"{product} long, not a whole number (PyTorch would floor it to {int(product)}); give "
                             f"the output size instead, e.g. `size: {target}`", "scale")
     return tuple(int(p) for p in products)  # positive: a positive scale's whole product is at least 1
-
-
-def _size_of(like: Shape, n: int, name: str, label: str) -> tuple[int, ...]:
-    """The spatial size of the tensor ``size_of`` names, which must have as many spatial axes."""
-    if len(like) - 1 != n:
-        raise RuleError(f"{label}: `size_of: {name}` is {fmt(like)}, with {len(like) - 1} spatial axes, but the "
-                        f"input has {n}; name a tensor of the same rank", "size_of")
-    return tuple(like[1:])
 
 
 def _step(length: int, out: int, align_corners: bool) -> int | Fraction:

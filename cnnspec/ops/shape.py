@@ -57,6 +57,19 @@ def spatial_input(shape: Shape, label: str) -> int:
     return len(shape) - 1
 
 
+def size_of(like: Shape, n: int, name: str, label: str) -> tuple[int, ...]:
+    """The spatial size of the tensor a ``size_of`` setting names (``upsample``, ``crop``), which must have as
+    many spatial axes as the input (``n``).
+
+    >>> size_of((16, 38, 38), 2, "up", "crop")
+    (38, 38)
+    """
+    if len(like) - 1 != n:
+        raise RuleError(f"{label}: `size_of: {name}` is {fmt(like)}, with {len(like) - 1} spatial axes, but the "
+                        f"input has {n}; name a tensor of the same rank", "size_of")
+    return tuple(like[1:])
+
+
 def axis_name(index: int, n: int) -> str:
     """``L`` (1D), ``H``/``W`` (2D), ``D``/``H``/``W`` (3D)."""
     return ("L",)[index] if n == 1 else ("H", "W")[index] if n == 2 else ("D", "H", "W")[index]
