@@ -24,7 +24,11 @@ def main(paths: list[str]) -> int:
     total = 0
     for name in paths:
         path = Path(name)
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            print(f"{name}: skipped (not UTF-8: the broken catalogue's encoding cases)")
+            continue
         new, count = _OLD.subn(_new, text)
         if count:
             path.write_text(new, encoding="utf-8")
