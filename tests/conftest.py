@@ -32,6 +32,8 @@ slow tier that took over ``FAST_TEST_SECONDS`` (a note to act on, never a failur
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 FAST_TEST_SECONDS = 2.0  # generous: fast tests take milliseconds, a few tenths of a second on a loaded machine
@@ -74,6 +76,14 @@ SLOW_MODULES = {
     "test_torch_training.py": "trains torch modules",
     "test_torch_zoo.py": "builds the zoo in torch",
 }
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """With ``-m "not slow"`` the modules that are slow throughout are not even imported: their torch, onnx
+    and hypothesis imports were 2-3 s of the fast tier's collection."""
+    if " ".join(str(config.getoption("markexpr") or "").split()) == "not slow" and collection_path.name in SLOW_MODULES:
+        return True
+    return None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
