@@ -28,7 +28,8 @@ from tools.fuzzcases import make_case, prepare
 ROOT = Path(__file__).parents[1]
 ZOO = sorted(p.name for p in (ROOT / "specs").glob("*.yaml"))
 BIG = {"alexnet.yaml", "vgg16.yaml", "resnet50.yaml", "resnet34.yaml", "convnext_tiny.yaml", "resnet18.yaml",
-       "monai_basicunet_3d.yaml", "fcn_resnet50.yaml", "deeplabv3_resnet50.yaml", "googlenet.yaml"}
+       "monai_basicunet_3d.yaml", "fcn_resnet50.yaml", "deeplabv3_resnet50.yaml", "googlenet.yaml",
+       "inception_v3.yaml"}
 FUZZ_SEEDS = range(800)
 
 
