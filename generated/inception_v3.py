@@ -51,7 +51,7 @@ class InceptionA(nn.Module):
         self.branch3x3dbl_1 = BasicConv(in_channels, 64)
         self.branch3x3dbl_2 = BasicConv(64, 96, kernel=3, padding=1)
         self.branch3x3dbl_3 = BasicConv(96, 96, kernel=3, padding=1)
-        self.add_module('6', nn.AvgPool2d(3, stride=1, padding=1))
+        self.avg_pool = nn.AvgPool2d(3, stride=1, padding=1)
         self.branch_pool = BasicConv(in_channels, pool_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -61,7 +61,7 @@ class InceptionA(nn.Module):
         branch3 = self.branch3x3dbl_1(x)  # (N, 64, 35, 35)
         branch3 = self.branch3x3dbl_2(branch3)  # (N, 96, 35, 35)
         branch3 = self.branch3x3dbl_3(branch3)  # (N, 96, 35, 35)
-        branch4 = self.get_submodule('6')(x)  # (N, 192, 35, 35)
+        branch4 = self.avg_pool(x)  # (N, 192, 35, 35)
         branch4 = self.branch_pool(branch4)  # (N, 32, 35, 35)
         x = torch.cat([branch, branch2, branch3, branch4], dim=1)  # (N, 256, 35, 35)
         return x
@@ -76,14 +76,14 @@ class InceptionB(nn.Module):
         self.branch3x3dbl_1 = BasicConv(in_channels, 64)
         self.branch3x3dbl_2 = BasicConv(64, 96, kernel=3, padding=1)
         self.branch3x3dbl_3 = BasicConv(96, 96, kernel=3, stride=2)
-        self.add_module('4', nn.MaxPool2d(3, stride=2))
+        self.max_pool = nn.MaxPool2d(3, stride=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         branch = self.branch3x3(x)  # (N, 384, 17, 17)
         branch2 = self.branch3x3dbl_1(x)  # (N, 64, 35, 35)
         branch2 = self.branch3x3dbl_2(branch2)  # (N, 96, 35, 35)
         branch2 = self.branch3x3dbl_3(branch2)  # (N, 96, 17, 17)
-        branch3 = self.get_submodule('4')(x)  # (N, 288, 17, 17)
+        branch3 = self.max_pool(x)  # (N, 288, 17, 17)
         x = torch.cat([branch, branch2, branch3], dim=1)  # (N, 768, 17, 17)
         return x
 
@@ -123,7 +123,7 @@ class InceptionC(nn.Module):
         self.branch7x7dbl_3 = AsymConv(c7, c7, (1, 7), (0, 3))
         self.branch7x7dbl_4 = AsymConv(c7, c7, (7, 1), (3, 0))
         self.branch7x7dbl_5 = AsymConv(c7, 192, (1, 7), (0, 3))
-        self.add_module('9', nn.AvgPool2d(3, stride=1, padding=1))
+        self.avg_pool = nn.AvgPool2d(3, stride=1, padding=1)
         self.branch_pool = BasicConv(in_channels, 192)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -136,7 +136,7 @@ class InceptionC(nn.Module):
         branch3 = self.branch7x7dbl_3(branch3)  # (N, 128, 17, 17)
         branch3 = self.branch7x7dbl_4(branch3)  # (N, 128, 17, 17)
         branch3 = self.branch7x7dbl_5(branch3)  # (N, 192, 17, 17)
-        branch4 = self.get_submodule('9')(x)  # (N, 768, 17, 17)
+        branch4 = self.avg_pool(x)  # (N, 768, 17, 17)
         branch4 = self.branch_pool(branch4)  # (N, 192, 17, 17)
         x = torch.cat([branch, branch2, branch3, branch4], dim=1)  # (N, 768, 17, 17)
         return x
@@ -147,17 +147,17 @@ class InceptionAux(nn.Module):
 
     def __init__(self, in_channels: int, classes: int) -> None:
         super().__init__()
-        self.add_module('0', nn.AvgPool2d(5, stride=3))
+        self.avg_pool = nn.AvgPool2d(5, stride=3)
         self.conv0 = BasicConv(in_channels, 128)
         self.conv1 = BasicConv(128, 768, kernel=5)
-        self.add_module('3', nn.AdaptiveAvgPool2d(1))
+        self.adaptive_avg_pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(768, classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.get_submodule('0')(x)  # (N, 768, 5, 5)
+        x = self.avg_pool(x)  # (N, 768, 5, 5)
         x = self.conv0(x)  # (N, 128, 5, 5)
         x = self.conv1(x)  # (N, 768, 1, 1)
-        x = self.get_submodule('3')(x)  # (N, 768, 1, 1)
+        x = self.adaptive_avg_pool(x)  # (N, 768, 1, 1)
         x = torch.flatten(x, 1)  # (N, 768)
         x = self.fc(x)  # (N, 1000)
         return x
@@ -174,7 +174,7 @@ class InceptionD(nn.Module):
         self.branch7x7x3_2 = AsymConv(192, 192, (1, 7), (0, 3))
         self.branch7x7x3_3 = AsymConv(192, 192, (7, 1), (3, 0))
         self.branch7x7x3_4 = BasicConv(192, 192, kernel=3, stride=2)
-        self.add_module('6', nn.MaxPool2d(3, stride=2))
+        self.max_pool = nn.MaxPool2d(3, stride=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         branch = self.branch3x3_1(x)  # (N, 192, 17, 17)
@@ -183,7 +183,7 @@ class InceptionD(nn.Module):
         branch2 = self.branch7x7x3_2(branch2)  # (N, 192, 17, 17)
         branch2 = self.branch7x7x3_3(branch2)  # (N, 192, 17, 17)
         branch2 = self.branch7x7x3_4(branch2)  # (N, 192, 8, 8)
-        branch3 = self.get_submodule('6')(x)  # (N, 768, 8, 8)
+        branch3 = self.max_pool(x)  # (N, 768, 8, 8)
         x = torch.cat([branch, branch2, branch3], dim=1)  # (N, 1280, 8, 8)
         return x
 
@@ -201,7 +201,7 @@ class InceptionE(nn.Module):
         self.branch3x3dbl_2 = BasicConv(448, 384, kernel=3, padding=1)
         self.branch3x3dbl_3a = AsymConv(384, 384, (1, 3), (0, 1))
         self.branch3x3dbl_3b = AsymConv(384, 384, (3, 1), (1, 0))
-        self.add_module('8', nn.AvgPool2d(3, stride=1, padding=1))
+        self.avg_pool = nn.AvgPool2d(3, stride=1, padding=1)
         self.branch_pool = BasicConv(in_channels, 192)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -215,7 +215,7 @@ class InceptionE(nn.Module):
         branch6 = self.branch3x3dbl_3a(branch5)  # (N, 384, 8, 8)
         branch7 = self.branch3x3dbl_3b(branch5)  # (N, 384, 8, 8)
         branch5 = torch.cat([branch6, branch7], dim=1)  # (N, 768, 8, 8)
-        branch8 = self.get_submodule('8')(x)  # (N, 1280, 8, 8)
+        branch8 = self.avg_pool(x)  # (N, 1280, 8, 8)
         branch8 = self.branch_pool(branch8)  # (N, 192, 8, 8)
         x = torch.cat([branch, branch2, branch5, branch8], dim=1)  # (N, 2048, 8, 8)
         return x
