@@ -29,7 +29,7 @@ ROOT = Path(__file__).parents[1]
 ZOO = sorted(p.name for p in (ROOT / "specs").glob("*.yaml"))
 BIG = {"alexnet.yaml", "vgg16.yaml", "resnet50.yaml", "resnet34.yaml", "convnext_tiny.yaml", "resnet18.yaml",
        "monai_basicunet_3d.yaml", "fcn_resnet50.yaml", "deeplabv3_resnet50.yaml", "googlenet.yaml",
-       "efficientnet_v2_s.yaml"}
+       "efficientnet_v2_s.yaml", "inception_v3.yaml"}
 FUZZ_SEEDS = range(800)
 
 

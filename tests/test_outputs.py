@@ -241,6 +241,42 @@ def test_googlenet_training_returns_every_output_and_eval_the_logits() -> None:
     np.testing.assert_allclose(got, logits.numpy(), rtol=1e-4, atol=1e-5)
 
 
+
+# --- training_only: inception_v3's AuxLogits, registered between Mixed_6e and Mixed_7a ----------------------
+
+def test_inception_v3_aux_logits_run_in_training_only() -> None:
+    graph = analyse_file(ROOT / "specs" / "inception_v3.yaml")
+    aux = [n for n in graph.leaves() if n.path.startswith("AuxLogits.")]
+    assert aux and all(n.training_only for n in aux)
+    # conv0 768*128 + BN 2*128, conv1 128*768*5*5 + BN 2*768, fc 768*1000 + 1000
+    assert sum(t.numel for n in aux for t in n.params) == 98_560 + 2_459_136 + 769_000
+    assert graph.root.total_params == 27_161_264
+    assert graph.root.total_macs == 5_713_216_096  # not in the inference MACs
+    keys = [k for k, _, _ in graph.state_dict_keys()]
+    tops = list(dict.fromkeys(k.split(".")[0] for k in keys))
+    assert tops[tops.index("Mixed_6e") + 1:tops.index("Mixed_7a")] == ["AuxLogits"]
+    text = table.text(graph, depth=1)
+    assert "AuxLogits ...      block inception_aux (training only)  1000        3,326,696            -" in text
+    assert ("Output aux_logits: 1000 from `AuxLogits.fc`, receptive field 1183x1183 (stride 48x48) "
+            "(training only)") in text
+
+
+@pytest.mark.slow
+def test_inception_v3_training_returns_logits_and_aux_logits_and_eval_the_logits() -> None:
+    import torch
+
+    from cnnspec.compile.torch.loader import build_module
+
+    graph = analyse_file(ROOT / "specs" / "inception_v3.yaml")
+    torch.manual_seed(0)
+    model = build_module(graph)
+    x = torch.randn(2, 3, 299, 299)
+    with torch.no_grad():
+        trained = model.train()(x)
+        logits = model.eval()(x)
+    assert {k: tuple(v.shape) for k, v in trained.items()} == {"logits": (2, 1000), "aux_logits": (2, 1000)}
+    assert isinstance(logits, torch.Tensor) and tuple(logits.shape) == (2, 1000)
+
 def test_training_only_refusals(tmp_path: Path) -> None:
     from cnnspec.errors import SpecError
 

@@ -37,6 +37,7 @@ MIRRORS = (
     "shufflenet_v2_x1_0",
     "fcn_resnet50", "deeplabv3_resnet50", "googlenet",
     "efficientnet_v2_s",
+    "inception_v3",
 )
 OWN_INPUT = {"lenet5": (1, 28, 28)}
 NOT_MIRRORED = ("sobel_edges",
@@ -58,6 +59,9 @@ MODEL_EXTRA_LEAF_OPS["densenet121"] = {"relu", "global_avgpool"}  # F.relu, F.ad
 MODEL_EXTRA_LEAF_OPS |= {name: {"upsample"} for name in ("fcn_resnet50", "deeplabv3_resnet50")}
 # torchvision's GoogLeNet applies F.relu in BasicConv2d.forward()
 MODEL_EXTRA_LEAF_OPS["googlenet"] = {"relu"}
+# torchvision's Inception3: F.relu in BasicConv2d.forward(); the Inception modules' pool branches call
+# F.avg_pool2d(3, stride 1, padding 1) and F.max_pool2d(3, stride 2) in forward()
+MODEL_EXTRA_LEAF_OPS["inception_v3"] = {"relu", "avgpool", "maxpool"}
 
 
 @functools.cache
@@ -82,6 +86,9 @@ def test_totals_match_reference(name: str) -> None:
     assert graph.input_shape == expected_input
     if name == "googlenet":  # eval mode returns the logits; training also aux2 and aux1 (training_only)
         assert graph.output_shapes == {"logits": (1000,), "aux2": (1000,), "aux1": (1000,)}
+        assert graph.inference_outputs() == graph.outputs[:1]
+    if name == "inception_v3":  # eval returns the logits; training InceptionOutputs(logits, aux_logits)
+        assert graph.output_shapes == {"logits": (1000,), "aux_logits": (1000,)}
         assert graph.inference_outputs() == graph.outputs[:1]
     if isinstance(ref["output_shape"], dict):  # several outputs, in torchvision's order
         assert graph.output_shapes == {k: _unbatched(v) for k, v in ref["output_shape"].items()}
