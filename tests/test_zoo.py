@@ -36,6 +36,7 @@ MIRRORS = (
     "mnasnet1_0",
     "shufflenet_v2_x1_0",
     "fcn_resnet50", "deeplabv3_resnet50", "googlenet",
+    "lraspp_mobilenet_v3_large",
 )
 OWN_INPUT = {"lenet5": (1, 28, 28)}
 NOT_MIRRORED = ("sobel_edges",
@@ -54,7 +55,7 @@ MODEL_EXTRA_LEAF_OPS["mnasnet1_0"] = {"global_avgpool"}  # x.mean([2, 3]) in for
 MODEL_EXTRA_LEAF_OPS["shufflenet_v2_x1_0"] = {"global_avgpool", "channel_shuffle", "channel_split"}
 MODEL_EXTRA_LEAF_OPS["densenet121"] = {"relu", "global_avgpool"}  # F.relu, F.adaptive_avg_pool2d in forward()
 # torchvision's segmentation models upsample with F.interpolate in forward() (and in ASPPPooling.forward)
-MODEL_EXTRA_LEAF_OPS |= {name: {"upsample"} for name in ("fcn_resnet50", "deeplabv3_resnet50")}
+MODEL_EXTRA_LEAF_OPS |= {name: {"upsample"} for name in ("fcn_resnet50", "deeplabv3_resnet50", "lraspp_mobilenet_v3_large")}
 # torchvision's GoogLeNet applies F.relu in BasicConv2d.forward()
 MODEL_EXTRA_LEAF_OPS["googlenet"] = {"relu"}
 
