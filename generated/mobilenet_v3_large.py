@@ -266,6 +266,7 @@ class HardswishSeBlock(nn.Module):
         kernel: int,
         squeeze: int,
         stride: int = 1,
+        dilation: int = 1,
     ) -> None:
         super().__init__()
         self.add_module('0', nn.Sequential(
@@ -274,7 +275,7 @@ class HardswishSeBlock(nn.Module):
             nn.Hardswish(inplace=True),  # (N, 480, 14, 14)
         ))
         self.add_module('1', nn.Sequential(
-            nn.Conv2d(exp, exp, kernel_size=kernel, stride=stride, padding=(kernel - 1) // 2, groups=exp, bias=False),  # (N, 480, 14, 14)
+            nn.Conv2d(exp, exp, kernel_size=kernel, stride=stride, padding=(kernel - 1) // 2 * dilation, dilation=dilation, groups=exp, bias=False),  # (N, 480, 14, 14)
             nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 480, 14, 14)
             nn.Hardswish(inplace=True),  # (N, 480, 14, 14)
         ))
@@ -303,9 +304,10 @@ class PlainHardswishSe(nn.Module):
         kernel: int,
         squeeze: int,
         stride: int = 1,
+        dilation: int = 1,
     ) -> None:
         super().__init__()
-        self.block = HardswishSeBlock(in_channels, exp, oup, kernel, squeeze, stride=stride)
+        self.block = HardswishSeBlock(in_channels, exp, oup, kernel, squeeze, stride=stride, dilation=dilation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.block(x)  # (N, 112, 14, 14)
@@ -323,9 +325,10 @@ class ResidualHardswishSe(nn.Module):
         kernel: int,
         squeeze: int,
         stride: int = 1,
+        dilation: int = 1,
     ) -> None:
         super().__init__()
-        self.block = HardswishSeBlock(in_channels, exp, oup, kernel, squeeze, stride=stride)
+        self.block = HardswishSeBlock(in_channels, exp, oup, kernel, squeeze, stride=stride, dilation=dilation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block(x)  # (N, 112, 14, 14)

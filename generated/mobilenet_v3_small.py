@@ -153,6 +153,7 @@ class HardswishSeBlock(nn.Module):
         kernel: int,
         squeeze: int,
         stride: int = 1,
+        dilation: int = 1,
     ) -> None:
         super().__init__()
         self.add_module('0', nn.Sequential(
@@ -161,7 +162,7 @@ class HardswishSeBlock(nn.Module):
             nn.Hardswish(inplace=True),  # (N, 96, 28, 28)
         ))
         self.add_module('1', nn.Sequential(
-            nn.Conv2d(exp, exp, kernel_size=kernel, stride=stride, padding=(kernel - 1) // 2, groups=exp, bias=False),  # (N, 96, 14, 14)
+            nn.Conv2d(exp, exp, kernel_size=kernel, stride=stride, padding=(kernel - 1) // 2 * dilation, dilation=dilation, groups=exp, bias=False),  # (N, 96, 14, 14)
             nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 96, 14, 14)
             nn.Hardswish(inplace=True),  # (N, 96, 14, 14)
         ))
@@ -190,9 +191,10 @@ class PlainHardswishSe(nn.Module):
         kernel: int,
         squeeze: int,
         stride: int = 1,
+        dilation: int = 1,
     ) -> None:
         super().__init__()
-        self.block = HardswishSeBlock(in_channels, exp, oup, kernel, squeeze, stride=stride)
+        self.block = HardswishSeBlock(in_channels, exp, oup, kernel, squeeze, stride=stride, dilation=dilation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.block(x)  # (N, 40, 14, 14)
@@ -210,9 +212,10 @@ class ResidualHardswishSe(nn.Module):
         kernel: int,
         squeeze: int,
         stride: int = 1,
+        dilation: int = 1,
     ) -> None:
         super().__init__()
-        self.block = HardswishSeBlock(in_channels, exp, oup, kernel, squeeze, stride=stride)
+        self.block = HardswishSeBlock(in_channels, exp, oup, kernel, squeeze, stride=stride, dilation=dilation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block(x)  # (N, 40, 14, 14)

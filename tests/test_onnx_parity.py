@@ -207,3 +207,17 @@ def test_resize_loses_only_the_batch_symbol_in_onnx_inference() -> None:
     model = compile_graph(graph).model
     assert inferred_shapes(model) == {"0": ("unk__0", 2, 6, 9), "output": ("N", 3, 4, 7)}
     assert declared_shapes(model) == {"0": ("N", 2, 6, 9), "output": ("N", 3, 4, 7)}
+    assert inferred_shapes(model, batch_through_resize=True) == declared_shapes(model)
+
+
+def test_batch_through_resize_restores_only_an_unknown_batch_after_a_resize() -> None:
+    """The values computed from a Resize get the batch symbol back, every other axis as inferred."""
+    graph = analyse_text("name: up\ninput: [2, 4, 6]\nlayers:\n  - upsample: {scale: 1.5, mode: linear}\n"
+                         "  - conv: {out: 3, kernel: 3}\n  - relu\n", "up.yaml")
+    compiled = compile_graph(graph)
+    assert static_shape_mismatches(compiled) == [
+        "0 (upsample): ONNX ('unk__0', 2, 6, 9), cnnspec ('N', 2, 6, 9)",
+        "1 (conv): ONNX ('unk__0', 3, 4, 7), cnnspec ('N', 3, 4, 7)"]
+    assert static_shape_mismatches(compiled, batch_through_resize=True) == []
+    assert inferred_shapes(compiled.model, batch_through_resize=True) == {
+        "0": ("N", 2, 6, 9), "1": ("N", 3, 4, 7), "output": ("N", 3, 4, 7)}

@@ -25,8 +25,9 @@ def test_zoo_model_is_valid_and_shapes_match(spec: str) -> None:
     compiled = compile_graph(graph)
     model = compiled.model
     onnx.checker.check_model(model, full_check=True)
-    assert static_shape_mismatches(compiled) == []
-    assert inferred_shapes(model) == declared_shapes(model)
+    # a Resize inside the graph (lraspp's head) loses the batch symbol in ONNX's inference, and only that
+    assert static_shape_mismatches(compiled, batch_through_resize=True) == []
+    assert inferred_shapes(model, batch_through_resize=True) == declared_shapes(model)
     if graph.output_form == "one":
         assert declared_shapes(model)["output"] == ("N", *graph.output_shape)
     else:  # `outputs:` one graph output per name (googlenet's aux heads run in training only)

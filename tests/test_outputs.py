@@ -1,7 +1,7 @@
 """Several outputs (``outputs:``), ``from: input`` and ``upsample: {size_of: ...}`` through every consumer:
 the analysis, summary (text, markdown, JSON), the generated PyTorch (a dict or a tuple, equal to a
 hand-written module), ONNX (one named graph output each, equal to torch), ``run``, diagrams; and the
-segmentation zoo (fcn_resnet50, deeplabv3_resnet50) loading torchvision's state_dict, onnxruntime equal to
+segmentation zoo (fcn_resnet50, deeplabv3_resnet50, lraspp_mobilenet_v3_large) loading torchvision's state_dict, onnxruntime equal to
 torch on every output."""
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ def test_readme_example(tmp_path: Path) -> None:
 # --- the segmentation zoo: torchvision's state_dict loads, onnxruntime equals torch on every output ---------
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["fcn_resnet50", "deeplabv3_resnet50"])
+@pytest.mark.parametrize("name", ["fcn_resnet50", "deeplabv3_resnet50", "lraspp_mobilenet_v3_large"])
 def test_segmentation_zoo_torch_equals_onnxruntime(name: str) -> None:
     import onnxruntime as ort
     import torch
@@ -174,7 +174,8 @@ def test_segmentation_zoo_torch_equals_onnxruntime(name: str) -> None:
 
     ref = reference_data.model(name)
     graph = analyse_file(ROOT / "specs" / f"{name}.yaml", input_shape=(3, 64, 64))  # 1/12 of the MACs of 224
-    assert graph.output_shapes == {"out": (21, 64, 64), "aux": (21, 64, 64)}
+    keys = list(ref["output_shape"])  # torchvision's outputs in its order: out (and aux)
+    assert graph.output_shapes == {k: (21, 64, 64) for k in keys}
     generator = torch.Generator().manual_seed(0)
     state = {}
     for e in ref["state_dict"]:  # the reference keys and shapes, random values (running_var positive)
@@ -189,14 +190,14 @@ def test_segmentation_zoo_torch_equals_onnxruntime(name: str) -> None:
     x = torch.randn(2, 3, 64, 64, generator=generator)
     with torch.no_grad():
         want = model(x)
-    assert {k: tuple(v.shape) for k, v in want.items()} == {"out": (2, 21, 64, 64), "aux": (2, 21, 64, 64)}
+    assert {k: tuple(v.shape) for k, v in want.items()} == {k: (2, 21, 64, 64) for k in keys}
     proto = to_model_proto(graph, {k: v.numpy() for k, v in state.items()})
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
     got = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"input": x.numpy()}), strict=True))
-    assert list(got) == ["out", "aux"]
-    for key in ("out", "aux"):
+    assert list(got) == keys
+    for key in keys:
         np.testing.assert_allclose(got[key], want[key].numpy(), rtol=1e-4, atol=1e-5)
 
 

@@ -172,6 +172,33 @@ def test_a_scope_that_reads_a_named_tensor_is_emitted_open(tmp_path: Path) -> No
     weights = {k: v.numpy() for k, v in module.state_dict().items()}
     np.testing.assert_allclose(run_model(to_model_proto(graph, weights), x.numpy()), want.numpy(), rtol=1e-4,
                                atol=1e-5)
+def test_a_chain_whose_inner_tensor_is_read_outside_returns_it(tmp_path: Path) -> None:
+    """A sequential of 0..n-1 members whose inner `as:` tensor is read after it (LR-ASPP's low features,
+    inside the backbone) is not an nn.Sequential, which returns one tensor (`a, x = seq(x)` would unpack
+    the batch axis): a class returning both, equal to the spec's formula on a batch of 2."""
+    import torch
+
+    from cnnspec.compile.torch import render_source
+    from cnnspec.compile.torch.loader import build_module
+
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\ninput: [3, 8, 8]\nlayers:\n  - sequential:\n      layers:\n"
+                    "        - conv: {out: 4, kernel: 1, as: a}\n        - relu\n  - add: {of: [a, previous]}\n")
+    graph = analyse_file(path)
+    source = render_source(graph)
+    assert "self.add_module('0', nn.Sequential(" not in source
+    for line in ("a = self.get_submodule('0')(x)", "x = torch.relu(a)", "return a, x",
+                 "a, x = self.get_submodule('0')(x)", "x = a + x"):
+        assert line in source, line
+    torch.manual_seed(0)
+    module = build_module(graph).eval()
+    conv = module.get_submodule("0").get_submodule("0")
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        got, a = module(x), conv(x)
+    torch.testing.assert_close(got, a + torch.relu(a))
+
+
 def test_input_names_the_blocks_input(tmp_path: Path) -> None:
     """`from: input` and `of: [input, ...]`: the block's (or the network's) input, so a shortcut may be made
     before the body (torchvision's RegNet: proj first); `as: input` is refused."""

@@ -33,6 +33,7 @@ MIRRORS += ("mnasnet1_0",)
 MIRRORS += ("shufflenet_v2_x1_0",)
 MIRRORS += ("efficientnet_v2_s",)
 MIRRORS += ("inception_v3",)
+MIRRORS += ("lraspp_mobilenet_v3_large",)
 # 28-43 GMACs a sample: seconds per forward on one thread, so only with the slow tests
 HEAVY = {"monai_basicunet_3d", "r3d_18", "mc3_18", "r2plus1d_18", "fcn_resnet50", "deeplabv3_resnet50"}
 

@@ -38,6 +38,7 @@ MIRRORS = (
     "fcn_resnet50", "deeplabv3_resnet50", "googlenet",
     "efficientnet_v2_s",
     "inception_v3",
+    "lraspp_mobilenet_v3_large",
 )
 OWN_INPUT = {"lenet5": (1, 28, 28)}
 NOT_MIRRORED = ("sobel_edges",
@@ -56,7 +57,7 @@ MODEL_EXTRA_LEAF_OPS["mnasnet1_0"] = {"global_avgpool"}  # x.mean([2, 3]) in for
 MODEL_EXTRA_LEAF_OPS["shufflenet_v2_x1_0"] = {"global_avgpool", "channel_shuffle", "channel_split"}
 MODEL_EXTRA_LEAF_OPS["densenet121"] = {"relu", "global_avgpool"}  # F.relu, F.adaptive_avg_pool2d in forward()
 # torchvision's segmentation models upsample with F.interpolate in forward() (and in ASPPPooling.forward)
-MODEL_EXTRA_LEAF_OPS |= {name: {"upsample"} for name in ("fcn_resnet50", "deeplabv3_resnet50")}
+MODEL_EXTRA_LEAF_OPS |= {name: {"upsample"} for name in ("fcn_resnet50", "deeplabv3_resnet50", "lraspp_mobilenet_v3_large")}
 # torchvision's GoogLeNet applies F.relu in BasicConv2d.forward()
 MODEL_EXTRA_LEAF_OPS["googlenet"] = {"relu"}
 # torchvision's Inception3: F.relu in BasicConv2d.forward(); the Inception modules' pool branches call
@@ -243,3 +244,18 @@ def test_shufflenet_family_by_set(overrides: dict[str, int], params: int, gmacs:
     graph = analyse_file(SPECS / "shufflenet_v2_x1_0.yaml", overrides=overrides)
     assert graph.root.total_params == params
     assert round(graph.root.total_macs / 1e9, 3) == gmacs
+
+
+def test_lraspp_last_stage_is_dilated_not_strided() -> None:
+    """torchvision's dilated=True: blocks 13-15's depthwise convs have dilation 2, stride 1 (block 13's
+    configured stride 2 is dropped), padding (5 - 1) // 2 * 2 = 4; the shapes alone cannot tell (padding 2,
+    dilation 1 gives the same 14x14), the receptive field can."""
+    graph = _graph("lraspp_mobilenet_v3_large")
+    depthwise = {n.path: (n.attrs.stride, n.attrs.dilation, n.attrs.padding) for n in graph.leaves()
+                 if n.op == "conv" and n.attrs.groups > 1}
+    assert [p for p, (_, dilation, _) in depthwise.items() if dilation != (1, 1)] == [
+        "backbone.13.block.1.0", "backbone.14.block.1.0", "backbone.15.block.1.0"]
+    assert {depthwise[f"backbone.{i}.block.1.0"] for i in (13, 14, 15)} == {((1, 1), (2, 2), (4, 4))}
+    assert [n.output_shape for n in graph.leaves() if n.op == "upsample"] == [(128, 28, 28), (21, 224, 224)]
+    plain = _graph("mobilenet_v3_large")  # the same blocks, undilated: unchanged
+    assert all(n.attrs.dilation == (1, 1) for n in plain.leaves() if n.op == "conv")

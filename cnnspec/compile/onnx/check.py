@@ -23,13 +23,31 @@ def run_model(model: onnx.ModelProto | bytes | str | Path, x: np.ndarray, thread
     return sess.run(None, {sess.get_inputs()[0].name: x})[0]
 
 
-def inferred_shapes(model: onnx.ModelProto) -> dict[str, tuple[int | str, ...]]:
+def inferred_shapes(model: onnx.ModelProto, batch_through_resize: bool = False) -> dict[str, tuple[int | str, ...]]:
     """Every value's shape as ONNX shape inference derives it from the graph alone (our ``value_info``
-    removed first, strict mode: an op the inference cannot type is an error)."""
+    removed first, strict mode: an op the inference cannot type is an error).
+
+    ONNX's inference gives a Resize output an unknown batch axis (``unk__0``: it keeps only numeric axes),
+    and so every value computed from it. ``batch_through_resize`` gives those values the input's batch
+    symbol back, only where their batch axis is such an unknown: every other axis is compared as inferred."""
     bare = _skeleton(model)
     inferred = onnx.shape_inference.infer_shapes(bare, check_type=True, strict_mode=True, data_prop=True)
     values = [*inferred.graph.value_info, *inferred.graph.output]
-    return {v.name: _dims(v) for v in values}
+    shapes = {v.name: _dims(v) for v in values}
+    if batch_through_resize:
+        batch, after = _dims(model.graph.input[0])[0], _after_resize(model)
+        shapes = {name: (batch, *shape[1:]) if name in after and str(shape[0]).startswith("unk__") else shape
+                  for name, shape in shapes.items()}
+    return shapes
+
+
+def _after_resize(model: onnx.ModelProto) -> set[str]:
+    """The values computed from a Resize's output (the nodes are in topological order)."""
+    after: set[str] = set()
+    for node in model.graph.node:
+        if node.op_type == "Resize" or after.intersection(node.input):
+            after.update(node.output)
+    return after
 
 
 def _skeleton(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -59,11 +77,11 @@ def _dims(v: onnx.ValueInfoProto) -> tuple[int | str, ...]:
     return tuple(d.dim_param if d.HasField("dim_param") else d.dim_value for d in v.type.tensor_type.shape.dim)
 
 
-def static_shape_mismatches(compiled: Compiled) -> list[str]:
+def static_shape_mismatches(compiled: Compiled, batch_through_resize: bool = False) -> list[str]:
     """Every leaf whose ONNX value's inferred shape differs from cnnspec's static output shape (a value
     kept channel-first inside a channels-last region is compared with the static shape's channel-first
-    form). Empty when all agree."""
-    inferred = inferred_shapes(compiled.model)
+    form). Empty when all agree. ``batch_through_resize``: as in ``inferred_shapes``."""
+    inferred = inferred_shapes(compiled.model, batch_through_resize)
     batch = _dims(compiled.model.graph.input[0])[0]
     problems = []
     for value, node in compiled.produced:

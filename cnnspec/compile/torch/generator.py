@@ -83,8 +83,12 @@ class Generator:
         return bool(calls) and all(self.fresh_and_alone(n.inputs[0], n) for n in calls if n.active)
 
     def is_chain(self, scope: Scope) -> bool:
-        """A scope that ``nn.Sequential`` reproduces exactly: members ``0..n-1``, each reading the one before."""
+        """A scope that ``nn.Sequential`` reproduces exactly: members ``0..n-1``, each reading the one before,
+        and only the last one's output read outside (an ``nn.Sequential`` returns one tensor: a scope whose
+        inner ``as:`` tensor is read outside needs a class that returns it too)."""
         if scope.kind not in ("sequential", "stage", "model", "projection") or not scope.members:
+            return False
+        if len(scope.outputs) > 1:
             return False
         previous = scope.inputs[0] if len(scope.inputs) == 1 else None
         for i, member in enumerate(scope.members):
