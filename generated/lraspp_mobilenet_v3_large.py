@@ -394,29 +394,29 @@ class LrasppMobilenetV3Large(nn.Module):
     def __init__(self, num_classes: int = 21, in_channels: int = 3, inter_channels: int = 128) -> None:
         super().__init__()
         self.backbone = Backbone(in_channels)
-        self.classifier = nn.Module()
-        self.classifier.cbr = nn.Sequential(
+        self.classifier = nn.ModuleDict()
+        self.classifier['cbr'] = nn.Sequential(
             nn.Conv2d(960, inter_channels, kernel_size=1, bias=False),  # (N, 128, 14, 14)
             nn.BatchNorm2d(inter_channels),  # (N, 128, 14, 14)
             nn.ReLU(inplace=True),  # (N, 128, 14, 14)
         )
-        self.classifier.scale = nn.Sequential(
+        self.classifier['scale'] = nn.Sequential(
             nn.AdaptiveAvgPool2d(1),  # (N, 960, 1, 1)
             nn.Conv2d(960, inter_channels, kernel_size=1, bias=False),  # (N, 128, 1, 1)
             nn.Sigmoid(),  # (N, 128, 1, 1)
         )
-        self.classifier.low_classifier = nn.Conv2d(40, num_classes, kernel_size=1)
-        self.classifier.high_classifier = nn.Conv2d(inter_channels, num_classes, kernel_size=1)
+        self.classifier['low_classifier'] = nn.Conv2d(40, num_classes, kernel_size=1)
+        self.classifier['high_classifier'] = nn.Conv2d(inter_channels, num_classes, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         x_in = x  # the input, read again below
         low, x = self.backbone(x_in)  # (N, 960, 14, 14)
-        cbr = self.classifier.cbr(x)  # (N, 128, 14, 14)
-        x = self.classifier.scale(x)  # (N, 128, 1, 1)
+        cbr = self.classifier['cbr'](x)  # (N, 128, 14, 14)
+        x = self.classifier['scale'](x)  # (N, 128, 1, 1)
         x = cbr * x  # (N, 128, 14, 14)
         x = nn.functional.interpolate(x, size=low.shape[-2:], mode='bilinear', align_corners=False)  # (N, 128, 28, 28)
-        low_out = self.classifier.low_classifier(low)  # (N, 21, 28, 28)
-        x = self.classifier.high_classifier(x)  # (N, 21, 28, 28)
+        low_out = self.classifier['low_classifier'](low)  # (N, 21, 28, 28)
+        x = self.classifier['high_classifier'](x)  # (N, 21, 28, 28)
         x = low_out + x  # (N, 21, 28, 28)
         out = nn.functional.interpolate(x, size=x_in.shape[-2:], mode='bilinear', align_corners=False)  # (N, 21, 224, 224)
         return {'out': out}
