@@ -95,8 +95,8 @@ class AsymConv(nn.Module):
         self,
         in_channels: int,
         width: int,
-        kernel: tuple[int, ...],
-        padding: tuple[int, ...],
+        kernel: tuple[int, int],
+        padding: tuple[int, int],
     ) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_channels, width, kernel_size=kernel, padding=padding, bias=False)

@@ -234,8 +234,8 @@ class Generator:
         out_sym = self.forward(b, group, input_sym(b, group, E.name(in_name)))
         first = group[0].node
         params = [Param(in_name, "int")]
-        params += [Param(self.py[a], _arg_annotation(first, a, d)) for a, d in args if d is REQUIRED]
-        params += [Param(self.py[a], _arg_annotation(first, a, d), literal(d, first)) for a, d in args
+        params += [Param(self.py[a], _arg_annotation(group, a, d)) for a, d in args if d is REQUIRED]
+        params += [Param(self.py[a], _arg_annotation(group, a, d), literal(d, first)) for a, d in args
                    if d is not REQUIRED]
         params += [Param(f, "bool", "False") for f in b.flags]
         needs = sorted(b.needs)
@@ -326,11 +326,22 @@ def block_args(scope: Scope) -> list[tuple[str, Any]]:
     return [x for x in out if x[1] is REQUIRED] + [x for x in out if x[1] is not REQUIRED]
 
 
-def _arg_annotation(scope: Node | Scope, arg: str, default: Any) -> str:
+def _arg_annotation(group: Group, arg: str, default: Any) -> str:
+    """The constructor annotation of a block argument. A list argument arrives as a tuple literal
+    (``(1, 7)``): ``tuple[int, int]`` where every instance passes the same length (what ``nn.Conv2d``'s
+    ``kernel_size`` is typed as), ``tuple[int, ...]`` otherwise."""
+    scope = group[0].node
     assert isinstance(scope, Scope) and scope.block is not None
     for name, type_name, _ in scope.block.signature:
-        if name == arg:  # a list argument arrives as a tuple literal (`(1, 7)`)
-            return {"list[int]": "tuple[int, ...]", "list[float]": "tuple[float, ...]"}.get(type_name, type_name)
+        if name == arg and type_name in ("list[int]", "list[float]"):
+            item = type_name[5:-1]
+            lengths = {len(it.node.block.args[arg]) for it in group
+                       if isinstance(it.node, Scope) and it.node.block is not None}
+            if len(lengths) == 1 and 0 < (n := lengths.pop()) <= 3:
+                return f"tuple[{', '.join([item] * n)}]"
+            return f"tuple[{item}, ...]"
+        if name == arg:
+            return type_name
     return _annotation(default if default is not REQUIRED else scope.block.args[arg])
 
 
