@@ -32,9 +32,15 @@ slow tier that took over ``FAST_TEST_SECONDS`` (a note to act on, never a failur
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# `check` remembers passing files (cnnspec/commands/check_cache.py); tests patch limits in-process and
+# must see every file analysed, and must not write into the user's ~/.cache. tests/test_check_cache.py
+# turns it on, in a temporary directory. Subprocesses inherit this.
+os.environ["CNNSPEC_NO_CACHE"] = "1"
 
 FAST_TEST_SECONDS = 2.0  # generous: fast tests take milliseconds, a few tenths of a second on a loaded machine
 

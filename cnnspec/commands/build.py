@@ -31,7 +31,6 @@ from cnnspec import console
 from cnnspec.commands.common import add_spec_options, spec_kwargs
 from cnnspec.compile.manifest import Entry
 from cnnspec.errors import PathError, SpecError, UsageError, one_line
-from cnnspec.report.table import human
 
 Plan = list[tuple[str, Path]]  # (target, output) pairs
 
@@ -134,6 +133,8 @@ def build_spec(args: argparse.Namespace, spec: Path, plan: Plan, source: str | N
         for path in written_by(name, output):
             refuse_output(path, reads)
     if not check:
+        from cnnspec.report.table import human
+
         shown: set[Path] = set()
         for name, output in plan:
             build = console.with_progress(targets.builder(name), f"building {output}")

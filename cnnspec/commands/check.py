@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnspec import console
+from cnnspec.commands.check_cache import CheckCache, Passed, Recorder, cache_root
 from cnnspec.commands.common import STDIN, STDIN_NAME, add_spec_options, load_spec, read_stdin, spec_kwargs
 from cnnspec.commands.importers import SPEC_SUFFIXES, importers
 from cnnspec.errors import SpecError, UsageError, capped, one_line
@@ -45,6 +46,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=FORMATS, default="text",
                    help="text (default); json: one record per file on stdout; github: GitHub Actions "
                    "annotations on stdout; sarif: SARIF 2.1.0 on stdout, for GitHub code scanning")
+    p.add_argument("--no-cache", action="store_true",
+                   help="analyse every file; by default a file that passed is not analysed again until it, a file "
+                   "it imports or the options change (kept in $CNNSPEC_CACHE_DIR, else ~/.cache/cnnspec; "
+                   "CNNSPEC_NO_CACHE=1 turns it off too)")
     p.add_argument("--with-importers", action="store_true",
                    help="also check every spec that imports a given file (directly or through other block "
                    "libraries), found in the file's directory and those above it up to the working directory")
@@ -72,18 +77,36 @@ def spec_files(paths: list[str]) -> list[Path]:
     return files
 
 
-def check_file(path: Path, kwargs: dict, stdin_text: str | None = None) -> Result:
+def check_file(path: Path, kwargs: dict, stdin_text: str | None = None, cache: CheckCache | None = None) -> Result:
     """Every problem of one file (``-``: ``stdin_text``, or standard input when None): its structure and
-    settings, imports, names, then the first shape error of each independent branch, then its budgets."""
+    settings, imports, names, then the first shape error of each independent branch, then its budgets. A
+    file that passed before, with nothing it read changed since, is taken from ``cache``."""
+    name = STDIN_NAME if str(path) == STDIN else one_line(str(path))
+    if cache is None or str(path) == STDIN:
+        return _analysed(name, path, kwargs, stdin_text)
+    known = cache.lookup(path)
+    if known is not None:
+        return Result(name, [], known.params, known.macs, known.kind)
+    recorder = Recorder()
+    result = _analysed(name, path, kwargs, stdin_text, recorder)
+    if not result.errors:
+        cache.store(path, recorder.hashes, Passed(result.kind, result.params, result.macs))
+    return result
+
+
+def _analysed(name: str, path: Path, kwargs: dict, stdin_text: str | None, recorder: Recorder | None = None) -> Result:
     from cnnspec.frontend import analyse
     from cnnspec.frontend.budgets import check_budgets
 
-    name = STDIN_NAME if str(path) == STDIN else one_line(str(path))
     try:
-        doc, spec_path = load_spec(str(path), stdin_text)
+        if recorder is None:
+            doc, spec_path = load_spec(str(path), stdin_text)
+        else:
+            doc, spec_path = recorder.load(str(path), str(path)), str(path)
     except SpecError as exc:
         return Result(name, [exc])
-    result = analyse(doc, spec_path, kwargs["overrides"], kwargs["input_shape"])
+    read = None if recorder is None else recorder.load
+    result = analyse(doc, spec_path, kwargs["overrides"], kwargs["input_shape"], read=read)
     if result.kind == "blocks":
         return Result(name, result.errors, kind="blocks")
     graph = result.graph
@@ -91,7 +114,6 @@ def check_file(path: Path, kwargs: dict, stdin_text: str | None = None) -> Resul
         assert result.errors, "the front end made no graph and gave no reason"
         return Result(name, capped(result.errors))
     return Result(name, check_budgets(graph), graph.root.total_params, graph.root.total_macs)
-
 
 
 def report(results: list[Result], fmt: str, ends: EndColumns) -> None:
@@ -131,7 +153,9 @@ def run(args: argparse.Namespace) -> int:
     if args.with_importers:
         files += importers([f for f in files if str(f) != STDIN])
     stdin_text = read_stdin() if any(str(f) == STDIN for f in files) else None
-    results = [check_file(f, kwargs, stdin_text) for f in files]
+    root = None if args.no_cache else cache_root()
+    cache = None if root is None else CheckCache(root, kwargs)
+    results = [check_file(f, kwargs, stdin_text, cache) for f in files]
     with reader_may_leave():  # `check specs/ | head -1`: the errors and the exit status still count
         report(results, args.format, EndColumns({STDIN_NAME: stdin_text} if stdin_text is not None else None))
     return 1 if any(r.errors for r in results) else 0

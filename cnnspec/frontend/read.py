@@ -79,13 +79,19 @@ class Doc:
 
 
 def load_file(path: str | Path, display: str | None = None) -> Doc:
-    """Read and load a spec file; ``display`` is the name used in messages (defaults to ``path``). Only a
-    regular file is read (a FIFO, a device such as ``/dev/zero`` or a directory is refused before it is
-    opened), and at most :data:`MAX_BYTES` + 1 bytes of it."""
+    """Read and load a spec file; ``display`` is the name used in messages (defaults to ``path``)."""
     from cnnspec.errors import decode_utf8
-    from cnnspec.fsutil import read_regular
 
     name = display or str(path)
+    return load_text(decode_utf8(read_bytes(path, name), name), name)
+
+
+def read_bytes(path: str | Path, name: str) -> bytes:
+    """The bytes of the spec file at ``path`` (``name`` in messages). Only a regular file is read (a FIFO, a
+    device such as ``/dev/zero`` or a directory is refused before it is opened), and at most
+    :data:`MAX_BYTES` + 1 bytes of it: a larger file is refused."""
+    from cnnspec.fsutil import read_regular
+
     try:
         raw, size = read_regular(path, MAX_BYTES + 1)
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
@@ -99,7 +105,7 @@ def load_file(path: str | Path, display: str | None = None) -> Doc:
             f"the file is {max(size, len(raw)):,} bytes; specs are limited to {MAX_BYTES:,} bytes",
             SourcePos(name, 1, 1),
         )
-    return load_text(decode_utf8(raw, name), name)
+    return raw
 
 
 def _mark(event: Any) -> tuple[int, int]:

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import argparse
 
-from cnnspec.compile.dot.diagram import build_diagram
 from cnnspec.compile.dot.render import FORMATS, RenderError
-from cnnspec.compile.dot.writer import RANKDIRS, write_dot
+from cnnspec.compile.dot.style import RANKDIRS
 from cnnspec.ir import Graph
 
 TARGETS = ("dot", *FORMATS)
@@ -27,6 +26,9 @@ def render_dot(graph: Graph, depth: int | None = None, rankdir: str = "TB") -> s
         raise ValueError(f"rankdir must be one of {RANKDIRS}, not {rankdir!r}")
     if depth is not None and depth < 0:
         raise ValueError(f"depth must be >= 0, not {depth}")
+    from cnnspec.compile.dot.diagram import build_diagram  # the op registry: not on every command's start
+    from cnnspec.compile.dot.writer import write_dot
+
     return write_dot(build_diagram(graph, depth), rankdir)
 
 

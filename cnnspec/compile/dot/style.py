@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from html import escape
 
+RANKDIRS = ("TB", "LR")  # the directions a diagram may run: top to bottom, left to right
+
 # Legend order and fill colours (light, print-friendly, distinguishable in greyscale by shade).
 FAMILY_COLOURS: dict[str, str] = {
     "conv": "#cfe2f3",

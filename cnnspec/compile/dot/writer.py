@@ -8,8 +8,6 @@ from html import escape
 from cnnspec.compile.dot import style
 from cnnspec.compile.dot.diagram import Box, Cluster, Diagram
 
-RANKDIRS = ("TB", "LR")
-
 
 class Html(str):
     """An HTML-like label, written between ``<`` ``>`` instead of quotes; its text is already escaped."""
