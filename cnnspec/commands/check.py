@@ -8,8 +8,13 @@ that import a given block library (the pre-commit hook passes only the changed f
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import multiprocessing
 import os
+import sys
+import threading
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +29,8 @@ from cnnspec.report.regions import EndColumns
 from cnnspec.stdstreams import reader_may_leave
 
 FORMATS = ("text", "json", "github", "sarif")
+MAX_JOBS = 8  # processes analysing files at once
+FILES_PER_JOB = 8  # a process costs about 20 ms to start and to build the op models it needs: fewer files, no fork
 
 
 @dataclass
@@ -50,10 +57,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="analyse every file; by default a file that passed is not analysed again until it, a file "
                    "it imports or the options change (kept in $CNNSPEC_CACHE_DIR, else ~/.cache/cnnspec; "
                    "CNNSPEC_NO_CACHE=1 turns it off too)")
+    p.add_argument("-j", "--jobs", type=_jobs, metavar="N",
+                   help=f"analyse files in N processes (default: one per CPU, at most {MAX_JOBS}, for every "
+                   f"{FILES_PER_JOB} files to analyse; 1: in this process)")
     p.add_argument("--with-importers", action="store_true",
                    help="also check every spec that imports a given file (directly or through other block "
                    "libraries), found in the file's directory and those above it up to the working directory")
     add_spec_options(p)
+
+
+def _jobs(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of processes, 1 or more, got {text!r}")
+    return int(text)
 
 
 def spec_files(paths: list[str]) -> list[Path]:
@@ -81,20 +97,60 @@ def check_file(path: Path, kwargs: dict, stdin_text: str | None = None, cache: C
     """Every problem of one file (``-``: ``stdin_text``, or standard input when None): its structure and
     settings, imports, names, then the first shape error of each independent branch, then its budgets. A
     file that passed before, with nothing it read changed since, is taken from ``cache``."""
-    name = STDIN_NAME if str(path) == STDIN else one_line(str(path))
+    return _remembered(path, cache) or _fresh(path, kwargs, stdin_text, cache)
+
+
+def _name(path: Path) -> str:
+    return STDIN_NAME if str(path) == STDIN else one_line(str(path))
+
+
+def _remembered(path: Path, cache: CheckCache | None) -> Result | None:
+    known = None if cache is None or str(path) == STDIN else cache.lookup(path)
+    return None if known is None else Result(_name(path), [], known.params, known.macs, known.kind)
+
+
+def _fresh(path: Path, kwargs: dict, stdin_text: str | None, cache: CheckCache | None) -> Result:
+    """``path`` analysed; remembered in ``cache`` when it passes."""
     if cache is None or str(path) == STDIN:
-        return _analysed(name, path, kwargs, stdin_text)
-    known = cache.lookup(path)
-    if known is not None:
-        return Result(name, [], known.params, known.macs, known.kind)
+        return _analysed(_name(path), path, kwargs, stdin_text)
     recorder = Recorder()
-    result = _analysed(name, path, kwargs, stdin_text, recorder)
+    result = _analysed(_name(path), path, kwargs, stdin_text, recorder)
     if not result.errors:
         cache.store(path, recorder.hashes, Passed(result.kind, result.params, result.macs))
     return result
 
 
+def check_files(files: list[Path], kwargs: dict, stdin_text: str | None, cache: CheckCache | None,
+                jobs: int | None = None) -> list[Result]:
+    """:func:`check_file` of each of ``files``, in order; those not in ``cache`` analysed by ``jobs`` processes
+    (None: one per CPU, at most :data:`MAX_JOBS`, when there are at least :data:`FILES_PER_JOB` files each)."""
+    results: list[Result | None] = [_remembered(f, cache) for f in files]
+    todo = [i for i, r in enumerate(results) if r is None]
+    workers = _workers(jobs, len(todo))
+    if workers < 2:
+        fresh = [_fresh(files[i], kwargs, stdin_text, cache) for i in todo]
+    else:
+        import cnnspec.frontend.analysis  # noqa: F401  # loaded once, before the fork: the workers share it
+
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            fresh = list(pool.map(functools.partial(_fresh, kwargs=kwargs, stdin_text=stdin_text, cache=cache),
+                                  [files[i] for i in todo]))
+    for i, result in zip(todo, fresh):
+        results[i] = result
+    return [r for r in results if r is not None]
+
+
+def _workers(jobs: int | None, files: int) -> int:
+    if not sys.platform.startswith("linux") or threading.active_count() > 1:  # fork is cheap, safe only there
+        return 1
+    if jobs is not None:
+        return max(1, min(jobs, files))
+    return max(1, min(len(os.sched_getaffinity(0)), MAX_JOBS, files // FILES_PER_JOB))
+
+
 def _analysed(name: str, path: Path, kwargs: dict, stdin_text: str | None, recorder: Recorder | None = None) -> Result:
+    """What :func:`check_file` reports for ``path``, analysed now (``recorder`` hashes what is read)."""
     from cnnspec.frontend import analyse
     from cnnspec.frontend.budgets import check_budgets
 
@@ -155,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
     stdin_text = read_stdin() if any(str(f) == STDIN for f in files) else None
     root = None if args.no_cache else cache_root()
     cache = None if root is None else CheckCache(root, kwargs)
-    results = [check_file(f, kwargs, stdin_text, cache) for f in files]
+    results = check_files(files, kwargs, stdin_text, cache, args.jobs)
     with reader_may_leave():  # `check specs/ | head -1`: the errors and the exit status still count
         report(results, args.format, EndColumns({STDIN_NAME: stdin_text} if stdin_text is not None else None))
     return 1 if any(r.errors for r in results) else 0

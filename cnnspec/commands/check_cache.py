@@ -118,11 +118,21 @@ class CheckCache:
                  "macs": passed.macs}
         try:
             if not self.directory.is_dir():
-                self.directory.mkdir(mode=0o700, parents=True)
-                self._remove_other_fingerprints()
+                self._make_directory()
             write_atomic(self._entry(spec), json.dumps(entry, sort_keys=True))
         except OSError:  # PathError too: the cache is read-only, full, or not a directory
             pass
+
+    def _make_directory(self) -> None:
+        """This fingerprint's directory (and those above it, private to the user); the first process to make
+        it (``check -j`` runs several) removes the entries of other fingerprints."""
+        for directory in (self.directory.parent.parent, self.directory.parent):
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            self.directory.mkdir(mode=0o700)
+        except FileExistsError:
+            return
+        self._remove_other_fingerprints()
 
     def _remove_other_fingerprints(self) -> None:
         for other in self.directory.parent.iterdir():

@@ -1,0 +1,51 @@
+"""``check -j N``: files analysed by several processes give the same report, in the same order, as one
+process; the default forks only where it pays (enough files per process, Linux)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from cnnspec.cli import main
+from cnnspec.commands import check
+
+ROOT = Path(__file__).parents[1]
+
+
+def test_how_many_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert [check._workers(None, n) for n in (0, 7, 8, 16, 31, 32, 100)] == [1, 1, 1, 2, 3, 4, 4]
+    assert [check._workers(3, n) for n in (1, 2, 5)] == [1, 2, 3]
+    monkeypatch.setattr("threading.active_count", lambda: 2)  # a thread in the process: no fork
+    assert check._workers(4, 100) == 1
+    monkeypatch.undo()
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert check._workers(4, 100) == 1
+
+
+def test_jobs_must_be_a_count(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["check", "-j", "0", "specs/lenet5.yaml"])
+    assert stop.value.code == 2
+    assert "argument -j/--jobs: expected a whole number of processes, 1 or more, got '0'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif"])
+def test_processes_report_as_one_does(fmt: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    work = tmp_path / "specs"
+    shutil.copytree(ROOT / "specs", work)
+    for broken in sorted((ROOT / "tests" / "broken").glob("*.yaml"))[:12]:
+        shutil.copy(broken, work / broken.name)
+    monkeypatch.chdir(tmp_path)
+    reports = []
+    for jobs in ("1", "3"):
+        code = main(["check", "--no-cache", "-j", jobs, "--format", fmt, "specs"])
+        reports.append((code, *capsys.readouterr()))
+    assert reports[0] == reports[1]
+    assert reports[0][0] == 1 and reports[0][1 if fmt != "text" else 2]
