@@ -3,8 +3,9 @@
 Three measurements, each interleaved round by round (so a change in machine load hits every variant
 alike), reported as medians:
 
-  1. whole process    ``python -m cnnspec check specs/`` over the zoo (the budget: <= 0.3 s), beside the
-                      floors every command pays: ``python -c pass`` and ``python -c "import cnnspec.frontend"``.
+  1. whole process    ``python -m cnnspec check specs/`` over the zoo (the budget: <= 0.3 s), cold in one
+                      process and in one per CPU, and with its result cache filled, beside the floors:
+                      ``python -c pass`` and ``python -c "import cnnspec.frontend.analysis"``.
   2. the zoo         in-process ``analyse_file`` of every zoo model (load, validate, resolve, analyse) against
                       ``torchinfo.summary`` of the same model as a torch module on the same input (the module
                       the torch backend generates from the spec: torchvision's layout and state_dict where the
