@@ -150,6 +150,17 @@ def test_the_fingerprint_follows_the_code(tmp_path: Path) -> None:
     assert check_cache.fingerprint(tmp_path) != before
 
 
+def test_the_fingerprint_follows_the_libraries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "code").mkdir()
+    (tmp_path / "site" / "validator").mkdir(parents=True)
+    (tmp_path / "site" / "validator" / "__init__.py").write_text("VERSION = '2.0'\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.setattr(check_cache, "LIBRARIES", ("validator", "not_installed_anywhere"))
+    before = check_cache.fingerprint(tmp_path / "code")
+    (tmp_path / "site" / "validator" / "__init__.py").write_text("VERSION = '2.11'\n")  # an upgrade
+    assert check_cache.fingerprint(tmp_path / "code") != before
+
+
 def test_a_new_fingerprint_removes_the_old_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     old = tmp_path / "check" / "0123456789abcdef"
     old.mkdir(parents=True)

@@ -20,6 +20,7 @@ of a cold start: ``check specs/`` (40 files) takes 0.1 s instead of 0.5 s on the
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -34,6 +35,7 @@ from cnnspec._version import __version__
 
 VERSION = 1  # of the entry format
 PACKAGE = Path(__file__).resolve().parent.parent  # the installed cnnspec
+LIBRARIES = ("pydantic", "pydantic_core", "yaml")  # what else decides whether a spec passes
 _FINGERPRINT = re.compile(r"[0-9a-f]{16}")
 
 
@@ -76,8 +78,15 @@ def cache_root(environ: Mapping[str, str] = os.environ) -> Path | None:
 
 
 def fingerprint(package: Path = PACKAGE) -> str:
-    """A digest of the code that computes results: versions, and each module's path, size and mtime."""
+    """A digest of the code that computes results: versions, each module's path, size and mtime, and where
+    the libraries the front end validates with are installed, with the size and mtime of their
+    ``__init__`` (an upgrade rewrites it; asking for their versions would import them)."""
     digest = hashlib.sha256(f"{VERSION} {__version__} {sys.version}".encode())
+    for library in LIBRARIES:
+        found = importlib.util.find_spec(library)
+        origin = found.origin if found is not None else None
+        info = os.stat(origin) if origin else None
+        digest.update(f"{library} {origin} {info and info.st_size} {info and info.st_mtime_ns}\n".encode())
     for directory, subdirectories, files in sorted(os.walk(package)):
         subdirectories.sort()
         for name in sorted(f for f in files if f.endswith(".py")):
