@@ -7,8 +7,8 @@ run, so its messages always come from the code that runs. An entry lists every f
 and the SHA-256 of the bytes read); a lookup resolves each path and reads each file again and compares,
 so nothing is trusted from modification times and a retargeted link is seen. Entries are keyed by the
 spec's path (as given and real), ``--set`` and ``--input``, and live in a directory per *fingerprint*:
-cnnspec's version, Python's, and the size and modification time of every module of the installed package
-(an edited checkout starts afresh); the directories of other fingerprints are removed when a new one is
+cnnspec's version, Python's, the size and modification time of every module of the installed package
+(an edited checkout starts afresh) and of pydantic's and PyYAML's ``__init__`` (so does an upgrade); the directories of other fingerprints are removed when a new one is
 made.
 
 Where: ``$CNNSPEC_CACHE_DIR``, else ``$XDG_CACHE_HOME/cnnspec``, else ``~/.cache/cnnspec``; off with
