@@ -17,8 +17,8 @@ import torch
 from test_onnx_parity import randomised_module
 
 from cnnspec.compile.onnx import export
-from cnnspec.compile.torch import render_source
-from cnnspec.frontend import analyse_file
+from cnnspec.compile.torch import build_module, render_source
+from cnnspec.frontend import analyse_file, analyse_text
 
 SPEC = Path(__file__).parent / "data" / "nested_open_scope.yaml"
 
@@ -73,3 +73,15 @@ def test_runs_with_the_specs_keys_and_equals_onnxruntime(tmp_path: Path) -> None
         (got,) = session.run(None, {"input": x.numpy()})
         assert got.shape == want.shape == (batch, 2, 16, 16)
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_tensor_named_cast_does_not_hide_typing_cast() -> None:
+    text = SPEC.read_text().replace("as: skip}", "as: cast}").replace("of: [skip, previous]", "of: [cast, previous]")
+    graph = analyse_text(text)
+    source = render_source(graph)
+    assert "        cast2 = self.stem(x)  # (N, 8, 16, 16)" in source
+    assert "        up_fuse = cast(nn.ModuleDict, self.up['fuse'])" in source
+    module = build_module(graph).eval()
+    with torch.no_grad():
+        assert module(torch.randn(1, 3, 16, 16)).shape == (1, 2, 16, 16)

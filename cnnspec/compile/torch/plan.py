@@ -104,7 +104,7 @@ class Builder:
         self.owner_is_dict = False  # the owner is an open scope's ``nn.ModuleDict``: members by key
         self.hints: dict[str, ast.expr] = {}
         self.local = N.Allocator(own)
-        self.vars: set[str] = {"x"}
+        self.vars: set[str] = {"x", "cast"}  # cast: typing.cast, which a nested open scope calls
         self.training_scope = False  # the class's own scope runs in training only (no `if self.training:` inside)
         self.training_block = -1  # where the last `if self.training:` block ends in the forward
         self.var: dict[int, str] = {}  # value (of the first instance) -> the variable or expression holding it
