@@ -25,9 +25,9 @@ class BasicConv(nn.Module):
         self,
         in_channels: int,
         width: int,
-        kernel: int = 1,
+        kernel: int | tuple[int, int] = 1,
         stride: int = 1,
-        padding: int = 0,
+        padding: int | tuple[int, int] = 0,
     ) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_channels, width, kernel_size=kernel, stride=stride, padding=padding, bias=False)
@@ -88,27 +88,6 @@ class InceptionB(nn.Module):
         return x
 
 
-class AsymConv(nn.Module):
-    """Block ``asym_conv`` of the spec. Shape comments are those of ``Mixed_6b.branch7x7_2``."""
-
-    def __init__(
-        self,
-        in_channels: int,
-        width: int,
-        kernel: tuple[int, int],
-        padding: tuple[int, int],
-    ) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, width, kernel_size=kernel, padding=padding, bias=False)
-        self.bn = nn.BatchNorm2d(width, eps=0.001)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv(x)  # (N, 128, 17, 17)
-        x = self.bn(x)  # (N, 128, 17, 17)
-        x = torch.relu(x)  # (N, 128, 17, 17)
-        return x
-
-
 class InceptionC(nn.Module):
     """Block ``inception_c`` of the spec. Shape comments are those of ``Mixed_6b``."""
 
@@ -116,13 +95,13 @@ class InceptionC(nn.Module):
         super().__init__()
         self.branch1x1 = BasicConv(in_channels, 192)
         self.branch7x7_1 = BasicConv(in_channels, c7)
-        self.branch7x7_2 = AsymConv(c7, c7, (1, 7), (0, 3))
-        self.branch7x7_3 = AsymConv(c7, 192, (7, 1), (3, 0))
+        self.branch7x7_2 = BasicConv(c7, c7, kernel=(1, 7), padding=(0, 3))
+        self.branch7x7_3 = BasicConv(c7, 192, kernel=(7, 1), padding=(3, 0))
         self.branch7x7dbl_1 = BasicConv(in_channels, c7)
-        self.branch7x7dbl_2 = AsymConv(c7, c7, (7, 1), (3, 0))
-        self.branch7x7dbl_3 = AsymConv(c7, c7, (1, 7), (0, 3))
-        self.branch7x7dbl_4 = AsymConv(c7, c7, (7, 1), (3, 0))
-        self.branch7x7dbl_5 = AsymConv(c7, 192, (1, 7), (0, 3))
+        self.branch7x7dbl_2 = BasicConv(c7, c7, kernel=(7, 1), padding=(3, 0))
+        self.branch7x7dbl_3 = BasicConv(c7, c7, kernel=(1, 7), padding=(0, 3))
+        self.branch7x7dbl_4 = BasicConv(c7, c7, kernel=(7, 1), padding=(3, 0))
+        self.branch7x7dbl_5 = BasicConv(c7, 192, kernel=(1, 7), padding=(0, 3))
         self.avg_pool = nn.AvgPool2d(3, stride=1, padding=1)
         self.branch_pool = BasicConv(in_channels, 192)
 
@@ -171,8 +150,8 @@ class InceptionD(nn.Module):
         self.branch3x3_1 = BasicConv(in_channels, 192)
         self.branch3x3_2 = BasicConv(192, 320, kernel=3, stride=2)
         self.branch7x7x3_1 = BasicConv(in_channels, 192)
-        self.branch7x7x3_2 = AsymConv(192, 192, (1, 7), (0, 3))
-        self.branch7x7x3_3 = AsymConv(192, 192, (7, 1), (3, 0))
+        self.branch7x7x3_2 = BasicConv(192, 192, kernel=(1, 7), padding=(0, 3))
+        self.branch7x7x3_3 = BasicConv(192, 192, kernel=(7, 1), padding=(3, 0))
         self.branch7x7x3_4 = BasicConv(192, 192, kernel=3, stride=2)
         self.max_pool = nn.MaxPool2d(3, stride=2)
 
@@ -195,12 +174,12 @@ class InceptionE(nn.Module):
         super().__init__()
         self.branch1x1 = BasicConv(in_channels, 320)
         self.branch3x3_1 = BasicConv(in_channels, 384)
-        self.branch3x3_2a = AsymConv(384, 384, (1, 3), (0, 1))
-        self.branch3x3_2b = AsymConv(384, 384, (3, 1), (1, 0))
+        self.branch3x3_2a = BasicConv(384, 384, kernel=(1, 3), padding=(0, 1))
+        self.branch3x3_2b = BasicConv(384, 384, kernel=(3, 1), padding=(1, 0))
         self.branch3x3dbl_1 = BasicConv(in_channels, 448)
         self.branch3x3dbl_2 = BasicConv(448, 384, kernel=3, padding=1)
-        self.branch3x3dbl_3a = AsymConv(384, 384, (1, 3), (0, 1))
-        self.branch3x3dbl_3b = AsymConv(384, 384, (3, 1), (1, 0))
+        self.branch3x3dbl_3a = BasicConv(384, 384, kernel=(1, 3), padding=(0, 1))
+        self.branch3x3dbl_3b = BasicConv(384, 384, kernel=(3, 1), padding=(1, 0))
         self.avg_pool = nn.AvgPool2d(3, stride=1, padding=1)
         self.branch_pool = BasicConv(in_channels, 192)
 

@@ -260,3 +260,79 @@ def test_git_errors_name_the_revision(repo: Path, capsys: pytest.CaptureFixture[
     (repo / "specs" / "other.yaml").write_text(USES)
     assert main(["diff", "--git", "HEAD", "other.yaml"]) == 2
     assert capsys.readouterr().err == "cnnspec diff: error: specs/other.yaml does not exist at HEAD\n"
+
+
+HEADS = """\
+name: heads
+input: [3, 16, 16]
+layers:
+  - conv: {out: 8, kernel: 3, padding: 1, name: stem, as: feat}
+  - conv: {out: 4, kernel: 1, name: head, as: out}
+  - conv: {out: 2, kernel: 1, name: side, from: feat, as: aux}
+outputs: {out: out, aux: aux}
+"""
+# stem 3->8 3x3: 224 params, 8*27*256 = 55,296 MACs; head 8->4 1x1: 36, 8,192; side 8->2: 18, 4,096 (8->3: 27, 6,144)
+
+
+def test_every_output_is_compared_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """A renamed output (the same tensor) is one removed and one added: the forward's dict keys change."""
+    monkeypatch.chdir(tmp_path)
+    Path("a.yaml").write_text(HEADS)
+    Path("b.yaml").write_text(HEADS.replace("{out: out, aux: aux}", "{out: out, side: aux}"))
+    assert main(["diff", "a.yaml", "b.yaml", "--exit-code"]) == 1
+    assert capsys.readouterr().out == (
+        "cnnspec diff: a.yaml (heads) => b.yaml (heads)\n\n"
+        "                      old      new   change\n"
+        "input             3x16x16  3x16x16\n"
+        "output out        4x16x16  4x16x16\n"
+        "output aux        2x16x16        -  removed\n"
+        "output side             -  2x16x16    added\n"
+        "params                278      278        0\n"
+        "trainable params      278      278        0\n"
+        "buffers                 0        0        0\n"
+        "MACs               67,584   67,584        0\n"
+        "activation bytes   14,336   14,336        0\n\n"
+        "layers: 0 changed, 0 added, 0 removed, 3 unchanged\n")
+    assert main(["diff", "a.yaml", "b.yaml", "--format", "json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["outputs"] == [
+        {"name": "out", "status": "unchanged", "old": [4, 16, 16], "new": [4, 16, 16]},
+        {"name": "aux", "status": "removed", "old": [2, 16, 16], "new": None},
+        {"name": "side", "status": "added", "old": None, "new": [2, 16, 16]}]
+    assert (record["old"]["outputs"], record["new"]["outputs"]) == (
+        {"out": [4, 16, 16], "aux": [2, 16, 16]}, {"out": [4, 16, 16], "side": [2, 16, 16]})
+    assert main(["diff", "a.yaml", "a.yaml", "--exit-code"]) == 0
+
+
+def test_a_second_output_whose_shape_changed_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("a.yaml").write_text(HEADS)
+    Path("c.yaml").write_text(HEADS.replace("{out: 2, kernel: 1, name: side", "{out: 3, kernel: 1, name: side"))
+    assert main(["diff", "a.yaml", "c.yaml", "--format", "markdown", "--exit-code"]) == 1
+    out = capsys.readouterr().out
+    assert out.split("\n\n")[2] == (
+        "| | old | new | change |\n|---|---:|---:|---:|\n"
+        "| input | 3x16x16 | 3x16x16 |  |\n"
+        "| output `out` | 4x16x16 | 4x16x16 |  |\n"
+        "| output `aux` | 2x16x16 | 3x16x16 | changed |\n"
+        "| params | 278 | 287 | +9 (+3.24%) |\n"
+        "| trainable params | 278 | 287 | +9 (+3.24%) |\n"
+        "| buffers | 0 | 0 | 0 |\n"
+        "| MACs | 67,584 | 69,632 | +2,048 (+3.03%) |\n"
+        "| activation bytes | 14,336 | 15,360 | +1,024 (+7.14%) |")
+
+
+def test_one_output_becoming_named_outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """One unnamed output (a tensor) against `outputs:` (a dict): the unnamed one removed, each name added."""
+    monkeypatch.chdir(tmp_path)
+    Path("a.yaml").write_text(HEADS.replace("outputs: {out: out, aux: aux}\n", ""))
+    Path("b.yaml").write_text(HEADS)
+    assert main(["diff", "a.yaml", "b.yaml", "--exit-code"]) == 1
+    assert capsys.readouterr().out.splitlines()[4:8] == [
+        "output            2x16x16        -  removed",
+        "output out              -  4x16x16    added",
+        "output aux              -  2x16x16    added",
+        "params                278      278        0"]

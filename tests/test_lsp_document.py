@@ -207,6 +207,29 @@ def test_hover_on_a_block_argument_in_the_library() -> None:
                             "use: 64, 128, 256, 512"), Span(27, 27, 27, 33))
 
 
+def test_hover_and_completion_show_union_argument_types(tmp_path: Path) -> None:
+    """``int | list[int]`` arguments, required or with a ``{type, default}`` (inception_v3's one conv block)."""
+    view = view_of(SPECS / "inception_v3.yaml")
+    text, _ = hover.hover(view, 32, 18) or ("", None)
+    assert text.splitlines()[0] == ("**block `basic_conv`**(width: int, kernel: int | list[int] = 1, stride: int = 1, "
+                                    "padding: int | list[int] = 0), defined at line 13")
+    text, _ = hover.hover(view, 19, 38) or ("", None)
+    assert text == ("`$kernel`: argument `kernel: int | list[int] = 1` of block `basic_conv`, defined at line 16; "
+                    "values in use: 3, 1, 5, [1, 7], [7, 1], [1, 3], [3, 1]")
+    items = completion.complete(view, ["layers:", "  - basic_conv: {width: 3, "], 1, 27)
+    assert [(i.label, i.detail) for i in items] == [
+        ("kernel", "int | list[int], default 1"), ("stride", "default 1"), ("padding", "int | list[int], default 0"),
+        ("name", "optional")]
+    spec = tmp_path / "spec.yaml"
+    spec.write_text('name: s\ninput: [1, 8, 8]\nblocks:\n  c:\n    args: {k: "float | list[float]"}\n'
+                    "    layers: [{avgpool: {kernel: 2}}]\nlayers:\n  - c: {k: [0.5, 1]}\n")
+    view = view_of(spec)
+    assert (hover.hover(view, 7, 5) or ("",))[0].splitlines()[0] == (
+        "**block `c`**(k: float | list[float]), defined at line 4")
+    assert [(i.label, i.detail) for i in completion.complete(view, ["layers:", "  - c: {"], 1, 9)] == [
+        ("k", "float | list[float], required"), ("name", "optional")]
+
+
 def test_completion_of_ops_settings_values_blocks_and_params() -> None:
     view = view_of(SPECS / "resnet50.yaml")
 

@@ -83,6 +83,9 @@ for _kind, _names in {"yaml-feature": ["outputs_name_twice"],
                                "as_input_reserved"],
                       "shape": ["upsample_size_of_and_scale", "upsample_size_of_flat_tensor"]}.items():
     KIND_OF_BROKEN[_kind] = [*KIND_OF_BROKEN[_kind], *_names]
+# union block argument types and `{type, default}` (issue 12)
+KIND_OF_BROKEN["wrong-type"] += ["block_union_argument_wrong_type", "block_typed_default_wrong_type"]
+KIND_OF_BROKEN["invalid-value"] += ["block_typed_default_unknown_type"]
 # `crop: {size_of}` and `slice` (issue 12)
 for _kind, _names in {"missing-key": ["crop_without_size", "slice_without_ranges"],
                       "unknown-name": ["crop_size_of_undefined", "center_crop_for_crop", "narrow_for_slice"],

@@ -17,7 +17,7 @@ from cnnspec.ir import Graph
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("diff", help="per-layer and total changes in shapes, params and MACs between two specs",
                        description="Compare two specs (or a spec with itself at a git revision): totals, and every "
-                       "layer added, removed or changed. Layers are paired by aligning their sequence of ops and "
+                       "layer added, removed or changed, and every output (by name) added, removed or changed in shape. Layers are paired by aligning their sequence of ops and "
                        "paths (as `diff` aligns lines), so an inserted layer is one insertion; settings are named "
                        "as in the spec. Nothing is built. Exit 0, or with --exit-code 1 when anything differs; "
                        "1 on a spec error, 2 on a usage error.")
@@ -26,9 +26,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "the working tree")
     p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     p.add_argument("--skip-unchanged", action="store_true",
-                   help="print nothing when no layer or total differs (for looping over every spec in CI)")
+                   help="print nothing when no layer, output or total differs (for looping over every spec in CI)")
     p.add_argument("--exit-code", action="store_true",
-                   help="exit 1 when any layer or total differs, 0 when none does (as `git diff --exit-code`)")
+                   help="exit 1 when any layer, output or total differs, 0 when none does (as `git diff --exit-code`)")
     add_spec_options(p)
 
 

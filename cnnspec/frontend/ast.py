@@ -149,7 +149,8 @@ Layer = OpCall | BlockUse | Sequential | Residual | Gate | Concat | Stage | Merg
 
 @dataclass(frozen=True)
 class BlockDef:
-    """A block: typed arguments with optional defaults (``(name, type name or default)``), its layers."""
+    """A block: typed arguments with optional defaults (``(name, type name, default or {type, default})``;
+    ``cnnspec.frontend.argtypes`` reads them), its layers."""
 
     name: str
     args: tuple[tuple[str, Any], ...]

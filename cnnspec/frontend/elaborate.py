@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from cnnspec import ir
 from cnnspec.errors import SourcePos, SpecError
 from cnnspec.frontend import ast
+from cnnspec.frontend.argtypes import TYPE_WORDS, declared, fits, words
 from cnnspec.frontend.expr import CHANNELS_IN, ChannelsIn, ExprError, Late, Shadowed, evaluate, is_expression
 from cnnspec.frontend.expr import parse as parse_expression
 from cnnspec.frontend.link import Program
@@ -31,9 +32,6 @@ from cnnspec.ops.merge import Add, Concat, Label, Mul
 from cnnspec.ops.norm import BatchNorm, BatchNormSettings
 
 MAX_NODES = 50_000  # about 2 s of analysis on a slow machine
-TYPE_NAMES = {"int": int, "float": float, "bool": bool, "str": str, "list[int]": list, "list[float]": list}
-TYPE_WORDS = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}
-LIST_WORDS = {"list[int]": "a list of whole numbers", "list[float]": "a list of numbers"}
 INPUT = 0  # the value id of the graph's input
 
 
@@ -533,8 +531,8 @@ class Elaborator:
             chain = " -> ".join((*stack[stack.index(block.name):], block.name))
             raise SpecError(f"block `{block.name}` uses itself: {chain}", pos)
         args = bind_args(block, given, spots, where, missing_at)
-        signature = tuple((name, spec if _is_type(spec) else _kind(spec),
-                           ir.REQUIRED if _is_type(spec) else spec) for name, spec in block.args)
+        signature = tuple((name, kind, ir.REQUIRED if default is None else default)
+                          for name, (kind, default) in ((name, declared(spec)) for name, spec in block.args))
         return ir.BlockCall(block.name, signature, args, {k: written(v) for k, v in writes.items()})
 
     def instance(self, block: ast.BlockDef, call: ir.BlockCall, name: Any, spots: ast.Spots, naming: _Naming,
@@ -684,51 +682,28 @@ def bind_args(block: ast.BlockDef, given: Mapping[str, Any], spots: ast.Spots, w
               missing_at: SourcePos | None = None) -> dict[str, Any]:
     """Bind a block call's arguments (written under ``where``) to the block's declared ones, filling
     defaults and checking types; a missing argument is reported at ``missing_at`` (the call)."""
-    declared = dict(block.args)
+    declared_args = dict(block.args)
     for key in given:
-        if key not in declared:
-            known = ", ".join(declared) or "none"
+        if key not in declared_args:
+            known = ", ".join(declared_args) or "none"
             raise SpecError(
-                f"block `{block.name}` has no argument `{key}`{suggest(key, declared) or f' (arguments: {known})'}",
+                f"block `{block.name}` has no argument `{key}`{suggest(key, declared_args) or f' (arguments: {known})'}",
                 spots.pos(*where, key, key=True),
             )
     bound: dict[str, Any] = {}
-    for key, spec in declared.items():
-        required = _is_type(spec)
+    for key, spec in declared_args.items():
+        kind, default = declared(spec)
         if key not in given:
-            if required:
-                raise SpecError(f"block `{block.name}` needs argument `{key}` ({spec})", missing_at or spots.pos(*where))
-            bound[key] = spec
+            if default is None:
+                raise SpecError(f"block `{block.name}` needs argument `{key}` ({kind})", missing_at or spots.pos(*where))
+            bound[key] = default
             continue
         value = given[key]
-        kind = spec if required else _kind(spec)
-        if not _fits(value, kind):
-            want = LIST_WORDS.get(kind) or f"{TYPE_WORDS[TYPE_NAMES[kind]]} ({kind})"
-            raise SpecError(f"argument `{key}` of block `{block.name}` should be {want}, got {value!r}",
+        if not fits(value, kind):
+            raise SpecError(f"argument `{key}` of block `{block.name}` should be {words(kind)}, got {value!r}",
                             spots.pos(*where, key))
         bound[key] = value
     return bound
-
-
-def _kind(default: Any) -> str:
-    """The type name of a default value: a list's by its items (``[1, 7]`` is ``list[int]``)."""
-    if isinstance(default, list):
-        return "list[int]" if all(_fits(v, "int") for v in default) else "list[float]"
-    return type(default).__name__
-
-
-def _fits(value: Any, kind: str) -> bool:
-    """Whether ``value`` is of the type named ``kind`` (a whole number fits a float)."""
-    if kind.startswith("list["):
-        return isinstance(value, list) and all(_fits(v, kind[5:-1]) for v in value)
-    want = TYPE_NAMES[kind]
-    if isinstance(value, bool):
-        return want is bool
-    return isinstance(value, want) or (want is float and isinstance(value, int))
-
-
-def _is_type(spec: Any) -> bool:
-    return isinstance(spec, str) and spec in TYPE_NAMES
 
 
 def _shareable(member: Any, other: Any) -> bool:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable
-from typing import Any, get_args, get_origin
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -80,7 +81,8 @@ def _data_loc(loc: tuple[Any, ...], model: type[BaseModel]) -> tuple[Any, ...]:
     return tuple(out)
 
 
-_TAGS = {"int", "str", "float", "bool", "list", "dict", "Projection", "literal['identity']", "function-after"}
+_TAGS = {"int", "str", "float", "bool", "list", "dict", "Projection", "literal['identity']", "function-after",
+         "ArgDefault", "TypedDefault"}
 
 
 def validation_errors(
@@ -220,10 +222,19 @@ def _is_model(annotation: Any) -> bool:
 
 
 def _unwrap(annotation: Any) -> Any:
-    """From a union (``Constraints | None``), the member that holds a model or a container."""
+    """From a union (``Constraints | None``, a block argument's value or ``{type, default}``), the member that
+    holds a model, else one that is a container."""
     if _is_model(annotation) or get_origin(annotation) in (dict, list):
         return annotation
-    for arg in get_args(annotation):
-        if _is_model(arg) or get_origin(arg) in (dict, list):
-            return arg
-    return annotation
+    members = _members(annotation)
+    return next((m for m in members if _is_model(m)),
+                next((m for m in members if get_origin(m) in (dict, list)), annotation))
+
+
+def _members(annotation: Any) -> list[Any]:
+    """The members of a union, through ``Annotated`` and nested unions."""
+    if get_origin(annotation) is Annotated:
+        return _members(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, UnionType):
+        return [m for arg in get_args(annotation) for m in _members(arg)]
+    return [annotation]

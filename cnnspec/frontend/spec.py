@@ -8,19 +8,32 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from cnnspec.ops.base import Name
 
 LayerItem = str | dict[str, Any]
 ParamValue = bool | int | float | str
-ArgValue = ParamValue | list[int] | list[float]
+ArgDefault = ParamValue | list[int] | list[float]
+ArgType = Literal["int", "float", "bool", "str", "list[int]", "list[float]", "int | list[int]", "float | list[float]"]
 LAYERS_EXAMPLE = [{"conv": {"out": 64, "kernel": 3, "padding": 1}}, "relu"]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
+
+
+class TypedDefault(_Strict):
+    """A block argument's default with its type written out, for a type wider than the default's own."""
+
+    type: ArgType = Field(description="The argument's type name.", examples=["int | list[int]"])
+    default: ArgDefault = Field(description="The default; it must be of that type.", examples=[1])
+
+
+# a mapping is a typed default, anything else a default value: a wrong one is reported in the words of one form
+ArgValue = Annotated[Annotated[ArgDefault, Tag("ArgDefault")] | Annotated[TypedDefault, Tag("TypedDefault")],
+                     Discriminator(lambda v: "TypedDefault" if isinstance(v, dict) else "ArgDefault")]
 
 
 class BlockDef(_Strict):
@@ -29,10 +42,12 @@ class BlockDef(_Strict):
     description: str = Field("", description="What the block is.", examples=["ResNet BasicBlock"])
     args: dict[str, ArgValue] = Field(
         default_factory=dict,
-        description="Arguments: a type name (`int`, `float`, `bool`, `str`, `list[int]`, `list[float]`) makes "
-        "it required; a value (a list for a list argument, such as a rectangular kernel `[1, 7]`) is its "
-        "default.",
-        examples=[{"width": "int", "stride": 1, "kernel": "list[int]"}],
+        description="Arguments: a type name (`int`, `float`, `bool`, `str`, `list[int]`, `list[float]`, "
+        "`int | list[int]`, `float | list[float]`) makes it required; a value (a list for a list argument, such "
+        "as a rectangular kernel `[1, 7]`) is its default; `{type: int | list[int], default: 1}` is a default "
+        "of a wider type (a kernel `1` by default that may be `3` or `[1, 7]`).",
+        examples=[{"width": "int", "stride": 1, "kernel": "int | list[int]",
+                   "padding": {"type": "int | list[int]", "default": 0}}],
     )
     layers: list[LayerItem] = Field(
         description="The block's layers, which may use `$arg` expressions.",

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from cnnspec.errors import SpecError
 from cnnspec.frontend import ast
+from cnnspec.frontend.argtypes import fits, is_type, is_typed_default, words
 from cnnspec.frontend.expr import ExprError, is_expression
 from cnnspec.frontend.expr import parse as parse_expression
 from cnnspec.frontend.messages import _data_loc, validation_errors
@@ -217,10 +218,26 @@ class _Parser:
             if not isinstance(definition, dict) or not isinstance(definition.get("layers"), list):
                 continue  # the file's model reports it
             args = definition.get("args") if isinstance(definition.get("args"), dict) else {}
+            args = {key: self.argument(spec, ("blocks", name, "args", key)) for key, spec in args.items()}
             layers = self.layers(definition["layers"], ("blocks", name, "layers"))
             out.append(ast.BlockDef(name, tuple(args.items()), layers, self.pos(("blocks", name), key=True),
                                     self.doc.file))
         return out
+
+    def argument(self, spec: Any, where: DataPath) -> Any:
+        """A block argument's declaration; ``{type: ..., default: ...}`` whose default is not of its type is
+        reported here (the file's model reports any other malformed mapping), and read as its type alone."""
+        if not isinstance(spec, dict):
+            return spec
+        kind = spec.get("type")
+        if not is_typed_default(spec) or not is_type(kind):
+            return kind if is_type(kind) else "int"  # reported by the file's model
+        if not fits(spec["default"], kind):
+            self.errors.append(SpecError(f"the default {spec['default']!r} of argument `{where[-1]}` of block "
+                                         f"`{where[1]}` should be {words(kind)}: give a default of that type or "
+                                         "widen the type", self.pos((*where, "default"))))
+            return kind
+        return spec
 
     # -- layers -----------------------------------------------------------------------------------------
     def layers(self, items: list[Any], path: DataPath) -> tuple[ast.Layer, ...]:

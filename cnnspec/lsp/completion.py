@@ -249,10 +249,13 @@ def _signature(args: tuple[tuple[str, Any], ...]) -> str:
 
 
 def _arg_detail(spec: Any) -> str:
-    from cnnspec.frontend.elaborate import TYPE_NAMES
+    from cnnspec.frontend.argtypes import declared, is_type, is_typed_default
 
-    if isinstance(spec, str) and spec in TYPE_NAMES:
+    if is_type(spec):
         return f"{spec}, required"
+    if is_typed_default(spec):
+        kind, default = declared(spec)
+        return f"{kind}, default {_yaml(default)}"
     return f"default {_yaml(spec)}"
 
 

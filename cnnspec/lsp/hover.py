@@ -106,12 +106,9 @@ def block_signature(view: View, name: str) -> str:
 
 
 def _arg(name: str, spec: object) -> str:
-    from cnnspec.frontend.elaborate import TYPE_NAMES
+    from cnnspec.frontend.argtypes import shown
 
-    if isinstance(spec, str) and spec in TYPE_NAMES:
-        return f"{name}: {spec}"
-    return f"{name}: {type(spec).__name__} = {spec!r}" if not isinstance(spec, bool) else \
-        f"{name}: bool = {str(spec).lower()}"
+    return shown(name, spec)
 
 
 def _where(view: View, pos: SourcePos) -> str:

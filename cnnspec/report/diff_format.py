@@ -25,10 +25,14 @@ def _delta(old: int, new: int) -> str:
     return f"{new - old:+,}{percent}"
 
 
-def _totals_rows(diff: SpecDiff) -> list[tuple[str, str, str, str]]:
+def _totals_rows(diff: SpecDiff, quote: str = "") -> list[tuple[str, str, str, str]]:
+    """Input, every output by name (``output`` for one unnamed output), then the totals."""
     old, new = diff.old, diff.new
-    rows = [(label, fmt(getattr(old, key)), fmt(getattr(new, key)), "")
-            for label, key in (("input", "input_shape"), ("output", "output_shape"))]
+    rows = [("input", fmt(old.input_shape), fmt(new.input_shape), "")]
+    for o in diff.outputs:
+        label = f"output {quote}{o.name}{quote}" if o.name else "output"
+        rows.append((label, "-" if o.old is None else fmt(o.old), "-" if o.new is None else fmt(o.new),
+                     "" if o.status == "unchanged" else o.status))
     for label, key in TOTAL_ROWS:
         a, b = getattr(old, key), getattr(new, key)
         rows.append((label, f"{a:,}", f"{b:,}", _delta(a, b)))
@@ -102,7 +106,7 @@ def to_markdown(diff: SpecDiff) -> str:
     title = f"`{new.name}`" if old.name == new.name else f"`{old.name}` → `{new.name}`"
     lines = [f"#### cnnspec diff: {title}", "", f"`{old.file}` → `{new.file}`", "",
              "| | old | new | change |", "|---|---:|---:|---:|"]
-    lines += [_md_row(list(row)) for row in _totals_rows(diff)]
+    lines += [_md_row(list(row)) for row in _totals_rows(diff, "`")]
     lines += ["", f"**Layers:** {_counts(diff)}"]
     if diff.layers:
         lines += ["", "| | layer | op | output | params | MACs | settings |", "|---|---|---|---|---:|---:|---|"]
@@ -122,6 +126,7 @@ def _layer_record(layer: Layer | None) -> dict[str, Any] | None:
 
 def _totals_record(t: Totals) -> dict[str, Any]:
     return {"file": t.file, "name": t.name, "input_shape": list(t.input_shape), "output_shape": list(t.output_shape),
+            "outputs": {name: list(shape) for name, shape in t.outputs},
             "params": t.params, "trainable_params": t.trainable_params, "buffers": t.buffers, "macs": t.macs,
             "activation_bytes": t.activation_bytes}
 
@@ -133,6 +138,8 @@ def to_json(diff: SpecDiff) -> str:
         "change": {key: getattr(diff.new, key) - getattr(diff.old, key) for _, key in TOTAL_ROWS},
         "counts": {"changed": diff.count("changed"), "added": diff.count("added"),
                    "removed": diff.count("removed"), "unchanged": diff.unchanged, "renumbered": diff.renumbered},
+        "outputs": [{"name": o.name, "status": o.status, "old": None if o.old is None else list(o.old),
+                     "new": None if o.new is None else list(o.new)} for o in diff.outputs],
         "layers": [{"path": c.key, "old_path": c.old_key, "status": c.status, "old": _layer_record(c.old),
                     "new": _layer_record(c.new),
                     "settings": [{"name": k, "old": a, "new": b} for k, a, b in c.settings]}

@@ -8,7 +8,8 @@ unnamed layer changed; the layers after it that kept their settings but moved to
 as *renumbered* (their ``state_dict`` keys change). Within a stretch that does not align, layers at the same
 path are paired (an op replaced in place); the rest are removed or added. A renamed layer therefore shows as
 one removed and one added. A paired leaf is *changed* when its op description, output shape, parameter
-count, MACs or settings (as the spec writes them: ``out``, ``kernel``, ...) differ."""
+count, MACs or settings (as the spec writes them: ``out``, ``kernel``, ...) differ. Outputs are paired by
+name (one unnamed output is ``""``): each is unchanged, changed (its shape), added or removed."""
 
 from __future__ import annotations
 
@@ -50,16 +51,25 @@ class LayerChange:
 
 
 @dataclass(frozen=True)
+class OutputChange:
+    name: str  # "" for a spec's one unnamed output
+    status: str  # "unchanged" | "changed" | "added" | "removed"
+    old: Shape | None
+    new: Shape | None
+
+
+@dataclass(frozen=True)
 class Totals:
     file: str
     name: str
     input_shape: Shape
-    output_shape: Shape
+    output_shape: Shape  # the first output's
     params: int
     trainable_params: int
     buffers: int
     macs: int
     activation_bytes: int
+    outputs: tuple[tuple[str, Shape], ...] = ()  # (name, shape) of every output, training-only ones too
 
 
 @dataclass(frozen=True)
@@ -69,13 +79,15 @@ class SpecDiff:
     layers: tuple[LayerChange, ...]
     unchanged: int
     renumbered: int = 0  # unchanged layers whose path moved (an unnamed layer before them added or removed)
+    outputs: tuple[OutputChange, ...] = ()  # every output of either spec: old's order, then the added ones
 
     def count(self, status: str) -> int:
         return sum(1 for c in self.layers if c.status == status)
 
     @property
     def identical(self) -> bool:
-        return not self.layers and _figures(self.old) == _figures(self.new)
+        return (not self.layers and _figures(self.old) == _figures(self.new)
+                and all(o.status == "unchanged" for o in self.outputs))
 
 
 def diff_graphs(old: Graph, new: Graph, old_label: str, new_label: str) -> SpecDiff:
@@ -95,7 +107,22 @@ def diff_graphs(old: Graph, new: Graph, old_label: str, new_label: str) -> SpecD
         else:
             unchanged += 1
             renumbered += before[i][0] != after[j][0]
-    return SpecDiff(_totals(old, old_label), _totals(new, new_label), tuple(changes), unchanged, renumbered)
+    before_totals, after_totals = _totals(old, old_label), _totals(new, new_label)
+    return SpecDiff(before_totals, after_totals, tuple(changes), unchanged, renumbered,
+                    output_changes(before_totals.outputs, after_totals.outputs))
+
+
+def output_changes(old: tuple[tuple[str, Shape], ...], new: tuple[tuple[str, Shape], ...]) -> tuple[OutputChange, ...]:
+    """Every output of either side paired by name, in ``old``'s order and then the ones ``new`` adds."""
+    before, after = dict(old), dict(new)
+    out = []
+    for name, shape in old:
+        if name not in after:
+            out.append(OutputChange(name, "removed", shape, None))
+        else:
+            out.append(OutputChange(name, "unchanged" if shape == after[name] else "changed", shape, after[name]))
+    out += [OutputChange(name, "added", None, shape) for name, shape in new if name not in before]
+    return tuple(out)
 
 
 def align(old: list[tuple[str, str]], new: list[tuple[str, str]]) -> list[tuple[int | None, int | None]]:
@@ -175,7 +202,7 @@ def _totals(graph: Graph, label: str) -> Totals:
     root = graph.root
     return Totals(label, graph.name, graph.input_shape, graph.output_shape, root.total_params,
                   root.total_trainable, root.total_buffers, root.total_macs,
-                  graph.activation_bytes)
+                  graph.activation_bytes, tuple(graph.output_shapes.items()))
 
 
 def _figures(t: Totals) -> tuple[Any, ...]:

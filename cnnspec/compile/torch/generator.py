@@ -329,20 +329,28 @@ def block_args(scope: Scope) -> list[tuple[str, Any]]:
 def _arg_annotation(group: Group, arg: str, default: Any) -> str:
     """The constructor annotation of a block argument. A list argument arrives as a tuple literal
     (``(1, 7)``): ``tuple[int, int]`` where every instance passes the same length (what ``nn.Conv2d``'s
-    ``kernel_size`` is typed as), ``tuple[int, ...]`` otherwise."""
+    ``kernel_size`` is typed as), ``tuple[int, ...]`` otherwise. A union argument (``int | list[int]``) is
+    annotated with the members its instances and default use: ``int | tuple[int, int]`` in inception_v3."""
     scope = group[0].node
     assert isinstance(scope, Scope) and scope.block is not None
-    for name, type_name, _ in scope.block.signature:
-        if name == arg and type_name in ("list[int]", "list[float]"):
-            item = type_name[5:-1]
-            lengths = {len(it.node.block.args[arg]) for it in group
-                       if isinstance(it.node, Scope) and it.node.block is not None}
-            if len(lengths) == 1 and 0 < (n := lengths.pop()) <= 3:
-                return f"tuple[{', '.join([item] * n)}]"
-            return f"tuple[{item}, ...]"
-        if name == arg:
-            return type_name
-    return _annotation(default if default is not REQUIRED else scope.block.args[arg])
+    type_name = next(t for name, t, _ in scope.block.signature if name == arg)
+    values = [it.node.block.args[arg] for it in group if isinstance(it.node, Scope) and it.node.block is not None]
+    if type_name in ("list[int]", "list[float]"):
+        return _tuple_annotation(type_name[5:-1], values)
+    if " | " in type_name:
+        item = type_name.partition(" | ")[0]
+        used = [*values, *([] if default is REQUIRED else [default])]
+        lists = [v for v in used if isinstance(v, (list, tuple))]
+        parts = ([item] if len(lists) < len(used) else []) + ([_tuple_annotation(item, lists)] if lists else [])
+        return " | ".join(parts)
+    return type_name
+
+
+def _tuple_annotation(item: str, values: list[Any]) -> str:
+    lengths = {len(v) for v in values}
+    if len(lengths) == 1 and 0 < (n := lengths.pop()) <= 3:
+        return f"tuple[{', '.join([item] * n)}]"
+    return f"tuple[{item}, ...]"
 
 
 def _annotation(value: Any) -> str:

@@ -37,7 +37,7 @@ MODULE_ATTRS = frozenset({
 # of that name would shadow them in the constructor (C10), and no class or constant may take them.
 HELPERS = frozenset({"assign", "center_crop", "ChannelLayerNorm", "Permute", "PointwiseLinear", "Reshape",
                      "StochasticDepth", "SumPool1d"})
-GENERATED = frozenset({"self", "x", "nn", "torch", "F", "identity", "out"}) | HELPERS
+GENERATED = frozenset({"self", "x", "nn", "torch", "F", "identity", "out", "cast"}) | HELPERS  # cast: typing.cast
 _BUILTINS = frozenset(dir(builtins))
 _KEYWORDS = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist)
 

@@ -104,7 +104,7 @@ class Builder:
         self.owner_is_dict = False  # the owner is an open scope's ``nn.ModuleDict``: members by key
         self.hints: dict[str, ast.expr] = {}
         self.local = N.Allocator(own)
-        self.vars: set[str] = {"x"}
+        self.vars: set[str] = {"x", "cast"}  # cast: typing.cast, which a nested open scope calls
         self.training_scope = False  # the class's own scope runs in training only (no `if self.training:` inside)
         self.training_block = -1  # where the last `if self.training:` block ends in the forward
         self.var: dict[int, str] = {}  # value (of the first instance) -> the variable or expression holding it
@@ -357,13 +357,32 @@ class Builder:
         (a dict, not an empty ``nn.Module``, so that type checkers know each member is a module)."""
         scope = group[0].node
         assert isinstance(scope, Scope)
-        self.register(group, [Line(0, "nn.ModuleDict()", "")], [])
+        owner = self.attr(scope.name) if not self.owner_is_dict else self.nested_dict(group)
+        if not self.owner_is_dict:
+            self.register(group, [Line(0, "nn.ModuleDict()", "")], [])
         saved = self.owner, self.owner_is_dict
-        self.owner, self.owner_is_dict = self.attr(scope.name), True
+        self.owner, self.owner_is_dict = owner, True
         try:
             self.members(parallel(group, lambda s: s.members))
         finally:
             self.owner, self.owner_is_dict = saved
+
+    def nested_dict(self, group: Group) -> str:
+        """An open scope inside another: a local ``nn.ModuleDict`` in the constructor (``up_fuse =
+        nn.ModuleDict()``, ``self.up['fuse'] = up_fuse``) and in ``forward`` (``up_fuse =
+        cast(nn.ModuleDict, self.up['fuse'])``), whose members are then ``up_fuse['conv']``. mypy types
+        ``self.up['fuse']`` as ``nn.Module`` (a ``ModuleDict``'s items), which it can neither index nor call
+        through; the local names the dict's type once, and the state_dict keys stay ``up.fuse.conv.weight``."""
+        scope = group[0].node
+        key = self.attr(scope.name)
+        name = self.local.take(_snake(f"{self.owner}_{scope.name}".removeprefix("self.")))
+        while name in self.vars:
+            name = self.local.take(name)
+        self.vars.add(name)
+        self.registered[key] = ["nn.ModuleDict()"]
+        self.view.init += [Line(0, f"{name} = nn.ModuleDict()"), Line(0, f"{key} = {name}")]
+        self.view.forward.append(Line(0, f"{name} = cast(nn.ModuleDict, {key})"))
+        return name
 
     def projection(self, group: Group) -> None:
         """torchvision's ``downsample``: in every instance (``out += self.downsample(x)``), in some (a

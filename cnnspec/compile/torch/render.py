@@ -40,6 +40,7 @@ def _render(graph: Graph, guarded: Callable[[str], list[Line]] | None = None) ->
         classes=classes,
         model_name=repr(root.name),
         import_torch=bool(helpers) or any(_uses_torch(c) for c in classes),
+        import_cast=any(" = cast(nn.ModuleDict, " in line.code for c in classes for line in c.forward),
     )
     return text.rstrip("\n") + "\n"
 
