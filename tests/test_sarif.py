@@ -85,7 +85,7 @@ for _kind, _names in {"yaml-feature": ["outputs_name_twice"],
     KIND_OF_BROKEN[_kind] = [*KIND_OF_BROKEN[_kind], *_names]
 # union block argument types and `{type, default}` (issue 12)
 KIND_OF_BROKEN["wrong-type"] += ["block_union_argument_wrong_type", "block_typed_default_wrong_type"]
-KIND_OF_BROKEN["invalid-value"] += ["block_typed_default_unknown_type"]
+KIND_OF_BROKEN["invalid-value"] += ["block_typed_default_unknown_type", "block_argument_misspelt_type"]
 # `crop: {size_of}` and `slice` (issue 12)
 for _kind, _names in {"missing-key": ["crop_without_size", "slice_without_ranges"],
                       "unknown-name": ["crop_size_of_undefined", "center_crop_for_crop", "narrow_for_slice"],

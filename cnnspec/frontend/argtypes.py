@@ -8,6 +8,8 @@ a single value or a list of them (a square kernel ``3`` or a rectangular ``[1, 7
 
 from __future__ import annotations
 
+import difflib
+import re
 from typing import Any
 
 SCALARS: dict[str, type] = {"int": int, "float": float, "bool": bool, "str": str}
@@ -16,6 +18,34 @@ UNIONS = ("int | list[int]", "float | list[float]")
 TYPE_NAMES = (*SCALARS, *LISTS, *UNIONS)
 TYPE_WORDS = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}
 LIST_WORDS = {"list[int]": "a list of whole numbers", "list[float]": "a list of numbers"}
+
+
+# a string written as a type expression (`lst[int]`, `int|list[int]`, `list[int] | intt`): a misspelt type, not a
+# string default, when each part is a word or `word[word]` and some word is close to a type's
+_TYPE_PART = re.compile(r"\s*(\w+)\s*(?:\[\s*(\w+)\s*\])?\s*")
+_BASE_WORDS = ("int", "float", "bool", "str", "list")
+
+
+def misspelt_type(spec: Any) -> str | None:
+    """The type name a string declaration was meant to be, when it is shaped like one but is not
+    (``lst[int]``), or None (a type name, or a plain string default).
+
+    >>> misspelt_type("lst[int]"), misspelt_type("list[intt] | int"), misspelt_type("int|list[int]")
+    ('list[int]', 'int | list[int]', 'int | list[int]')
+    >>> misspelt_type("nearest"), misspelt_type("a|b"), misspelt_type("int")
+    (None, None, None)
+    """
+    if not isinstance(spec, str) or is_type(spec) or ("[" not in spec and "|" not in spec):
+        return None
+    parts = [_TYPE_PART.fullmatch(part) for part in spec.split("|")]
+    if not all(parts):
+        return None
+    words = [w for match in parts if match for w in match.groups() if w]
+    if not any(difflib.get_close_matches(w, _BASE_WORDS, n=1, cutoff=0.6) for w in words):
+        return None
+    written = sorted((match.group(0).replace(" ", "") for match in parts if match), key=lambda p: "[" in p)
+    found = difflib.get_close_matches(" | ".join(written), TYPE_NAMES, n=1, cutoff=0.6)
+    return found[0] if found else None
 
 
 def is_type(spec: Any) -> bool:

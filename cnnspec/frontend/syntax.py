@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from cnnspec.errors import SpecError
 from cnnspec.frontend import ast
-from cnnspec.frontend.argtypes import fits, is_type, is_typed_default, words
+from cnnspec.frontend.argtypes import fits, is_type, is_typed_default, misspelt_type, words
 from cnnspec.frontend.expr import ExprError, is_expression
 from cnnspec.frontend.expr import parse as parse_expression
 from cnnspec.frontend.messages import _data_loc, validation_errors
@@ -227,6 +227,11 @@ class _Parser:
     def argument(self, spec: Any, where: DataPath) -> Any:
         """A block argument's declaration; ``{type: ..., default: ...}`` whose default is not of its type is
         reported here (the file's model reports any other malformed mapping), and read as its type alone."""
+        meant = misspelt_type(spec)
+        if meant is not None:  # read as the type meant, so that the calls are checked as they will be
+            self.errors.append(SpecError(f"argument `{where[-1]}` of block `{where[1]}`: `{spec}` is not a type "
+                                         f"name; did you mean `{meant}`?", self.pos(where), code="invalid-value"))
+            return meant
         if not isinstance(spec, dict):
             return spec
         kind = spec.get("type")
