@@ -130,3 +130,73 @@ def test_agrees_with_python_integer_arithmetic(a: int, b: int, c: int) -> None:
     scope = {"a": a, "b": b, "c": c}
     assert evaluate("$a + $b * $c - ($a - $b) // $c % $c", scope) == a + b * c - (a - b) // c % c
     assert evaluate("max($a, -$b) - min($a // $c, $b)", scope) == max(a, -b) - min(a // c, b)
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("ceil(1 * 1.1)", 2),  # EfficientNet-B1's first stage: int(math.ceil(1 * 1.1)) blocks
+    ("ceil(3 * 3.1)", 10),  # B7: 9.3 -> 10
+    ("ceil($width / 3)", 22),
+    ("ceil($width)", 64),
+    ("floor($width / 3)", 21),
+    ("floor(-$p)", -1),
+    ("ceil(-$p)", 0),
+    ("make_divisible(32 * 1.4, 8)", 48),  # B4's stem: 44.8 -> 48
+    ("make_divisible(40 * 1.4, 8)", 56),
+    ("make_divisible(16 * 1.0, 8)", 16),
+    ("make_divisible(3, 8)", 8),  # never below the divisor
+    ("make_divisible(20, 16)", 32),  # 16 would be 20% below 20: one divisor more
+    ("make_divisible($width * 0.5, 8) * 4", 128),
+])
+def test_ceil_floor_make_divisible(text: str, value: int) -> None:
+    result = evaluate(text, SCOPE)
+    assert result == value and type(result) is int
+
+
+def _torchvision_make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
+    """torchvision.models._utils._make_divisible, copied (torchvision is not a dependency)."""
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
+@given(c=st.integers(min_value=1, max_value=2048), mult=st.floats(min_value=0.05, max_value=8.0),
+       divisor=st.sampled_from([1, 2, 4, 8, 16]))
+def test_make_divisible_is_torchvisions(c: int, mult: float, divisor: int) -> None:
+    import math
+    scope = {"c": c, "m": mult, "d": divisor}
+    assert evaluate("make_divisible($c * $m, $d)", scope) == _torchvision_make_divisible(c * mult, divisor)
+    assert evaluate("ceil($c * $m)", scope) == int(math.ceil(c * mult))
+    assert evaluate("floor($c * $m)", scope) == math.floor(c * mult)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("ceil($p, 2)", "`ceil` takes one argument, the number to round up, got 2 in expression `ceil($p, 2)`"),
+    ("floor($p, $p)", "`floor` takes one argument, the number to round down, got 2 in expression `floor($p, $p)`"),
+    ("ceil()", "unexpected `)` in expression `ceil()`"),
+    ("make_divisible($width)", "`make_divisible` takes two arguments, the width and the divisor "
+                               "(`make_divisible($c * $width_mult, 8)`), got 1 in expression `make_divisible($width)`"),
+    ("make_divisible($width, 8, 8)", "`make_divisible` takes two arguments, the width and the divisor "
+                                     "(`make_divisible($c * $width_mult, 8)`), got 3 in expression "
+                                     "`make_divisible($width, 8, 8)`"),
+    ("make_divisible($width, $zero)", "the divisor of `make_divisible` must be a whole number of at least 1, got 0 "
+                                      "in `make_divisible($width, $zero)`"),
+    ("make_divisible($width, 2.5)", "the divisor of `make_divisible` must be a whole number of at least 1, got 2.5 "
+                                    "in `make_divisible($width, 2.5)`"),
+    ("ceil($inf)", "`ceil` needs a finite number, got inf in `ceil($inf)`"),
+    ("floor($nan)", "`floor` needs a finite number, got nan in `floor($nan)`"),
+    ("make_divisible($nan, 8)", "`make_divisible` needs a finite number, got nan in `make_divisible($nan, 8)`"),
+    ("ceil($width * 100000000000000)", "`ceil($width * 100000000000000)` gives 6400000000000000, beyond the "
+                                        "1e+15 cnnspec accepts"),
+])
+def test_function_errors(text: str, message: str) -> None:
+    with pytest.raises(ExprError) as info:
+        evaluate(text, {**SCOPE, "inf": float("inf"), "nan": float("nan")})
+    assert str(info.value) == message
+
+
+def test_function_parse_tree() -> None:
+    assert parse("make_divisible(ceil($a) * 2, 8)") == Call(
+        "make_divisible", (BinOp("*", Call("ceil", (Ref("a"),)), Num(2)), Num(8)))
