@@ -56,6 +56,7 @@ def make_divisible(v: float, divisor: int) -> int:
         new_v += divisor
     return new_v
 
+
 class SqueezeExcitation(nn.Module):
     """Block ``squeeze_excitation`` of the spec. Shape comments are those of ``features.1.0.block.1``."""
 

@@ -168,28 +168,28 @@ def test_make_divisible_is_torchvisions(c: int, mult: float, divisor: int) -> No
     import math
     scope = {"c": c, "m": mult, "d": divisor}
     assert evaluate("make_divisible($c * $m, $d)", scope) == _torchvision_make_divisible(c * mult, divisor)
-    assert evaluate("ceil($c * $m)", scope) == int(math.ceil(c * mult))
+    assert evaluate("ceil($c * $m)", scope) == math.ceil(c * mult)
     assert evaluate("floor($c * $m)", scope) == math.floor(c * mult)
+
+
+_ARITY_2 = ("`make_divisible` takes two arguments, the width and the divisor (`make_divisible($c * $width_mult, 8)`), "
+            "got {} in expression `{}`")
+_DIVISOR = "the divisor of `make_divisible` must be a whole number of at least 1, got {} in `{}`"
 
 
 @pytest.mark.parametrize(("text", "message"), [
     ("ceil($p, 2)", "`ceil` takes one argument, the number to round up, got 2 in expression `ceil($p, 2)`"),
     ("floor($p, $p)", "`floor` takes one argument, the number to round down, got 2 in expression `floor($p, $p)`"),
     ("ceil()", "unexpected `)` in expression `ceil()`"),
-    ("make_divisible($width)", "`make_divisible` takes two arguments, the width and the divisor "
-                               "(`make_divisible($c * $width_mult, 8)`), got 1 in expression `make_divisible($width)`"),
-    ("make_divisible($width, 8, 8)", "`make_divisible` takes two arguments, the width and the divisor "
-                                     "(`make_divisible($c * $width_mult, 8)`), got 3 in expression "
-                                     "`make_divisible($width, 8, 8)`"),
-    ("make_divisible($width, $zero)", "the divisor of `make_divisible` must be a whole number of at least 1, got 0 "
-                                      "in `make_divisible($width, $zero)`"),
-    ("make_divisible($width, 2.5)", "the divisor of `make_divisible` must be a whole number of at least 1, got 2.5 "
-                                    "in `make_divisible($width, 2.5)`"),
+    ("make_divisible($width)", _ARITY_2.format(1, "make_divisible($width)")),
+    ("make_divisible($width, 8, 8)", _ARITY_2.format(3, "make_divisible($width, 8, 8)")),
+    ("make_divisible($width, $zero)", _DIVISOR.format(0, "make_divisible($width, $zero)")),
+    ("make_divisible($width, 2.5)", _DIVISOR.format(2.5, "make_divisible($width, 2.5)")),
     ("ceil($inf)", "`ceil` needs a finite number, got inf in `ceil($inf)`"),
     ("floor($nan)", "`floor` needs a finite number, got nan in `floor($nan)`"),
     ("make_divisible($nan, 8)", "`make_divisible` needs a finite number, got nan in `make_divisible($nan, 8)`"),
-    ("ceil($width * 100000000000000)", "`ceil($width * 100000000000000)` gives 6400000000000000, beyond the "
-                                        "1e+15 cnnspec accepts"),
+    ("ceil($width * 100000000000000)",
+     "`ceil($width * 100000000000000)` gives 6400000000000000, beyond the 1e+15 cnnspec accepts"),
 ])
 def test_function_errors(text: str, message: str) -> None:
     with pytest.raises(ExprError) as info:

@@ -232,7 +232,7 @@ def called(module_source: str) -> tuple[bool, bool]:
 
 def helper_source() -> str:
     """The ``make_divisible`` a generated module defines: ``cnnspec.ir.make_divisible`` itself."""
-    return inspect.getsource(ir.make_divisible).rstrip("\n")
+    return inspect.getsource(ir.make_divisible)
 
 
 def is_const(expr: ast.expr) -> bool:
