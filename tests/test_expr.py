@@ -3,6 +3,10 @@ gives a float), no ``eval``."""
 
 from __future__ import annotations
 
+import math
+import re
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -165,7 +169,6 @@ def _torchvision_make_divisible(v: float, divisor: int, min_value: int | None = 
 @given(c=st.integers(min_value=1, max_value=2048), mult=st.floats(min_value=0.05, max_value=8.0),
        divisor=st.sampled_from([1, 2, 4, 8, 16]))
 def test_make_divisible_is_torchvisions(c: int, mult: float, divisor: int) -> None:
-    import math
     scope = {"c": c, "m": mult, "d": divisor}
     assert evaluate("make_divisible($c * $m, $d)", scope) == _torchvision_make_divisible(c * mult, divisor)
     assert evaluate("ceil($c * $m)", scope) == math.ceil(c * mult)
@@ -200,3 +203,13 @@ def test_function_errors(text: str, message: str) -> None:
 def test_function_parse_tree() -> None:
     assert parse("make_divisible(ceil($a) * 2, 8)") == Call(
         "make_divisible", (BinOp("*", Call("ceil", (Ref("a"),)), Num(2)), Num(8)))
+
+
+def test_readme_rounding_examples() -> None:
+    """Each example of the README's table of rounding functions gives the value the table says."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    rows = re.findall(r'^\| `(?:ceil|floor|make_divisible)\(.*`: (\S+) with `(\w+)` (\S+?)[ |]', readme, re.MULTILINE)
+    examples = re.findall(r'^\| `(?:ceil|floor|make_divisible)\(.*\| `\w+: "([^"]+)"`', readme, re.MULTILINE)
+    assert len(rows) == len(examples) == 3
+    for (value, name, setting), text in zip(rows, examples, strict=True):
+        assert evaluate(text, {name: float(setting) if "." in setting else int(setting)}) == int(value), text
