@@ -248,6 +248,22 @@ def test_ceil_floor_make_divisible_in_generated_code(tmp_path: Path) -> None:
     assert [s for _, s, _ in keys[:3]] == [(14, 3, 3, 3), (14,), (80, 14, 3, 3)]  # ceil(7 * 2.0), make_divisible(80, 8)
 
 
+def test_params_named_math_and_make_divisible_do_not_shadow_them(tmp_path: Path) -> None:
+    """A param named ``math`` or ``make_divisible`` would hide the module or the helper in the constructor
+    (C10): they become ``math_`` and ``make_divisible_``."""
+    graph = _graph(tmp_path, """\
+name: shadow
+params: {math: 1.4, make_divisible: 5}
+input: [3, 8, 8]
+layers:
+  - conv: {out: "make_divisible($make_divisible * $math, 8) + ceil($math)", kernel: 1, name: c}
+""")
+    source = render_source(graph)
+    assert "def __init__(self, math_: float = 1.4, make_divisible_: int = 5) -> None:" in source
+    assert "nn.Conv2d(3, make_divisible(make_divisible_ * math_, 8) + math.ceil(math_), kernel_size=1)" in source
+    check_model(graph)
+
+
 def test_projection_flag_and_symbolic_stride_in_3d(tmp_path: Path) -> None:
     source = render_source(_graph(tmp_path, THREE_D))
     assert "nn.Conv3d(in_channels, w, kernel_size=1, stride=stride, bias=False)" in source
