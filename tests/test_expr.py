@@ -177,7 +177,7 @@ def test_make_divisible_is_torchvisions(c: int, mult: float, divisor: int) -> No
 
 _ARITY_2 = ("`make_divisible` takes two arguments, the width and the divisor (`make_divisible($c * $width_mult, 8)`), "
             "got {} in expression `{}`")
-_DIVISOR = "the divisor of `make_divisible` must be a whole number of at least 1, got {} in `{}`"
+_DIVISOR = "the divisor of `make_divisible` is a whole number of at least 1, got {} in expression `{}`"
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -188,9 +188,9 @@ _DIVISOR = "the divisor of `make_divisible` must be a whole number of at least 1
     ("make_divisible($width, 8, 8)", _ARITY_2.format(3, "make_divisible($width, 8, 8)")),
     ("make_divisible($width, $zero)", _DIVISOR.format(0, "make_divisible($width, $zero)")),
     ("make_divisible($width, 2.5)", _DIVISOR.format(2.5, "make_divisible($width, 2.5)")),
-    ("ceil($inf)", "`ceil` needs a finite number, got inf in `ceil($inf)`"),
-    ("floor($nan)", "`floor` needs a finite number, got nan in `floor($nan)`"),
-    ("make_divisible($nan, 8)", "`make_divisible` needs a finite number, got nan in `make_divisible($nan, 8)`"),
+    ("ceil($inf)", "`ceil` got inf, not a finite number, in expression `ceil($inf)`"),
+    ("floor($nan)", "`floor` got nan, not a finite number, in expression `floor($nan)`"),
+    ("make_divisible($nan, 8)", "`make_divisible` got nan, not a finite number, in expression `make_divisible($nan, 8)`"),
     ("ceil($width * 100000000000000)",
      "`ceil($width * 100000000000000)` gives 6400000000000000, beyond the 1e+15 cnnspec accepts"),
 ])

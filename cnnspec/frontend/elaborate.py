@@ -467,7 +467,7 @@ class Elaborator:
         name = substitute(item.name, spots, env, ("name",))
         repeat = substitute(item.repeat, spots, env, ("repeat",))
         if isinstance(repeat, float):  # a scaled depth, `3 * $depth_mult`
-            raise SpecError(f"`repeat` of `stage` is a whole number of block instances, got {repeat}; round it "
+            raise SpecError(f"`repeat` of `stage` should be a whole number of block instances, got {repeat}; round it "
                             "with `ceil(...)` or `floor(...)` (EfficientNet: `ceil(3 * $depth_mult)`)",
                             spots.pos("repeat"))
         if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:

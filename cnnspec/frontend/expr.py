@@ -282,13 +282,13 @@ def _call(fn: str, values: list[float], text: str) -> float:
         return min(values) if fn == "min" else max(values)
     for value in values:
         if not math.isfinite(value):
-            raise ExprError(f"`{fn}` needs a finite number, got {value} in `{text}`")
+            raise ExprError(f"`{fn}` got {value}, not a finite number, in expression `{text}`")
     if fn == "ceil":
         return math.ceil(values[0])
     if fn == "floor":
         return math.floor(values[0])
     v, divisor = values
     if isinstance(divisor, float) or divisor < 1:
-        raise ExprError(f"the divisor of `make_divisible` must be a whole number of at least 1, got {divisor} "
-                        f"in `{text}`")
+        raise ExprError(f"the divisor of `make_divisible` is a whole number of at least 1, got {divisor} "
+                        f"in expression `{text}`")
     return make_divisible(v, divisor)

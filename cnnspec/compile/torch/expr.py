@@ -13,12 +13,13 @@ from __future__ import annotations
 import ast
 import inspect
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from cnnspec import ir
 
-_FUNCS = {"min": min, "max": max, "ceil": math.ceil, "floor": math.floor, "make_divisible": ir.make_divisible}
+_FUNCS: dict[str, Callable[..., Any]] = {"min": min, "max": max, "ceil": math.ceil, "floor": math.floor,
+                                         "make_divisible": ir.make_divisible}
 MATH = frozenset({"ceil", "floor"})  # written math.ceil(...): the module imports math
 MAKE_DIVISIBLE = "make_divisible"  # the module defines it (``helper_source``) where it calls it
 
@@ -210,15 +211,23 @@ def _scaled(term: ast.expr) -> tuple[ast.expr, int]:
 def source(expr: ast.expr) -> str:
     """Python source of ``expr`` (``ast.unparse``; floats and strings via their ``repr``; ``ceil(x)`` as
     ``math.ceil(x)``)."""
-    return ast.unparse(ast.fix_missing_locations(_qualified(_copy(expr))))
+    return ast.unparse(ast.fix_missing_locations(_qualified(expr)))
 
 
 def _qualified(expr: ast.expr) -> ast.expr:
-    """``expr`` with ``ceil``/``floor`` calls written ``math.ceil``/``math.floor``."""
-    for node in ast.walk(expr):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in MATH:
-            node.func = ast.Attribute(value=name("math"), attr=node.func.id, ctx=ast.Load())
-    return expr
+    """``expr`` with ``ceil``/``floor`` calls written ``math.ceil``/``math.floor`` (a copy; ``expr`` itself
+    where it has none)."""
+    if not any(_rounds(node) for node in ast.walk(expr)):
+        return expr
+    out = _copy(expr)
+    for node in ast.walk(out):
+        if _rounds(node):
+            node.func = ast.Attribute(value=name("math"), attr=node.func.id, ctx=ast.Load())  # type: ignore[attr-defined]
+    return out
+
+
+def _rounds(node: ast.AST) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in MATH
 
 
 def called(module_source: str) -> tuple[bool, bool]:
