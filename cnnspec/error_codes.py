@@ -46,8 +46,9 @@ KINDS: dict[str, Kind] = {k.id: k for k in (
     Kind("invalid-value", "A value outside what the setting allows.",
          "Use a value in the range or set that the message names."),
     Kind("expression", "A `$expression` that cannot be evaluated.",
-         "Expressions take `$names`, integers, `+ - * // %`, parentheses, `min` and `max`; arithmetic is on "
-         "whole numbers."),
+         "Expressions take `$names`, numbers, `+ - * / // %`, parentheses, `min` and `max` (one argument or "
+         "more), `ceil(x)` and `floor(x)` (one), `make_divisible(v, divisor)` (two); a float where a whole "
+         "number is wanted is rounded with `ceil`, `floor` or `//`."),
     Kind("name", "An invalid or duplicate layer or block name.",
          "Names are ASCII identifiers, not Python keywords, dunders or nn.Module attributes, and unique in "
          "their scope."),

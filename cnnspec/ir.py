@@ -61,11 +61,20 @@ class BinOp:
 
 @dataclass(frozen=True)
 class Call:
-    fn: str  # min, max
+    fn: str  # min, max, ceil, floor, make_divisible (frontend/expr.py)
     args: tuple[Expr, ...]
 
 
 Expr = Num | Ref | Unary | BinOp | Call
+
+
+def make_divisible(v: float, divisor: int) -> int:
+    """``v`` rounded to the nearest multiple of ``divisor``, at least ``divisor`` and never more than 10%
+    below ``v``: how MobileNet and EfficientNet round scaled widths (torchvision's ``_make_divisible``)."""
+    new_v = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
 
 
 Written = Any

@@ -48,6 +48,15 @@ class StochasticDepth(nn.Module):
         return f"p={self.p}, mode={self.mode!r}"
 
 
+def make_divisible(v: float, divisor: int) -> int:
+    """``v`` rounded to the nearest multiple of ``divisor``, at least ``divisor`` and never more than 10%
+    below ``v``: how MobileNet and EfficientNet round scaled widths (torchvision's ``_make_divisible``)."""
+    new_v = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
 class SqueezeExcitation(nn.Module):
     """Block ``squeeze_excitation`` of the spec. Shape comments are those of ``features.1.0.block.1``."""
 
@@ -72,17 +81,26 @@ class SqueezeExcitation(nn.Module):
 class Mbconv1Block(nn.Module):
     """Block ``mbconv1_block`` of the spec. Shape comments are those of ``features.1.0.block``."""
 
-    def __init__(self, in_channels: int, inp: int, oup: int, kernel: int, stride: int = 1) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        inp: int,
+        oup: int,
+        kernel: int,
+        stride: int = 1,
+        eps: float = 1e-05,
+        momentum: float = 0.1,
+    ) -> None:
         super().__init__()
         self.add_module('0', nn.Sequential(
             nn.Conv2d(in_channels, inp, kernel_size=kernel, stride=stride, padding=(kernel - 1) // 2, groups=inp, bias=False),  # (N, 32, 112, 112)
-            nn.BatchNorm2d(inp),  # (N, 32, 112, 112)
+            nn.BatchNorm2d(inp, eps=eps, momentum=momentum),  # (N, 32, 112, 112)
             nn.SiLU(),  # (N, 32, 112, 112)
         ))
         self.add_module('1', SqueezeExcitation(inp, inp, max(1, inp // 4)))
         self.add_module('2', nn.Sequential(
             nn.Conv2d(inp, oup, kernel_size=1, bias=False),  # (N, 16, 112, 112)
-            nn.BatchNorm2d(oup),  # (N, 16, 112, 112)
+            nn.BatchNorm2d(oup, eps=eps, momentum=momentum),  # (N, 16, 112, 112)
         ))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -103,9 +121,11 @@ class Mbconv1(nn.Module):
         kernel: int,
         stride: int = 1,
         p: float = 0.0,
+        eps: float = 1e-05,
+        momentum: float = 0.1,
     ) -> None:
         super().__init__()
-        self.block = Mbconv1Block(in_channels, inp, oup, kernel, stride=stride)
+        self.block = Mbconv1Block(in_channels, inp, oup, kernel, stride=stride, eps=eps, momentum=momentum)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.block(x)  # (N, 16, 112, 112)
@@ -123,22 +143,24 @@ class MbconvBlock(nn.Module):
         kernel: int,
         stride: int = 1,
         t: int = 6,
+        eps: float = 1e-05,
+        momentum: float = 0.1,
     ) -> None:
         super().__init__()
         self.add_module('0', nn.Sequential(
             nn.Conv2d(in_channels, inp * t, kernel_size=1, bias=False),  # (N, 96, 112, 112)
-            nn.BatchNorm2d(inp * t),  # (N, 96, 112, 112)
+            nn.BatchNorm2d(inp * t, eps=eps, momentum=momentum),  # (N, 96, 112, 112)
             nn.SiLU(),  # (N, 96, 112, 112)
         ))
         self.add_module('1', nn.Sequential(
             nn.Conv2d(inp * t, inp * t, kernel_size=kernel, stride=stride, padding=(kernel - 1) // 2, groups=inp * t, bias=False),  # (N, 96, 56, 56)
-            nn.BatchNorm2d(inp * t),  # (N, 96, 56, 56)
+            nn.BatchNorm2d(inp * t, eps=eps, momentum=momentum),  # (N, 96, 56, 56)
             nn.SiLU(),  # (N, 96, 56, 56)
         ))
         self.add_module('2', SqueezeExcitation(inp * t, inp * t, max(1, inp // 4)))
         self.add_module('3', nn.Sequential(
             nn.Conv2d(inp * t, oup, kernel_size=1, bias=False),  # (N, 24, 56, 56)
-            nn.BatchNorm2d(oup),  # (N, 24, 56, 56)
+            nn.BatchNorm2d(oup, eps=eps, momentum=momentum),  # (N, 24, 56, 56)
         ))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -160,9 +182,11 @@ class Mbconv(nn.Module):
         kernel: int,
         stride: int = 1,
         p: float = 0.0,
+        eps: float = 1e-05,
+        momentum: float = 0.1,
     ) -> None:
         super().__init__()
-        self.block = MbconvBlock(in_channels, inp, oup, kernel, stride=stride)
+        self.block = MbconvBlock(in_channels, inp, oup, kernel, stride=stride, eps=eps, momentum=momentum)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.block(x)  # (N, 24, 56, 56)
@@ -172,9 +196,18 @@ class Mbconv(nn.Module):
 class MbconvRes(nn.Module):
     """Block ``mbconv_res`` of the spec. Shape comments are those of ``features.2.1``."""
 
-    def __init__(self, in_channels: int, inp: int, oup: int, kernel: int, p: float) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        inp: int,
+        oup: int,
+        kernel: int,
+        p: float,
+        eps: float = 1e-05,
+        momentum: float = 0.1,
+    ) -> None:
         super().__init__()
-        self.block = MbconvBlock(in_channels, inp, oup, kernel)
+        self.block = MbconvBlock(in_channels, inp, oup, kernel, eps=eps, momentum=momentum)
         self.stochastic_depth = StochasticDepth(p, 'row')
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -193,6 +226,10 @@ class EfficientnetB0(nn.Module):
         in_channels: int = 3,
         dropout: float = 0.2,
         stochastic_depth: float = 0.2,
+        width_mult: float = 1.0,
+        depth_mult: float = 1.0,
+        bn_eps: float = 1e-05,
+        bn_momentum: float = 0.1,
     ) -> None:
         if stochastic_depth != 0.2:
             raise ValueError(
@@ -201,53 +238,60 @@ class EfficientnetB0(nn.Module):
                 ' that it writes as numbers; generate it for another value: cnnspec build '
                 'specs/efficientnet_b0.yaml --target torch --set stochastic_depth=VALUE'
             )
+        if depth_mult != 1.0:
+            raise ValueError(
+                f'depth_mult={depth_mult!r}: '
+                'EfficientnetB0 was generated for depth_mult=1.0, and other values change sizes that '
+                'it writes as numbers; generate it for another value: cnnspec build '
+                'specs/efficientnet_b0.yaml --target torch --set depth_mult=VALUE'
+            )
         super().__init__()
         self.features = nn.Sequential(
             nn.Sequential(
-                nn.Conv2d(in_channels, 32, kernel_size=3, stride=2, padding=1, bias=False),  # (N, 32, 112, 112)
-                nn.BatchNorm2d(32),  # (N, 32, 112, 112)
+                nn.Conv2d(in_channels, make_divisible(32 * width_mult, 8), kernel_size=3, stride=2, padding=1, bias=False),  # (N, 32, 112, 112)
+                nn.BatchNorm2d(make_divisible(32 * width_mult, 8), eps=bn_eps, momentum=bn_momentum),  # (N, 32, 112, 112)
                 nn.SiLU(),  # (N, 32, 112, 112)
             ),
             nn.Sequential(
-                Mbconv1(32, 32, 16, 3),  # (N, 16, 112, 112)
+                Mbconv1(make_divisible(32 * width_mult, 8), make_divisible(32 * width_mult, 8), make_divisible(16 * width_mult, 8), 3, eps=bn_eps, momentum=bn_momentum),  # (N, 16, 112, 112)
             ),
             nn.Sequential(
-                Mbconv(16, 16, 24, 3, stride=2, p=0.0125),  # (N, 24, 56, 56)
-                MbconvRes(24, 24, 24, 3, 0.025),  # (N, 24, 56, 56)
+                Mbconv(make_divisible(16 * width_mult, 8), make_divisible(16 * width_mult, 8), make_divisible(24 * width_mult, 8), 3, stride=2, p=0.0125, eps=bn_eps, momentum=bn_momentum),  # (N, 24, 56, 56)
+                MbconvRes(make_divisible(24 * width_mult, 8), make_divisible(24 * width_mult, 8), make_divisible(24 * width_mult, 8), 3, 0.025, eps=bn_eps, momentum=bn_momentum),  # (N, 24, 56, 56)
             ),
             nn.Sequential(
-                Mbconv(24, 24, 40, 5, stride=2, p=0.037500000000000006),  # (N, 40, 28, 28)
-                MbconvRes(40, 40, 40, 5, 0.05),  # (N, 40, 28, 28)
+                Mbconv(make_divisible(24 * width_mult, 8), make_divisible(24 * width_mult, 8), make_divisible(40 * width_mult, 8), 5, stride=2, p=0.037500000000000006, eps=bn_eps, momentum=bn_momentum),  # (N, 40, 28, 28)
+                MbconvRes(make_divisible(40 * width_mult, 8), make_divisible(40 * width_mult, 8), make_divisible(40 * width_mult, 8), 5, 0.05, eps=bn_eps, momentum=bn_momentum),  # (N, 40, 28, 28)
             ),
             nn.Sequential(
-                Mbconv(40, 40, 80, 3, stride=2, p=0.0625),  # (N, 80, 14, 14)
-                MbconvRes(80, 80, 80, 3, 0.07500000000000001),  # (N, 80, 14, 14)
-                MbconvRes(80, 80, 80, 3, 0.08750000000000001),  # (N, 80, 14, 14)
+                Mbconv(make_divisible(40 * width_mult, 8), make_divisible(40 * width_mult, 8), make_divisible(80 * width_mult, 8), 3, stride=2, p=0.0625, eps=bn_eps, momentum=bn_momentum),  # (N, 80, 14, 14)
+                MbconvRes(make_divisible(80 * width_mult, 8), make_divisible(80 * width_mult, 8), make_divisible(80 * width_mult, 8), 3, 0.07500000000000001, eps=bn_eps, momentum=bn_momentum),  # (N, 80, 14, 14)
+                MbconvRes(make_divisible(80 * width_mult, 8), make_divisible(80 * width_mult, 8), make_divisible(80 * width_mult, 8), 3, 0.08750000000000001, eps=bn_eps, momentum=bn_momentum),  # (N, 80, 14, 14)
             ),
             nn.Sequential(
-                Mbconv(80, 80, 112, 5, p=0.1),  # (N, 112, 14, 14)
-                MbconvRes(112, 112, 112, 5, 0.1125),  # (N, 112, 14, 14)
-                MbconvRes(112, 112, 112, 5, 0.125),  # (N, 112, 14, 14)
+                Mbconv(make_divisible(80 * width_mult, 8), make_divisible(80 * width_mult, 8), make_divisible(112 * width_mult, 8), 5, p=0.1, eps=bn_eps, momentum=bn_momentum),  # (N, 112, 14, 14)
+                MbconvRes(make_divisible(112 * width_mult, 8), make_divisible(112 * width_mult, 8), make_divisible(112 * width_mult, 8), 5, 0.1125, eps=bn_eps, momentum=bn_momentum),  # (N, 112, 14, 14)
+                MbconvRes(make_divisible(112 * width_mult, 8), make_divisible(112 * width_mult, 8), make_divisible(112 * width_mult, 8), 5, 0.125, eps=bn_eps, momentum=bn_momentum),  # (N, 112, 14, 14)
             ),
             nn.Sequential(
-                Mbconv(112, 112, 192, 5, stride=2, p=0.1375),  # (N, 192, 7, 7)
-                MbconvRes(192, 192, 192, 5, 0.15000000000000002),  # (N, 192, 7, 7)
-                MbconvRes(192, 192, 192, 5, 0.1625),  # (N, 192, 7, 7)
-                MbconvRes(192, 192, 192, 5, 0.17500000000000002),  # (N, 192, 7, 7)
+                Mbconv(make_divisible(112 * width_mult, 8), make_divisible(112 * width_mult, 8), make_divisible(192 * width_mult, 8), 5, stride=2, p=0.1375, eps=bn_eps, momentum=bn_momentum),  # (N, 192, 7, 7)
+                MbconvRes(make_divisible(192 * width_mult, 8), make_divisible(192 * width_mult, 8), make_divisible(192 * width_mult, 8), 5, 0.15000000000000002, eps=bn_eps, momentum=bn_momentum),  # (N, 192, 7, 7)
+                MbconvRes(make_divisible(192 * width_mult, 8), make_divisible(192 * width_mult, 8), make_divisible(192 * width_mult, 8), 5, 0.1625, eps=bn_eps, momentum=bn_momentum),  # (N, 192, 7, 7)
+                MbconvRes(make_divisible(192 * width_mult, 8), make_divisible(192 * width_mult, 8), make_divisible(192 * width_mult, 8), 5, 0.17500000000000002, eps=bn_eps, momentum=bn_momentum),  # (N, 192, 7, 7)
             ),
             nn.Sequential(
-                Mbconv(192, 192, 320, 3, p=0.1875),  # (N, 320, 7, 7)
+                Mbconv(make_divisible(192 * width_mult, 8), make_divisible(192 * width_mult, 8), make_divisible(320 * width_mult, 8), 3, p=0.1875, eps=bn_eps, momentum=bn_momentum),  # (N, 320, 7, 7)
             ),
             nn.Sequential(
-                nn.Conv2d(320, 1280, kernel_size=1, bias=False),  # (N, 1280, 7, 7)
-                nn.BatchNorm2d(1280),  # (N, 1280, 7, 7)
+                nn.Conv2d(make_divisible(320 * width_mult, 8), 4 * make_divisible(320 * width_mult, 8), kernel_size=1, bias=False),  # (N, 1280, 7, 7)
+                nn.BatchNorm2d(4 * make_divisible(320 * width_mult, 8), eps=bn_eps, momentum=bn_momentum),  # (N, 1280, 7, 7)
                 nn.SiLU(),  # (N, 1280, 7, 7)
             ),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(
             nn.Dropout(p=dropout),  # (N, 1280)
-            nn.Linear(1280, num_classes),  # (N, 1000)
+            nn.Linear(4 * make_divisible(320 * width_mult, 8) * 1 * 1, num_classes),  # (N, 1000)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -94,6 +94,10 @@ for _kind, _names in {"missing-key": ["crop_without_size", "slice_without_ranges
                                 "slice_range_not_a_pair", "slice_every_range_null"]}.items():
     KIND_OF_BROKEN[_kind] = [*KIND_OF_BROKEN[_kind], *_names]
 
+# ceil/floor/make_divisible, and a scaled stage depth left unrounded (efficientnet_b0's width_mult/depth_mult)
+KIND_OF_BROKEN["expression"] = [*KIND_OF_BROKEN["expression"], "ceil_two_arguments", "make_divisible_one_argument"]
+KIND_OF_BROKEN["wrong-type"] = [*KIND_OF_BROKEN["wrong-type"], "stage_repeat_float"]
+
 
 @cache
 def validator() -> jsonschema.Draft4Validator:

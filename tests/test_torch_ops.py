@@ -209,6 +209,61 @@ def test_single_argument_min_max_is_its_argument(tmp_path: Path) -> None:
     check_model(graph)
 
 
+ROUNDING = """\
+name: rounding
+params: {width_mult: 1.4, depth: 10}
+input: [3, 8, 8]
+blocks:
+  unit:
+    args: {w: int}
+    layers:
+      - conv: {out: $w, kernel: 3, padding: 1, name: conv}
+layers:
+  - conv: {out: "ceil($depth * $width_mult)", kernel: 3, padding: "floor($width_mult)", name: stem}
+  - unit: {w: "make_divisible(40 * $width_mult, 8)", name: a}
+  - global_avgpool
+  - flatten
+  - linear: {out: 4, name: fc}
+"""
+
+
+def test_ceil_floor_make_divisible_in_generated_code(tmp_path: Path) -> None:
+    """``ceil``/``floor`` are written ``math.ceil``/``math.floor`` (the module imports math), ``make_divisible``
+    calls a helper the module defines; the module follows ``width_mult`` (Rounding(width_mult=2.0) is the spec
+    analysed with 2.0)."""
+    graph = _graph(tmp_path, ROUNDING)
+    source = render_source(graph)
+    assert '"""\n\nimport math\n\nimport torch\nfrom torch import nn\n' in source
+    assert "nn.Conv2d(3, math.ceil(depth * width_mult), kernel_size=3, padding=math.floor(width_mult))" in source
+    assert "Unit(math.ceil(depth * width_mult), make_divisible(40 * width_mult, 8))" in source
+    assert "\n\n\ndef make_divisible(v: float, divisor: int) -> int:\n" in source
+    assert "        new_v += divisor\n    return new_v\n\n\nclass Unit(nn.Module):" in source
+    assert "raise ValueError" not in source  # both params followed
+    check_model(graph)
+    other = analyse_file(tmp_path / "spec.yaml", overrides={"width_mult": 2.0, "depth": 7})
+    from cnnspec.compile.torch import build_module
+    model = build_module(graph, width_mult=2.0, depth=7)
+    keys = [(k, tuple(v.shape), str(v.dtype).removeprefix("torch.")) for k, v in model.state_dict().items()]
+    assert keys == other.state_dict_keys()
+    assert [s for _, s, _ in keys[:3]] == [(14, 3, 3, 3), (14,), (80, 14, 3, 3)]  # ceil(7 * 2.0), make_divisible(80, 8)
+
+
+def test_params_named_math_and_make_divisible_do_not_shadow_them(tmp_path: Path) -> None:
+    """A param named ``math`` or ``make_divisible`` would hide the module or the helper in the constructor
+    (C10): they become ``math_`` and ``make_divisible_``."""
+    graph = _graph(tmp_path, """\
+name: shadow
+params: {math: 1.4, make_divisible: 5}
+input: [3, 8, 8]
+layers:
+  - conv: {out: "make_divisible($make_divisible * $math, 8) + ceil($math)", kernel: 1, name: c}
+""")
+    source = render_source(graph)
+    assert "def __init__(self, math_: float = 1.4, make_divisible_: int = 5) -> None:" in source
+    assert "nn.Conv2d(3, make_divisible(make_divisible_ * math_, 8) + math.ceil(math_), kernel_size=1)" in source
+    check_model(graph)
+
+
 def test_projection_flag_and_symbolic_stride_in_3d(tmp_path: Path) -> None:
     source = render_source(_graph(tmp_path, THREE_D))
     assert "nn.Conv3d(in_channels, w, kernel_size=1, stride=stride, bias=False)" in source

@@ -131,6 +131,37 @@ def test_state_dict_equals_reference(name: str) -> None:
     assert sum(p.numel() for p in model.parameters()) == ref["params_total"]
 
 
+@pytest.mark.parametrize("name", ["efficientnet_b1", "efficientnet_b4", "efficientnet_b7"])
+def test_scaled_family_member_loads_the_reference_state_dict(name: str) -> None:
+    """efficientnet_b0's module generated with b1/b4/b7's --set takes torchvision's state_dict (keys, order,
+    shapes) with strict=True; b7's BatchNorms have its eps and momentum."""
+    from test_zoo import SCALED
+
+    spec, overrides, shape = SCALED[name]
+    graph = analyse_file(ROOT / "specs" / f"{spec}.yaml", overrides=overrides, input_shape=shape)
+    ref = reference_data.model(name)
+    model = build_module(graph)
+    ours = [(k, list(v.shape), str(v.dtype).removeprefix("torch.")) for k, v in model.state_dict().items()]
+    assert ours == [(e["key"], e["shape"], e["dtype"]) for e in ref["state_dict"]]
+    checkpoint = {e["key"]: torch.zeros(e["shape"], dtype=getattr(torch, e["dtype"])) for e in ref["state_dict"]}
+    result = model.load_state_dict(checkpoint, strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    assert sum(p.numel() for p in model.parameters()) == ref["params_total"]
+    norms = {(m.eps, m.momentum) for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)}
+    assert norms == {(overrides.get("bn_eps", 1e-5), overrides.get("bn_momentum", 0.1))}
+
+
+def test_scaled_efficientnet_b1_runs_as_analysed() -> None:
+    """The forward of b0's module generated for b1 at 240x240: every leaf call's shape, FLOPs = 2 x MACs, and
+    the output shape against torchvision's."""
+    from test_zoo import SCALED
+
+    spec, overrides, shape = SCALED["efficientnet_b1"]
+    graph = analyse_file(ROOT / "specs" / f"{spec}.yaml", overrides=overrides, input_shape=shape)
+    check_model(graph)
+    assert [1, *graph.output_shape] == reference_data.model("efficientnet_b1")["output_shape"]
+
+
 @pytest.mark.parametrize("name", SPECS)
 def test_generated_file_is_current_and_deterministic(name: str) -> None:
     first, second = render_source(_relative_graph(name)), render_source(_relative_graph(name))

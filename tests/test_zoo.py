@@ -41,6 +41,14 @@ MIRRORS = (
     "lraspp_mobilenet_v3_large",
 )
 OWN_INPUT = {"lenet5": (1, 28, 28)}
+# family members a `--set` away from a zoo spec (issue 12): reference model -> spec, its --set, its --input
+# (torchvision's efficientnet_b1/b4/b7: b0's table scaled by width_mult/depth_mult, each at its resolution)
+SCALED: dict[str, tuple[str, dict[str, float], tuple[int, ...]]] = {
+    "efficientnet_b1": ("efficientnet_b0", {"width_mult": 1.0, "depth_mult": 1.1, "dropout": 0.2}, (3, 240, 240)),
+    "efficientnet_b4": ("efficientnet_b0", {"width_mult": 1.4, "depth_mult": 1.8, "dropout": 0.4}, (3, 380, 380)),
+    "efficientnet_b7": ("efficientnet_b0", {"width_mult": 2.0, "depth_mult": 3.1, "dropout": 0.5, "bn_eps": 0.001,
+                                            "bn_momentum": 0.01}, (3, 600, 600)),
+}
 NOT_MIRRORED = ("sobel_edges",
                 "unet",  # checked against hand-written torch modules: tests/test_references.py
                 "espcn",  # tests/test_smallnets.py
@@ -67,6 +75,9 @@ MODEL_EXTRA_LEAF_OPS["inception_v3"] = {"relu", "avgpool", "maxpool"}
 
 @functools.cache
 def _graph(name: str) -> Graph:
+    if name in SCALED:
+        spec, overrides, shape = SCALED[name]
+        return analyse_file(SPECS / f"{spec}.yaml", overrides=overrides, input_shape=shape)
     return analyse_file(SPECS / f"{name}.yaml")
 
 
@@ -80,7 +91,7 @@ def test_every_zoo_spec_is_covered() -> None:
     assert specs == set(MIRRORS) | set(NOT_MIRRORED)
 
 
-@pytest.mark.parametrize("name", MIRRORS)
+@pytest.mark.parametrize("name", MIRRORS + tuple(SCALED))
 def test_totals_match_reference(name: str) -> None:
     ref, graph = reference_data.model(name), _graph(name)
     expected_input = OWN_INPUT.get(name) or _unbatched(ref["input_shape"])
@@ -103,14 +114,14 @@ def test_totals_match_reference(name: str) -> None:
     assert graph.root.total_macs == ref["torch_flop_counter_flops"] // 2
 
 
-@pytest.mark.parametrize("name", MIRRORS)
+@pytest.mark.parametrize("name", MIRRORS + tuple(SCALED))
 def test_state_dict_matches_reference(name: str) -> None:
     ref, graph = reference_data.model(name), _graph(name)
     expected = [(t["key"], tuple(t["shape"]), t["dtype"]) for t in ref["state_dict"]]
     assert graph.state_dict_keys() == expected
 
 
-@pytest.mark.parametrize("name", MIRRORS)
+@pytest.mark.parametrize("name", MIRRORS + tuple(SCALED))
 def test_leaf_output_shapes_match_reference(name: str) -> None:
     ref, graph = reference_data.model(name), _graph(name)
     expected = [(call["name"], _unbatched(call["output_shape"])) for call in ref["leaf_calls"]]
@@ -139,6 +150,24 @@ def test_efficientnet_stochastic_depth_schedule() -> None:
               (6, 0), (6, 1), (6, 2), (6, 3), (7, 0)]
     expected = {f"features.{s}.{i}.stochastic_depth": 0.2 * float(k) / 16 for k, (s, i) in enumerate(blocks) if i}
     assert depth == expected
+
+
+@pytest.mark.parametrize(("name", "depths"), [
+    ("efficientnet_b1", (2, 3, 3, 4, 4, 5, 2)),  # ceil(n * 1.1) of b0's (1, 2, 2, 3, 3, 4, 1)
+    ("efficientnet_b7", (4, 7, 7, 10, 10, 13, 4)),  # ceil(n * 3.1)
+])
+def test_scaled_efficientnet_depths_and_schedule(name: str, depths: tuple[int, ...]) -> None:
+    """torchvision's 0.2 * block / total over the scaled depths (b1: 23 blocks, b7: 55); every instance but a
+    stage's first has the shortcut, stage 1's second (mbconv1_res) too; b7's BatchNorm is eps 0.001,
+    momentum 0.01 throughout."""
+    graph = _graph(name)
+    depth = {n.path: n.attrs.p for n in graph.leaves() if n.op == "stochastic_depth"}
+    blocks = [(s, i) for s, repeat in enumerate(depths, start=1) for i in range(repeat)]
+    expected = {f"features.{s}.{i}.stochastic_depth": 0.2 * float(k) / len(blocks) for k, (s, i) in enumerate(blocks)
+                if i}
+    assert depth == expected and len(depth) == len(blocks) - 7
+    norms = {(n.attrs.eps, n.attrs.momentum) for n in graph.leaves() if n.op == "batchnorm"}
+    assert norms == ({(0.001, 0.01)} if name == "efficientnet_b7" else {(1e-5, 0.1)})
 
 
 def test_efficientnet_v2_s_stochastic_depth_schedule() -> None:

@@ -5,7 +5,7 @@ hand-written ``nn.Sequential`` CNNs (lenet5, cnn3d_example, cnn1d_example): stat
 call, parameter and buffer counts, fvcore MACs (total, per operator, per leaf), torchinfo mult-adds (total
 and per leaf layer), ``torch.utils.flop_counter.FlopCounterMode`` FLOPs and torchvision's weight meta data.
 ``coverage_models.json`` holds fewer figures (state_dict, leaf calls, FlopCounterMode FLOPs, default weight
-meta data) for 19 torchvision models (mobilenet_v2 again among them) and a MONAI 3-D BasicUNet. Every
+meta data) for 22 torchvision models (mobilenet_v2 again among them) and a MONAI 3-D BasicUNet. Every
 model is built with ``weights=None`` (an attempt to download weights stops the tool), in ``eval()`` mode,
 float32, batch 1, on the CPU. Both files take about 40 s on two CPU cores.
 
@@ -171,6 +171,9 @@ MODELS: tuple[ModelSpec, ...] = (
             "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "efficientnet_b0",
         )
     ),
+    torchvision_spec("efficientnet_b1", (1, 3, 240, 240), COVERAGE_FILE),  # b1-b7: b0 scaled, at their resolution
+    torchvision_spec("efficientnet_b4", (1, 3, 380, 380), COVERAGE_FILE),
+    torchvision_spec("efficientnet_b7", (1, 3, 600, 600), COVERAGE_FILE),
     torchvision_spec("efficientnet_v2_s", (1, 3, 384, 384), COVERAGE_FILE),
     *(
         torchvision_spec(name, IMAGE, COVERAGE_FILE)

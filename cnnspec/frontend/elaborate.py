@@ -464,6 +464,10 @@ class Elaborator:
         spots = item.spots
         name = substitute(item.name, spots, env, ("name",))
         repeat = substitute(item.repeat, spots, env, ("repeat",))
+        if isinstance(repeat, float):  # a scaled depth, `3 * $depth_mult`
+            raise SpecError(f"`repeat` of `stage` should be a whole number of block instances, got {repeat}; round it "
+                            "with `ceil(...)` or `floor(...)` (EfficientNet: `ceil(3 * $depth_mult)`)",
+                            spots.pos("repeat"))
         if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
             raise SpecError(f"`repeat` of `stage` must be at least 1, got {repeat}", spots.pos("repeat"))
         if repeat > MAX_NODES:

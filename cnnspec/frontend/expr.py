@@ -4,7 +4,14 @@ Grammar::
 
     expr   := term (("+" | "-") term)*
     term   := factor (("*" | "/" | "//" | "%") factor)*
-    factor := NUMBER | "$" NAME | ("+" | "-") factor | "(" expr ")" | ("min" | "max") "(" expr ("," expr)* ")"
+    factor := NUMBER | "$" NAME | ("+" | "-") factor | "(" expr ")" | FUNC "(" expr ("," expr)* ")"
+    FUNC   := "min" | "max" | "ceil" | "floor" | "make_divisible"
+
+``min``/``max`` take one argument or more; ``ceil(x)`` and ``floor(x)`` one, and give a whole number (Python's
+``math.ceil``/``math.floor`` of the same float: EfficientNet's stage depths ``ceil(3 * $depth_mult)``);
+``make_divisible(v, divisor)`` two: the rule MobileNet and EfficientNet round scaled widths with (torchvision's
+``_make_divisible(v, divisor)``): ``max(divisor, int(v + divisor / 2) // divisor * divisor)``, plus
+``divisor`` where that is below ``0.9 * v`` (rounding never takes more than 10% off), a whole number.
 
 A string is an expression when it contains ``$``. A lone ``$name`` keeps its value's type (a float
 parameter can feed ``p:``). Arithmetic on whole numbers with ``+ - * // %`` stays whole; a float operand
@@ -19,17 +26,18 @@ from __future__ import annotations
 
 import difflib
 import functools
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cnnspec.ir import BinOp, Call, Expr, Num, Ref, Unary
+from cnnspec.ir import BinOp, Call, Expr, Num, Ref, Unary, make_divisible
 
 MAX_LENGTH = 200
 MAX_MAGNITUDE = 10**15
 
-_TOKEN = re.compile(r"\s*(?:(?P<float>\d+\.\d*(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+)|(?P<int>\d+)|\$(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<fn>min|max)\b|(?P<op>//|[-+*/%(),]))")
+_TOKEN = re.compile(r"\s*(?:(?P<float>\d+\.\d*(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+)|(?P<int>\d+)|\$(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<fn>min|max|ceil|floor|make_divisible)\b|(?P<op>//|[-+*/%(),]))")
 
 
 class ExprError(ValueError):
@@ -149,6 +157,7 @@ class _Parser:
                 self.take(",")
                 args.append(self.expr())
             self.take(")")
+            _check_arity(value, len(args), self.text)
             return Call(value, tuple(args))
         if value in "+-" and kind == "op":
             return Unary(value, self.factor())
@@ -157,6 +166,16 @@ class _Parser:
             self.take(")")
             return node
         raise ExprError(f"unexpected `{_shown((kind, value))}` in expression `{self.text}`")
+
+
+ARITY = {"ceil": (1, "one argument, the number to round up"), "floor": (1, "one argument, the number to round down"),
+         "make_divisible": (2, "two arguments, the width and the divisor (`make_divisible($c * $width_mult, 8)`)")}
+"""The functions that take a fixed number of arguments (``min``/``max`` take one or more)."""
+
+
+def _check_arity(fn: str, count: int, text: str) -> None:
+    if fn in ARITY and count != ARITY[fn][0]:
+        raise ExprError(f"`{fn}` takes {ARITY[fn][1]}, got {count} in expression `{text}`")
 
 
 @functools.lru_cache(maxsize=4096)  # the tree is immutable; a block's expressions recur in every instance
@@ -231,8 +250,7 @@ def _eval(node: Expr, scope: Mapping[str, Any], text: str) -> float:
         value = _eval(node.operand, scope, text)
         return -value if node.op == "-" else value
     if isinstance(node, Call):
-        values = [_eval(arg, scope, text) for arg in node.args]
-        return _bounded(min(values) if node.fn == "min" else max(values), text)
+        return _bounded(_call(node.fn, [_eval(arg, scope, text) for arg in node.args], text), text)
     left, right = _eval(node.left, scope, text), _eval(node.right, scope, text)
     if node.op in ("/", "//", "%") and right == 0:
         raise ExprError(f"division by zero in `{text}`")
@@ -255,3 +273,22 @@ def _apply(op: str, left: float, right: float) -> float:
     if op == "/":
         return left / right
     return left // right if op == "//" else left % right
+
+
+def _call(fn: str, values: list[float], text: str) -> float:
+    """``min``/``max`` of the values; ``ceil``, ``floor`` and ``make_divisible`` of finite ones (the arity is
+    checked when parsed)."""
+    if fn in ("min", "max"):
+        return min(values) if fn == "min" else max(values)
+    for value in values:
+        if not math.isfinite(value):
+            raise ExprError(f"`{fn}` got {value}, not a finite number, in expression `{text}`")
+    if fn == "ceil":
+        return math.ceil(values[0])
+    if fn == "floor":
+        return math.floor(values[0])
+    v, divisor = values
+    if isinstance(divisor, float) or divisor < 1:
+        raise ExprError(f"the divisor of `make_divisible` is a whole number of at least 1, got {divisor} "
+                        f"in expression `{text}`")
+    return make_divisible(v, divisor)

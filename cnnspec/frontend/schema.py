@@ -161,8 +161,9 @@ def _expression() -> dict[str, Any]:
     return {
         "type": "string",
         "pattern": r"\$",
-        "description": "A `$expression`: a parameter or block argument (`$width`) or integer arithmetic on "
-        "them (`$width * 4`, `max($c // 2, 8)`), substituted before the setting is checked.",
+        "description": "A `$expression`: a parameter or block argument (`$width`) or arithmetic on them "
+        "(`$width * 4`, `max($c // 2, 8)`, `ceil(3 * $depth_mult)`, `make_divisible(32 * $width_mult, 8)`), "
+        "substituted before the setting is checked.",
     }
 
 

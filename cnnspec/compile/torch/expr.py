@@ -2,7 +2,8 @@
 
 A value as the spec wrote it (``cnnspec.ir.Written``: ``$width * 4`` as an expression tree, ``3``,
 ``[1, 2]``, ``"same"``) becomes a small ``ast.expr`` built only from constants, names, ``+ - * // %``,
-unary minus, tuples and ``min``/``max`` calls. Anything else is refused (``Unknown``), so nothing a spec
+unary minus, tuples and calls of the spec language's functions (``min``, ``max``, ``ceil`` and ``floor`` written
+``math.ceil``/``math.floor``, ``make_divisible``: a helper the module defines, ``MAKE_DIVISIBLE``). Anything else is refused (``Unknown``), so nothing a spec
 contains can turn into other code: the generator then writes the concrete value instead. Every symbolic
 value is checked by evaluating it (``evaluate``) against the analysed, concrete value before it is used.
 """
@@ -10,12 +11,17 @@ value is checked by evaluating it (``evaluate``) against the analysed, concrete 
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping
+import inspect
+import math
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from cnnspec import ir
 
-_FUNCS = {"min": min, "max": max}
+_FUNCS: dict[str, Callable[..., Any]] = {"min": min, "max": max, "ceil": math.ceil, "floor": math.floor,
+                                         "make_divisible": ir.make_divisible}
+MATH = frozenset({"ceil", "floor"})  # written math.ceil(...): the module imports math
+MAKE_DIVISIBLE = "make_divisible"  # the module defines it (``helper_source``) where it calls it
 
 
 class Unknown(Exception):
@@ -65,11 +71,13 @@ def _python(node: ir.Expr, names: Mapping[str, str]) -> ast.expr:
     if isinstance(node, ir.BinOp):
         return ast.BinOp(left=_python(node.left, names), op=_OPERATORS[node.op](), right=_python(node.right, names))
     args = [_python(arg, names) for arg in node.args]
-    return args[0] if len(args) == 1 else ast.Call(func=name(node.fn), args=args, keywords=[])
+    if len(args) == 1 and node.fn in ("min", "max"):
+        return args[0]
+    return ast.Call(func=name(node.fn), args=args, keywords=[])
 
 
 def names(expr: ast.expr) -> set[str]:
-    """Free names of ``expr`` (``min``/``max`` excluded)."""
+    """Free names of ``expr`` (the functions called excluded)."""
     out = {n.id for n in ast.walk(expr) if isinstance(n, ast.Name)}
     calls = {n.func.id for n in ast.walk(expr) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
     return out - (calls & set(_FUNCS))
@@ -201,8 +209,39 @@ def _scaled(term: ast.expr) -> tuple[ast.expr, int]:
 
 
 def source(expr: ast.expr) -> str:
-    """Python source of ``expr`` (``ast.unparse``; floats and strings via their ``repr``)."""
-    return ast.unparse(ast.fix_missing_locations(expr))
+    """Python source of ``expr`` (``ast.unparse``; floats and strings via their ``repr``; ``ceil(x)`` as
+    ``math.ceil(x)``)."""
+    return ast.unparse(ast.fix_missing_locations(_qualified(expr)))
+
+
+def _qualified(expr: ast.expr) -> ast.expr:
+    """``expr`` with ``ceil``/``floor`` calls written ``math.ceil``/``math.floor`` (a copy; ``expr`` itself
+    where it has none)."""
+    if not any(_rounds(node) for node in ast.walk(expr)):
+        return expr
+    out = _copy(expr)
+    for node in ast.walk(out):
+        if _rounds(node):
+            node.func = ast.Attribute(value=name("math"), attr=node.func.id, ctx=ast.Load())  # type: ignore[attr-defined]
+    return out
+
+
+def _rounds(node: ast.AST) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in MATH
+
+
+def called(module_source: str) -> tuple[bool, bool]:
+    """Whether a generated module calls ``math.*`` (so it imports math) and ``make_divisible`` (so it defines
+    it)."""
+    calls = [n.func for n in ast.walk(ast.parse(module_source)) if isinstance(n, ast.Call)]
+    uses_math = any(isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "math"
+                    for f in calls)
+    return uses_math, any(isinstance(f, ast.Name) and f.id == MAKE_DIVISIBLE for f in calls)
+
+
+def helper_source() -> str:
+    """The ``make_divisible`` a generated module defines: ``cnnspec.ir.make_divisible`` itself."""
+    return inspect.getsource(ir.make_divisible)
 
 
 def is_const(expr: ast.expr) -> bool:

@@ -35,9 +35,9 @@ MODULE_ATTRS = frozenset({
 # Names the generated code itself uses inside constructors and forward functions.
 # The module-level helpers the backend may emit (templates/helpers and the ops' helper classes): a param
 # of that name would shadow them in the constructor (C10), and no class or constant may take them.
-HELPERS = frozenset({"assign", "center_crop", "ChannelLayerNorm", "Permute", "PointwiseLinear", "Reshape",
-                     "StochasticDepth", "SumPool1d"})
-GENERATED = frozenset({"self", "x", "nn", "torch", "F", "identity", "out", "cast"}) | HELPERS  # cast: typing.cast
+HELPERS = frozenset({"assign", "center_crop", "ChannelLayerNorm", "make_divisible", "Permute", "PointwiseLinear",
+                     "Reshape", "StochasticDepth", "SumPool1d"})
+GENERATED = frozenset({"self", "x", "nn", "torch", "F", "math", "identity", "out", "cast"}) | HELPERS  # cast: typing.cast
 _BUILTINS = frozenset(dir(builtins))
 _KEYWORDS = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist)
 

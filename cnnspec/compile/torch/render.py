@@ -9,6 +9,7 @@ from pathlib import Path, PurePath
 
 import jinja2
 
+from cnnspec.compile.torch import expr as E
 from cnnspec.compile.torch.generator import Generator
 from cnnspec.compile.torch.views import ClassView, Line, shape_comment
 from cnnspec.ir import Graph
@@ -31,14 +32,25 @@ def _render(graph: Graph, guarded: Callable[[str], list[Line]] | None = None) ->
     if guarded is not None:
         root.guards = guarded(root.name)
     classes = [_with_doc(c) for c in gen.classes]
+    text = _module(gen, graph, root.name, classes, import_math=False)
+    uses_math, uses_make_divisible = E.called(text)  # the spec's ceil/floor/make_divisible, in constructors
+    if uses_make_divisible:
+        gen.helper(E.MAKE_DIVISIBLE, E.helper_source())
+    if uses_math or uses_make_divisible:
+        text = _module(gen, graph, root.name, classes, import_math=uses_math)
+    return text
+
+
+def _module(gen: Generator, graph: Graph, root_name: str, classes: list[ClassView], import_math: bool) -> str:
     helpers = sorted(gen.helpers.items())  # classes, then functions (assign)
     template = _environment().get_template("module.py.j2")
     text = template.render(
-        docstring=docstring(module_doc(graph, root.name), 0),
+        docstring=docstring(module_doc(graph, root_name), 0),
         helpers=helpers,
         constants=[(name, literal(value, len(name) + 3)) for name, value in gen.constants],
         classes=classes,
-        model_name=repr(root.name),
+        model_name=repr(root_name),
+        import_math=import_math,
         import_torch=bool(helpers) or any(_uses_torch(c) for c in classes),
         import_cast=any(" = cast(nn.ModuleDict, " in line.code for c in classes for line in c.forward),
     )
