@@ -25,8 +25,8 @@ class DcganGenerator(nn.Module):
         if latent != 100:
             raise ValueError(
                 f'latent={latent!r}: '
-                'DcganGenerator was generated for latent=100, and other values change sizes that it '
-                'writes as numbers; generate it for another value: cnnspec build '
+                'DcganGenerator was generated for latent=100, and other values change layers or '
+                'numbers that it writes out; generate it for another value: cnnspec build '
                 'specs/dcgan_generator.yaml --target torch --set latent=VALUE'
             )
         super().__init__()

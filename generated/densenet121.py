@@ -277,29 +277,29 @@ class Densenet121(nn.Module):
         if depth1 != 6:
             raise ValueError(
                 f'depth1={depth1!r}: '
-                'Densenet121 was generated for depth1=6, and other values change sizes that it writes'
-                ' as numbers; generate it for another value: cnnspec build specs/densenet121.yaml '
-                '--target torch --set depth1=VALUE'
+                'Densenet121 was generated for depth1=6, and other values change layers or numbers '
+                'that it writes out; generate it for another value: cnnspec build '
+                'specs/densenet121.yaml --target torch --set depth1=VALUE'
             )
         if depth2 != 12:
             raise ValueError(
                 f'depth2={depth2!r}: '
-                'Densenet121 was generated for depth2=12, and other values change sizes that it '
-                'writes as numbers; generate it for another value: cnnspec build '
+                'Densenet121 was generated for depth2=12, and other values change layers or numbers '
+                'that it writes out; generate it for another value: cnnspec build '
                 'specs/densenet121.yaml --target torch --set depth2=VALUE'
             )
         if depth3 != 24:
             raise ValueError(
                 f'depth3={depth3!r}: '
-                'Densenet121 was generated for depth3=24, and other values change sizes that it '
-                'writes as numbers; generate it for another value: cnnspec build '
+                'Densenet121 was generated for depth3=24, and other values change layers or numbers '
+                'that it writes out; generate it for another value: cnnspec build '
                 'specs/densenet121.yaml --target torch --set depth3=VALUE'
             )
         if depth4 != 16:
             raise ValueError(
                 f'depth4={depth4!r}: '
-                'Densenet121 was generated for depth4=16, and other values change sizes that it '
-                'writes as numbers; generate it for another value: cnnspec build '
+                'Densenet121 was generated for depth4=16, and other values change layers or numbers '
+                'that it writes out; generate it for another value: cnnspec build '
                 'specs/densenet121.yaml --target torch --set depth4=VALUE'
             )
         super().__init__()

@@ -234,15 +234,15 @@ class EfficientnetB0(nn.Module):
         if stochastic_depth != 0.2:
             raise ValueError(
                 f'stochastic_depth={stochastic_depth!r}: '
-                'EfficientnetB0 was generated for stochastic_depth=0.2, and other values change sizes'
-                ' that it writes as numbers; generate it for another value: cnnspec build '
+                'EfficientnetB0 was generated for stochastic_depth=0.2, and other values change '
+                'layers or numbers that it writes out; generate it for another value: cnnspec build '
                 'specs/efficientnet_b0.yaml --target torch --set stochastic_depth=VALUE'
             )
         if depth_mult != 1.0:
             raise ValueError(
                 f'depth_mult={depth_mult!r}: '
-                'EfficientnetB0 was generated for depth_mult=1.0, and other values change sizes that '
-                'it writes as numbers; generate it for another value: cnnspec build '
+                'EfficientnetB0 was generated for depth_mult=1.0, and other values change layers or '
+                'numbers that it writes out; generate it for another value: cnnspec build '
                 'specs/efficientnet_b0.yaml --target torch --set depth_mult=VALUE'
             )
         super().__init__()

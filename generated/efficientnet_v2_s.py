@@ -236,7 +236,7 @@ class EfficientnetV2S(nn.Module):
             raise ValueError(
                 f'stochastic_depth={stochastic_depth!r}: '
                 'EfficientnetV2S was generated for stochastic_depth=0.2, and other values change '
-                'sizes that it writes as numbers; generate it for another value: cnnspec build '
+                'layers or numbers that it writes out; generate it for another value: cnnspec build '
                 'specs/efficientnet_v2_s.yaml --target torch --set stochastic_depth=VALUE'
             )
         super().__init__()

@@ -25,9 +25,9 @@ class Espcn(nn.Module):
         if channels != 1:
             raise ValueError(
                 f'channels={channels!r}: '
-                'Espcn was generated for channels=1, and other values change sizes that it writes as '
-                'numbers; generate it for another value: cnnspec build specs/espcn.yaml --target '
-                'torch --set channels=VALUE'
+                'Espcn was generated for channels=1, and other values change layers or numbers that '
+                'it writes out; generate it for another value: cnnspec build specs/espcn.yaml '
+                '--target torch --set channels=VALUE'
             )
         super().__init__()
         self.conv1 = nn.Conv2d(1, 64, kernel_size=5, padding=2)

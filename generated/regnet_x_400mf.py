@@ -247,29 +247,29 @@ class RegnetX400mf(nn.Module):
         if depth1 != 1:
             raise ValueError(
                 f'depth1={depth1!r}: '
-                'RegnetX400mf was generated for depth1=1, and other values change sizes that it '
-                'writes as numbers; generate it for another value: cnnspec build '
+                'RegnetX400mf was generated for depth1=1, and other values change layers or numbers '
+                'that it writes out; generate it for another value: cnnspec build '
                 'specs/regnet_x_400mf.yaml --target torch --set depth1=VALUE'
             )
         if depth2 != 2:
             raise ValueError(
                 f'depth2={depth2!r}: '
-                'RegnetX400mf was generated for depth2=2, and other values change sizes that it '
-                'writes as numbers; generate it for another value: cnnspec build '
+                'RegnetX400mf was generated for depth2=2, and other values change layers or numbers '
+                'that it writes out; generate it for another value: cnnspec build '
                 'specs/regnet_x_400mf.yaml --target torch --set depth2=VALUE'
             )
         if depth3 != 7:
             raise ValueError(
                 f'depth3={depth3!r}: '
-                'RegnetX400mf was generated for depth3=7, and other values change sizes that it '
-                'writes as numbers; generate it for another value: cnnspec build '
+                'RegnetX400mf was generated for depth3=7, and other values change layers or numbers '
+                'that it writes out; generate it for another value: cnnspec build '
                 'specs/regnet_x_400mf.yaml --target torch --set depth3=VALUE'
             )
         if depth4 != 12:
             raise ValueError(
                 f'depth4={depth4!r}: '
-                'RegnetX400mf was generated for depth4=12, and other values change sizes that it '
-                'writes as numbers; generate it for another value: cnnspec build '
+                'RegnetX400mf was generated for depth4=12, and other values change layers or numbers '
+                'that it writes out; generate it for another value: cnnspec build '
                 'specs/regnet_x_400mf.yaml --target torch --set depth4=VALUE'
             )
         super().__init__()

@@ -109,22 +109,22 @@ class ShufflenetV2X10(nn.Module):
         if depth1 != 4:
             raise ValueError(
                 f'depth1={depth1!r}: '
-                'ShufflenetV2X10 was generated for depth1=4, and other values change sizes that it '
-                'writes as numbers; generate it for another value: cnnspec build '
+                'ShufflenetV2X10 was generated for depth1=4, and other values change layers or '
+                'numbers that it writes out; generate it for another value: cnnspec build '
                 'specs/shufflenet_v2_x1_0.yaml --target torch --set depth1=VALUE'
             )
         if depth2 != 8:
             raise ValueError(
                 f'depth2={depth2!r}: '
-                'ShufflenetV2X10 was generated for depth2=8, and other values change sizes that it '
-                'writes as numbers; generate it for another value: cnnspec build '
+                'ShufflenetV2X10 was generated for depth2=8, and other values change layers or '
+                'numbers that it writes out; generate it for another value: cnnspec build '
                 'specs/shufflenet_v2_x1_0.yaml --target torch --set depth2=VALUE'
             )
         if depth3 != 4:
             raise ValueError(
                 f'depth3={depth3!r}: '
-                'ShufflenetV2X10 was generated for depth3=4, and other values change sizes that it '
-                'writes as numbers; generate it for another value: cnnspec build '
+                'ShufflenetV2X10 was generated for depth3=4, and other values change layers or '
+                'numbers that it writes out; generate it for another value: cnnspec build '
                 'specs/shufflenet_v2_x1_0.yaml --target torch --set depth3=VALUE'
             )
         super().__init__()

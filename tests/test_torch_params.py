@@ -37,8 +37,8 @@ layers:
   - relu
   - linear: {out: $num_classes}
 """
-PAD_REFUSAL = ("pad=0: LenetCifar was generated for pad=2, and other values change sizes that it writes as "
-               "numbers; generate it for another value: cnnspec build cifar.yaml --target torch --set pad=VALUE")
+PAD_REFUSAL = ("pad=0: LenetCifar was generated for pad=2, and other values change layers or numbers that it writes "
+               "out; generate it for another value: cnnspec build cifar.yaml --target torch --set pad=VALUE")
 
 
 @pytest.fixture

@@ -82,7 +82,7 @@ def guards(names: dict[str, bool], graph: Graph, class_name: str, command: str) 
     for name, seen in names.items():
         spec_value = E.source(E.const(graph.params[name]))
         arg = py.get(name, name)
-        why = ("other values change sizes that it writes as numbers" if seen else
+        why = ("other values change layers or numbers that it writes out" if seen else
                "cnnspec could not check that its code follows other values")
         message = (f"{class_name} was generated for {arg}={spec_value}, and {why}; generate it for another "
                    f"value: {command} --set {name}=VALUE")
