@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Protocol
 
 from cnnspec import console
 from cnnspec._version import __version__
@@ -19,7 +20,14 @@ from cnnspec.extras import extras_required
 COMMANDS = ("check", "summary", "build", "run", "bench", "schema", "diff", "lsp")
 
 
-def _parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
+class Command(Protocol):
+    """A module ``cnnspec/commands/<name>.py``."""
+
+    def add_parser(self, sub: argparse._SubParsersAction) -> None: ...
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     parser = argparse.ArgumentParser(
         prog="cnnspec",
         description="CNN architectures as YAML: checked, measured, compiled to PyTorch, ONNX and diagrams.",
@@ -30,7 +38,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
     )
     parser.add_argument("--version", action="version", version=f"cnnspec {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    modules: dict[str, object] = {}
+    modules: dict[str, Command] = {}
     for name in COMMANDS:
         try:
             module = importlib.import_module(f"cnnspec.commands.{name}")

@@ -32,8 +32,12 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cnnspec.errors import PathError
+
+if TYPE_CHECKING:
+    from mmap import mmap
 
 try:
     import fcntl
@@ -133,7 +137,7 @@ def _name_max(directory: Path) -> int:
         return 255
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> Path:
+def write_atomic(path: str | os.PathLike[str], data: bytes | bytearray | mmap | str) -> Path:
     """Write ``data`` to ``path`` atomically (same-directory temp file, fsync, ``os.replace``); see the
     module's docstring. Raises :class:`~cnnspec.errors.PathError` (an ``OSError`` naming ``path``)."""
     target = Path(path)

@@ -151,6 +151,13 @@ def test_sizes() -> None:
     assert [human(n) for n in (1000, 1024, 4 << 30, 10**30)] == ["1,000 B", "1.0 KiB", "4.0 GiB", "827,180.6 YiB"]
 
 
+def test_the_layer_past_the_limit_is_located_when_it_names_its_output(tmp_path, monkeypatch, capsys) -> None:
+    # the layer that crosses MAX_NODES has `as:`: its error is at the layer (it raised AttributeError before)
+    monkeypatch.setattr("cnnspec.frontend.elaborate.MAX_NODES", 3)
+    text = "name: many\ninput: [1, 8, 8]\nlayers:\n  - relu\n  - relu\n  - relu\n  - relu: {as: last}\n"
+    assert check(tmp_path, monkeypatch, capsys, text) == "spec.yaml:7:5: error: the network has more than 3 layers"
+
+
 # --- names that would inject code ----------------------------------------------------------------------
 
 IDENT = "is not a plain identifier: use ASCII letters, digits, _ and - (at most 64 characters)"

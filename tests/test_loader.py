@@ -151,3 +151,21 @@ def test_display_name_is_used_in_messages(tmp_path: Path) -> None:
     spec.write_text("a: 1\na: 2\n")
     with pytest.raises(SpecError, match=r"^shown\.yaml:2:1: error: duplicate key"):
         load_file(spec, display="shown.yaml")
+
+
+class _FsPath:
+    """An ``os.PathLike`` that is not a ``pathlib.Path``: its ``str()`` is its repr."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+
+def test_any_path_like_is_named_by_its_path(tmp_path: Path) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text("a: 1\na: 2\n")
+    with pytest.raises(SpecError) as info:  # named `<..._FsPath object at 0x...>` before
+        load_file(_FsPath(spec))
+    assert str(info.value) == f"{spec}:2:1: error: duplicate key `a` (first written at line 1)"

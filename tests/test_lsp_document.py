@@ -275,6 +275,24 @@ def test_references_of_a_block() -> None:
         *(navigation.Location(spec, Span(line, 33, line, 43)) for line in (12, 13, 14, 15))]
 
 
+def test_references_find_a_stage_that_names_its_output() -> None:
+    # layer3 is written with `as: features_aux`: it was missed before
+    view = view_of(SPECS / "deeplabv3_resnet50.yaml")
+    spec = os.path.realpath(SPECS / "deeplabv3_resnet50.yaml")
+    assert navigation.references(view, "bottleneck", include_declaration=False) == [
+        navigation.Location(spec, Span(line, 39, line, 49)) for line in (17, 18, 19, 21)]
+
+
+def test_symbols_of_a_library_whose_block_names_a_tensor(tmp_path: Path) -> None:
+    # a layer with `as:` in a block library (symbols as written): it raised AttributeError before
+    text = "blocks:\n  pair:\n    args: {width: int}\n    layers:\n      - conv: {out: $width, kernel: 3, as: a}\n" \
+           "      - relu\n"
+    found = symbols.symbols(analysed(tmp_path / "lib.yaml", text))
+    assert [(s.name, s.kind, s.selection) for s in found] == [("pair", "block", Span(1, 2, 1, 6))]
+    assert [(c.name, c.selection) for c in found[0].children] == [("conv", Span(4, 8, 4, 12)),
+                                                                   ("relu", Span(5, 8, 5, 12))]
+
+
 def test_symbols_are_the_scope_tree_with_paths() -> None:
     found = symbols.symbols(analysed(SPECS / "resnet18.yaml"))
     assert [s.name for s in found] == ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4",

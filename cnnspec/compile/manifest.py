@@ -67,7 +67,7 @@ def _split(line: str) -> list[tuple[str, int]]:
     stream = io.StringIO(line)
     lexer = shlex.shlex(stream, posix=True)
     lexer.whitespace_split = True
-    tokens = []
+    tokens: list[tuple[str, int]] = []
     while True:
         at = stream.tell()
         start = at + len(line[at:]) - len(line[at:].lstrip(lexer.whitespace))

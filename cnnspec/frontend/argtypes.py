@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Any
+from typing import Any, TypeGuard
 
 SCALARS: dict[str, type] = {"int": int, "float": float, "bool": bool, "str": str}
 LISTS = ("list[int]", "list[float]")
@@ -48,7 +48,7 @@ def misspelt_type(spec: Any) -> str | None:
     return found[0] if found else None
 
 
-def is_type(spec: Any) -> bool:
+def is_type(spec: Any) -> TypeGuard[str]:
     """Whether a declaration is a bare type name (a required argument)."""
     return isinstance(spec, str) and spec in TYPE_NAMES
 

@@ -135,6 +135,11 @@ class Tap:
     spots: Spots
     training_only: bool = False  # `training_only: true`: the layer runs in training only
 
+    @property
+    def pos(self) -> SourcePos:
+        """Where the layer it wraps was written."""
+        return self.layer.pos
+
 
 @dataclass(frozen=True)
 class Broken:

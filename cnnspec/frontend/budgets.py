@@ -28,7 +28,7 @@ def attach_constraints(graph: Graph, spec: SpecAst, params: Mapping[str, Any]) -
     graph.constraint_items = {}
     if "input_sizes" not in spec.constraints:
         return errors
-    sizes = []
+    sizes: list[list[int] | None] = []  # None: its expression failed
     for index, size in enumerate(spec.constraints["input_sizes"]):
         graph.constraint_items[("input_sizes", index)] = spec.spots.pos("constraints", "input_sizes", index)
         try:
@@ -84,9 +84,9 @@ def check_budgets(graph: Graph) -> list[SpecError]:
             if tuple(size) in seen:  # a repeated size is analysed once
                 continue
             seen.add(tuple(size))
-            problem = _input_size(graph, tuple(size))
-            if problem:
-                errors.append(SpecError(f"input_sizes[{index}]: {problem}", graph.constraint_items[("input_sizes", index)]))
+            why = _input_size(graph, tuple(size))
+            if why:
+                errors.append(SpecError(f"input_sizes[{index}]: {why}", graph.constraint_items[("input_sizes", index)]))
     return errors
 
 

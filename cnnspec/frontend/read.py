@@ -10,9 +10,9 @@ and documents that are not a single mapping. The builder is iterative, so depth 
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -78,15 +78,15 @@ class Doc:
         return made
 
 
-def load_file(path: str | Path, display: str | None = None) -> Doc:
+def load_file(path: str | os.PathLike[str], display: str | None = None) -> Doc:
     """Read and load a spec file; ``display`` is the name used in messages (defaults to ``path``)."""
     from cnnspec.errors import decode_utf8
 
-    name = display or str(path)
+    name = display or os.fspath(path)  # str() of another PathLike is its repr
     return load_text(decode_utf8(read_bytes(path, name), name), name)
 
 
-def read_bytes(path: str | Path, name: str) -> bytes:
+def read_bytes(path: str | os.PathLike[str], name: str) -> bytes:
     """The bytes of the spec file at ``path`` (``name`` in messages). Only a regular file is read (a FIFO, a
     device such as ``/dev/zero`` or a directory is refused before it is opened), and at most
     :data:`MAX_BYTES` + 1 bytes of it: a larger file is refused."""

@@ -195,9 +195,9 @@ def _layer(defs: dict[str, Any]) -> dict[str, Any]:
         defs[f"op.{op}"] = _with_tensor_options(_settings(model, defs, model.summary))
         optional = not any(f.is_required() for f in model.model_fields.values())
         entries.append(_mapping(op, f"#/definitions/op.{op}", model.summary, optional, model.example))
-    for name, model in STRUCTURES.items():
+    for name, structure in STRUCTURES.items():
         summary = STRUCTURE_SUMMARIES[name]
-        defs[f"structure.{name}"] = _with_tensor_options(_settings(model, defs, summary,
+        defs[f"structure.{name}"] = _with_tensor_options(_settings(structure, defs, summary,
                                                                    expressions=name not in UNSUBSTITUTED))
         entries.append(_mapping(name, f"#/definitions/structure.{name}", summary, False, STRUCTURE_EXAMPLES[name]))
     entries.append({"title": "block call", **_block_call(names)})

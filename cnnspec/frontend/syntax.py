@@ -217,7 +217,7 @@ class _Parser:
         for name, definition in table.items():
             if not isinstance(definition, dict) or not isinstance(definition.get("layers"), list):
                 continue  # the file's model reports it
-            args = definition.get("args") if isinstance(definition.get("args"), dict) else {}
+            args = definition["args"] if isinstance(definition.get("args"), dict) else {}
             args = {key: self.argument(spec, ("blocks", name, "args", key)) for key, spec in args.items()}
             layers = self.layers(definition["layers"], ("blocks", name, "layers"))
             out.append(ast.BlockDef(name, tuple(args.items()), layers, self.pos(("blocks", name), key=True),
@@ -249,6 +249,7 @@ class _Parser:
         return tuple(self.layer(item, (*path, index)) for index, item in enumerate(items))
 
     def layer(self, item: Any, path: DataPath) -> ast.Layer:
+        settings: Any  # as written: a mapping, or anything else that is reported
         if isinstance(item, str):
             word, settings, at, pos = item, {}, path, self.pos(path)
         elif isinstance(item, dict) and len(item) == 1:
@@ -377,7 +378,7 @@ class _Parser:
             return None
         return ast.Gate(self.layers(settings["body"], (*path, "body")), pos)
 
-    def concat(self, settings: Any, path: DataPath, pos: Any) -> ast.Concat | None:
+    def concat(self, settings: Any, path: DataPath, pos: Any) -> ast.Concat | ast.Merge | None:
         if not isinstance(settings, dict):
             self.errors.append(SpecError("`concat` needs a mapping with `branches`", self.pos(path)))
             return None

@@ -119,8 +119,12 @@ def _calls(source: ast.SpecAst, name: str) -> Iterator[SourcePos]:
 
 
 def walk(layers: tuple[ast.Layer, ...]) -> Iterator[ast.Layer]:
-    """Every layer of a list, nested ones included, in file order."""
+    """Every layer of a list, nested ones included, in file order (a layer with `as:`/`from:` as the layer
+    it wraps)."""
     for layer in layers:
+        if isinstance(layer, ast.Tap):
+            yield from walk((layer.layer,))
+            continue
         yield layer
         if isinstance(layer, ast.Sequential):
             yield from walk(layer.layers)

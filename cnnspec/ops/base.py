@@ -196,11 +196,14 @@ class TorchContext(Protocol):
 
 class OnnxValue(Protocol):
     """A tensor in the ONNX graph being built: its name, physical shape (batch first), and whether it is
-    logically channels-last (a deferred permute)."""
+    logically channels-last (a deferred permute). Read-only: a lowering makes new values through its context."""
 
-    name: str
-    shape: tuple[Any, ...]
-    channels_last: bool
+    @property
+    def name(self) -> str: ...
+    @property
+    def shape(self) -> tuple[Any, ...]: ...
+    @property
+    def channels_last(self) -> bool: ...
 
 
 class OnnxContext(Protocol):
@@ -208,7 +211,9 @@ class OnnxContext(Protocol):
 
     opset: int
     defer_permutes: bool  # channels-last regions are emitted without their permutes
-    inputs: list[OnnxValue]
+
+    @property
+    def inputs(self) -> Sequence[OnnxValue]: ...
     output_shapes: list[Shape]  # the node's output shapes (no batch axis)
 
     def op(self, op_type: str, inputs: Sequence[str], shape: Sequence[Any], suffix: str | None = None,

@@ -320,7 +320,7 @@ class ConvTranspose(Op):
         positions of the full transposed convolution); where it exceeds the padding, the positions beyond
         the full output hold only the bias: zeros padded before the bias is added."""
         x = ctx.inputs[0]
-        attrs = {"kernel_shape": list(a.kernel), "strides": list(a.stride), "dilations": list(a.dilation),
+        attrs: dict[str, Any] = {"kernel_shape": list(a.kernel), "strides": list(a.stride), "dilations": list(a.dilation),
                  "group": a.groups}
         if all(o < s for o, s in zip(a.output_padding, a.stride, strict=True)):
             inputs = [x.name, ctx.param("weight")] + ([ctx.param("bias")] if a.bias else [])

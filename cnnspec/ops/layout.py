@@ -443,12 +443,28 @@ def _planar(shape: Shape, factor: int, label: str, what: str) -> int:
     return factor
 
 
-class PixelShuffle(Op):
-    name = "pixel_shuffle"
+class _PixelRearrange(Op):
+    """What pixel_shuffle and pixel_unshuffle share: one `factor`, one module, no parameters."""
+
     family = "reshape"
+    module: ClassVar[str]
+
+    def caption(self, a: FactorAttrs) -> str:
+        return f"{self.name.replace('_', ' ')} x{a.factor}"
+
+    def torch(self, a: FactorAttrs, ctx: TorchContext) -> TorchModule:
+        return TorchModule(ctx.call(self.module, [ctx.value("factor", "factor")], []),
+                           ctx.shape([None, None, None]))
+
+    def reference(self, a: FactorAttrs, inputs: tuple[Shape, ...]) -> str:
+        return f"lambda x: F.{self.name}(x, {a.factor})"
+
+
+class PixelShuffle(_PixelRearrange):
+    name = "pixel_shuffle"
     Settings = PixelShuffleSettings
     traits = Traits(stateless=True)
-    module: ClassVar[str] = "nn.PixelShuffle"
+    module = "nn.PixelShuffle"
 
     def infer(self, s: PixelShuffleSettings, inputs: tuple[Shape, ...], label: str) -> Inferred:
         """(C r^2, H, W) -> (C, H r, W r); output (h, w) is input position (h // r, w // r), so outputs are 1/r
@@ -465,22 +481,12 @@ class PixelShuffle(Op):
                             f"channel is made of {r}x{r} input channels)", "factor")
         return Inferred(FactorAttrs(r), (c // (r * r), h * r, w * r), window=((1, Fraction(1, r)),) * 2)
 
-    def caption(self, a: FactorAttrs) -> str:
-        return f"{self.name.replace('_', ' ')} x{a.factor}"
-
-    def torch(self, a: FactorAttrs, ctx: TorchContext) -> TorchModule:
-        return TorchModule(ctx.call(self.module, [ctx.value("factor", "factor")], []),
-                           ctx.shape([None, None, None]))
-
     def onnx(self, a: FactorAttrs, ctx: OnnxContext) -> OnnxValue:
         """DepthToSpace in CRD order (channel, then row, then column: PyTorch's)."""
         return ctx.op("DepthToSpace", [ctx.inputs[0].name], ctx.out_shape(), blocksize=a.factor, mode="CRD")
 
-    def reference(self, a: FactorAttrs, inputs: tuple[Shape, ...]) -> str:
-        return f"lambda x: F.{self.name}(x, {a.factor})"
 
-
-class PixelUnshuffle(PixelShuffle):
+class PixelUnshuffle(_PixelRearrange):
     name = "pixel_unshuffle"
     Settings = PixelUnshuffleSettings
     traits = Traits(stateless=True, dynamic_spatial=False)

@@ -113,6 +113,7 @@ class Upsample(Op):
         elif s.size_of is not None:
             out = size_of(inputs[1], n, s.size_of, label)
         else:
+            assert s.size is not None  # `given` holds exactly one of the three
             out = expand(s.size, n, "size", label, 1)
         window = tuple((interpolation_window(size[i], out[i], linear, align), _step(size[i], out[i], align))
                        for i in range(n))
@@ -134,7 +135,7 @@ class Upsample(Op):
     def torch(self, a: UpsampleAttrs, ctx: TorchContext) -> TorchModule | TorchExpression:
         if ctx.same("size_of", "the torch backend needs a block's upsample to give `size_of` in every instance, or "
                     "in none") is not None:  # F.interpolate to the other tensor's size, as torchvision writes it
-            keywords = [("mode", ctx.value("mode", "mode", default="nearest"))]
+            keywords: list[tuple[str, Any]] = [("mode", ctx.value("mode", "mode", default="nearest"))]
             if ctx.same("linear", "the torch backend needs a block's upsample to interpolate linearly in every "
                         "instance, or in none"):  # written out, as torchvision writes it
                 keywords.append(("align_corners", ctx.value("align_corners", "align_corners")))
@@ -142,7 +143,7 @@ class Upsample(Op):
             return TorchExpression(call, ctx.shape([ctx.input[0], *ctx.inputs[1][1:]]))
         by_scale = ctx.same("by_scale", "the torch backend needs a block's upsample to give `scale` in every "
                             "instance, or `size` in every instance")
-        keywords: list[tuple[str, Any]] = [("scale_factor", ctx.value("scale", "scale")) if by_scale
+        keywords = [("scale_factor", ctx.value("scale", "scale")) if by_scale
                                            else ("size", ctx.value("size", "size"))]
         keywords.append(("mode", ctx.value("mode", "mode", default="nearest")))
         keywords.append(("align_corners", ctx.value("align_corners", "align_corners", default=False)))

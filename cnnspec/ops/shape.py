@@ -6,12 +6,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from cnnspec.ir import Shape
+from cnnspec.ir import RFValue, Shape
 from cnnspec.ops.base import RuleError
 
 
-def fmt(shape: Sequence[int]) -> str:
-    """A shape as students write it.
+def fmt(shape: Sequence[RFValue]) -> str:
+    """A shape (or a receptive field, whose values may be fractions) as students write it.
 
     >>> fmt((64, 56, 56))
     '64x56x56'

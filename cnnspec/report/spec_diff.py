@@ -97,6 +97,7 @@ def diff_graphs(old: Graph, new: Graph, old_label: str, new_label: str) -> SpecD
     unchanged = renumbered = 0
     for i, j in align([(layer.kind, key) for key, layer in before], [(layer.kind, key) for key, layer in after]):
         if j is None:
+            assert i is not None  # align pairs each entry with an entry or with None, never None with None
             changes.append(LayerChange(before[i][0], "removed", before[i][1], None, old_key=before[i][0]))
         elif i is None:
             changes.append(LayerChange(after[j][0], "added", None, after[j][1]))

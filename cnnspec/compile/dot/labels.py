@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cnnspec.ir import Node, Scope, Shape
+from cnnspec.ir import Node, RFValue, Scope, Shape
 
 
 def shape_text(shape: Shape) -> str:
@@ -25,7 +25,7 @@ def count_text(n: int) -> str:
     return str(n)  # unreachable: n >= 10,000 matched k
 
 
-def _window(values: Sequence[int]) -> str:
+def _window(values: Sequence[RFValue]) -> str:
     """A kernel or window: ``3x3``, ``7`` (1D), ``3x3x3`` (3D)."""
     return "x".join(str(v) for v in values)
 

@@ -18,6 +18,14 @@ from cnnspec.compile.onnx.builder import Builder, Value
 from cnnspec.errors import SpecError
 from cnnspec.ir import Graph, Node, Shape
 from cnnspec.ops import REGISTRY
+from cnnspec.ops.base import OnnxValue
+
+
+def _own(value: OnnxValue) -> Value:
+    """A value of the builder: an op's lowering hands back only the values its context gave it."""
+    if not isinstance(value, Value):
+        raise TypeError(f"{value!r} is not a value of the ONNX builder: a lowering passes on only its context's")
+    return value
 
 
 class Context:
@@ -49,13 +57,14 @@ class Context:
     def out_shape(self, channels_last: bool = False) -> tuple[Any, ...]:
         return self.b.out_shape(self.node, channels_last)
 
-    def materialize(self, value: Value) -> Value:
-        return self.b.materialize(value)
+    def materialize(self, value: OnnxValue) -> Value:
+        return self.b.materialize(_own(value))
 
-    def relabel(self, value: Value, channels_last: bool, origin: Value | None = None) -> Value:
+    def relabel(self, value: OnnxValue, channels_last: bool, origin: OnnxValue | None = None) -> Value:
         if not channels_last:
             return Value(value.name, value.shape)
-        return replace(value, channels_last=True, origin=origin.origin if origin is not None else self.node.path)
+        return replace(_own(value), channels_last=True,
+                       origin=_own(origin).origin if origin is not None else self.node.path)
 
     def fail(self, message: str) -> Exception:
         return SpecError(f"layer `{self.node.path}`: {message}", self.node.pos)
@@ -72,7 +81,7 @@ def lower(b: Builder, graph: Graph, x: Value) -> list[Value]:
         inputs = [values[v] for v in node.inputs]
         if not op.takes_channels_last(node.attrs):
             inputs = [b.materialize(v) for v in inputs]
-        y = op.onnx(node.attrs, Context(b, node, inputs))
+        y = _own(op.onnx(node.attrs, Context(b, node, inputs)))
         if op.traits.elementwise:  # keeps its input's layout
             y = replace(y, channels_last=inputs[0].channels_last, origin=inputs[0].origin)
         b.produced.append((y, node))

@@ -61,7 +61,8 @@ def _header(path: str) -> tuple[tuple[int, ...], np.dtype, int]:
             if version == (1, 0):
                 shape, _, dtype = fmt.read_array_header_1_0(fh, max_header_size=MAX_HEADER)
             elif version in ((2, 0), (3, 0)):
-                shape, _, dtype = fmt._read_array_header(fh, version, max_header_size=MAX_HEADER)
+                # private, so numpy's stubs leave it out; no public reader takes version 3.0
+                shape, _, dtype = fmt._read_array_header(fh, version, max_header_size=MAX_HEADER)  # type: ignore[attr-defined]
             else:
                 raise ValueError(f"unsupported .npy version {version}")
             return tuple(shape), np.dtype(dtype), fh.tell()

@@ -129,7 +129,7 @@ def _reader(path: Path, start: int, shape: tuple[int, ...], dtype: str) -> Calla
 
     def read() -> np.ndarray:
         raw = np.empty(shape, dtype=stored)
-        _read_into(path, start, memoryview(raw.reshape(-1).view(np.uint8)))
+        _read_into(path, start, raw.reshape(-1).view(np.uint8).data)
         return decode(raw, name)
 
     return read

@@ -145,7 +145,8 @@ def fold(expr: ast.expr) -> ast.expr:
             return expr
     if isinstance(expr, ast.BinOp):
         folded = ast.BinOp(left=fold(expr.left), op=expr.op, right=fold(expr.right))
-        if isinstance(expr.op, ast.FloorDiv) and _scaled(folded.left)[1] == _whole(folded.right) > 1:
+        divisor = _whole(folded.right)
+        if isinstance(expr.op, ast.FloorDiv) and divisor is not None and _scaled(folded.left)[1] == divisor > 1:
             return _scaled(folded.left)[0]  # whole numbers: (w // 2 * 2) // 2 is w // 2
         return _collected(folded) if isinstance(expr.op, ast.Add) else folded
     if isinstance(expr, ast.Call):

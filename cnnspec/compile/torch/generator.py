@@ -4,12 +4,13 @@ facts about the graph the planner asks for (who reads a value, whether a module 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from cnnspec.compile.torch import expr as E
 from cnnspec.compile.torch import names as N
 from cnnspec.compile.torch.plan import Builder, parallel
-from cnnspec.compile.torch.views import REQUIRED, ClassInfo, ClassView, Group, Item, Line, Param, Sym
+from cnnspec.compile.torch.views import REQUIRED, ClassInfo, ClassView, Group, Item, Line, Param, Sym, nodes
 from cnnspec.errors import SpecError
 from cnnspec.ir import Graph, Node, Scope, training_only
 from cnnspec.ops import REGISTRY
@@ -79,7 +80,7 @@ class Generator:
     def may_run_in_place(self, group: Group, class_name: str) -> bool:
         """Whether every call of this module, in every instance, may run in place."""
         node = group[0].node
-        calls = [n for it in group for n in self.by_name.get((it.node.scope, node.name), [])]
+        calls = [n for member in nodes(group) for n in self.by_name.get((member.scope, node.name), [])]
         return bool(calls) and all(self.fresh_and_alone(n.inputs[0], n) for n in calls if n.active)
 
     def is_chain(self, scope: Scope) -> bool:
@@ -105,7 +106,7 @@ class Generator:
             previous = outs[0]
         return True
 
-    def env(self, values: dict[str, Any]) -> dict[str, Any]:
+    def env(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """Spec values by the constructor parameters that hold them."""
         return {self.py.get(k, k): v for k, v in values.items()}
 

@@ -31,18 +31,20 @@ from cnnspec.compile.torch.views import (
     Line,
     Sym,
     Val,
+    nodes,
     shape_comment,
 )
 from cnnspec.errors import SpecError
 from cnnspec.ir import Node, Scope, training_only
 from cnnspec.ops import REGISTRY
-from cnnspec.ops.base import TorchExpression, TorchModule
+from cnnspec.ops.base import SymVal, TorchExpression, TorchModule
 
 
 class Host(Protocol):
     """What a ``Builder`` asks of the module-wide generator that owns it (``generator.Generator``)."""
 
     def structure_inputs(self, member: Node | Scope) -> tuple[int, ...]: ...
+    def lane_of(self, scope: Scope, value: int) -> str: ...
     def alone_on_shortcut(self, node: Node) -> bool: ...
     def fresh_and_alone(self, value: int, reader: Node) -> bool: ...
     def may_run_in_place(self, group: Group, class_name: str) -> bool: ...
@@ -155,7 +157,7 @@ class Builder:
             candidate = E.substitute(candidate, {"channels_in": E.name(self.in_name)})
         if isinstance(candidate, ast.Tuple) and candidate.elts and len({ast.dump(e) for e in candidate.elts}) == 1:
             candidate = candidate.elts[0]  # [3, 3] is written 3, as PyTorch takes it
-        concretes = [getattr(it.node.attrs, attr) for it in group]
+        concretes = [getattr(n.attrs, attr) for n in nodes(group)]
         expr = self.resolve(candidate, concretes, group, f"{node.name}_{attr}")
         assert expr is not None
         if default is not REQUIRED and E.is_const(expr) and _matches(E.evaluate(expr, {}), default):
@@ -165,7 +167,7 @@ class Builder:
     def derived(self, group: Group, axis: ast.expr | None, attr: str) -> Val:
         """A size the spec never writes (input channels, features): from the symbolic shape."""
         node = group[0].node
-        concretes = [getattr(it.node.attrs, attr) for it in group]
+        concretes = [getattr(n.attrs, attr) for n in nodes(group)]
         expr = self.resolve(axis, concretes, group, f"{node.name}_{attr}")
         assert expr is not None
         return Val(expr, E.source(expr))
@@ -398,8 +400,9 @@ class Builder:
             return
         strides = self.strides.get(target, [])[len(self.strides.get(source, [])):]
         saved, self.hints = self.hints, {"stride": E.product(strides) if strides else E.const(1)}
-        if self.sym[target][0] is not None:
-            self.hints["out"] = self.sym[target][0]
+        channels = self.sym[target][0]
+        if channels is not None:
+            self.hints["out"] = channels
         try:
             if len(present) == len(group):
                 lines, out_sym, fixups = self.construct(group, self.sym[source], self.attr(scope.name))
@@ -524,7 +527,7 @@ class Context:
         self.inputs: list[Sym] = [sym] if sym is not None else [b.sym[v] for v in ins]
         self.input = self.inputs[0]
         self.rank = max(len(node.input_shape) - 1, 1)
-        self.attrs = [it.node.attrs for it in group]
+        self.attrs = [n.attrs for n in nodes(group)]
         self.logged: list[ast.expr] = []
 
     def value(self, attr: str, setting: str | None = None, default: Any = REQUIRED, hint: str | None = None) -> Val:
@@ -542,19 +545,19 @@ class Context:
     def total(self, axes: Sym) -> Any:
         return E.total(list(axes)) if all(a is not None for a in axes) else None  # type: ignore[arg-type]
 
-    def quotient(self, axis: Any, divisor: Val) -> Any:
+    def quotient(self, axis: Any, divisor: SymVal) -> Any:
         if axis is None:
             return None
         return E.fold(ast.BinOp(left=axis, op=ast.FloorDiv(), right=divisor.expr))
 
-    def stride(self, value: Val) -> None:
+    def stride(self, value: SymVal) -> None:
         if not (E.is_const(value.expr) and _matches(E.evaluate(value.expr, {}), 1)):
             self.logged.append(value.expr)
 
     def helper(self, name: str, source: str) -> None:
         self.b.gen.helper(name, source)
 
-    def call(self, func: str, positional: Sequence[Val | str], keywords: Sequence[tuple[str, Val | str]]) -> str:
+    def call(self, func: str, positional: Sequence[SymVal | str], keywords: Sequence[tuple[str, SymVal | str]]) -> str:
         args = [p if isinstance(p, str) else str(p.src) for p in positional]
         for key, value in keywords:
             src = value if isinstance(value, str) else value.src

@@ -8,7 +8,7 @@ from typing import Any
 
 from cnnspec.ir import REQUIRED, Node, Scope
 
-__all__ = ["REQUIRED", "ClassInfo", "ClassView", "Group", "Item", "Line", "Param", "Sym", "Val"]
+__all__ = ["REQUIRED", "ClassInfo", "ClassView", "Group", "Item", "Line", "Param", "Sym", "Val", "nodes"]
 
 Sym = list[ast.expr | None]  # a symbolic shape: one expression per axis, None where none reproduces it
 
@@ -23,6 +23,13 @@ class Item:
 
 
 Group = list[Item]
+
+
+def nodes(group: Group) -> list[Node]:
+    """The members of a group of nodes (one member across instances: all nodes, or all scopes)."""
+    out = [it.node for it in group if isinstance(it.node, Node)]
+    assert len(out) == len(group), "a group of scopes, where one of nodes was expected"
+    return out
 
 
 @dataclass
