@@ -111,3 +111,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section(f"tests outside the slow tier that took over {FAST_TEST_SECONDS:g} s (tests/conftest.py)")
         for nodeid, seconds in _SLOW_IN_FAST_TIER:
             terminalreporter.write_line(f"{seconds:6.1f} s  {nodeid}: mark it slow, or make it fast")
+
+
+@pytest.fixture(scope="session")
+def mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One mypy cache for the tests that type-check generated code with the same options: reading torch's
+    stubs is most of a cold run (about 10 s), so the second run reuses the first one's."""
+    return tmp_path_factory.mktemp("mypy_cache")

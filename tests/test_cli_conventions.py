@@ -102,8 +102,14 @@ def test_quiet_prints_only_errors(cli, tmp_path: Path, monkeypatch: pytest.Monke
     assert target.is_file()
     code, _, err = cli("build", "specs/lenet5.yaml", "--target", "torch", "-o", str(tmp_path / "again.py"))
     assert (code, err.startswith(f"wrote {tmp_path / 'again.py'} (")) == (0, True)
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "lenet5.yaml").write_text(LENET)
+    (tmp_path / "generated").mkdir()
+    (tmp_path / "generated" / "lenet5.py").write_bytes((ROOT / "generated" / "lenet5.py").read_bytes())
+    (tmp_path / "generated" / "manifest").write_text("specs/lenet5.yaml --target torch -o generated/lenet5.py\n")
+    monkeypatch.chdir(tmp_path)
     assert cli("build", "--check", "-q") == (0, "", "")
-    assert cli("build", "--check")[1].endswith(" generated file(s) up to date\n")
+    assert cli("build", "--check") == (0, "1 generated file(s) up to date\n", "")
 
 
 @pytest.mark.slow

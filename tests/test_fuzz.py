@@ -86,7 +86,7 @@ def _run(data: bytes, tree: Path, rng: random.Random, backends: bool) -> list[Ou
 
 
 @pytest.mark.slow
-@settings(FUZZ, max_examples=1500)
+@settings(FUZZ, max_examples=750)
 @given(rng=st.randoms(use_true_random=False), backends=st.integers(0, 3))
 def test_mutated_zoo_specs(tree: Path, rng: random.Random, backends: int) -> None:
     data = make_case(rng)
