@@ -35,16 +35,24 @@ class DcganGenerator(nn.Module):
             nn.ConvTranspose2d(100, width * 8, kernel_size=4, bias=False),  # (N, 512, 4, 4)
             nn.BatchNorm2d(width * 8),  # (N, 512, 4, 4)
             nn.ReLU(inplace=True),  # (N, 512, 4, 4)
-            nn.ConvTranspose2d(width * 8, width * 4, kernel_size=4, stride=2, padding=1, bias=False),  # (N, 256, 8, 8)
+            nn.ConvTranspose2d(
+                width * 8, width * 4, kernel_size=4, stride=2, padding=1, bias=False
+            ),  # (N, 256, 8, 8)
             nn.BatchNorm2d(width * 4),  # (N, 256, 8, 8)
             nn.ReLU(inplace=True),  # (N, 256, 8, 8)
-            nn.ConvTranspose2d(width * 4, width * 2, kernel_size=4, stride=2, padding=1, bias=False),  # (N, 128, 16, 16)
+            nn.ConvTranspose2d(
+                width * 4, width * 2, kernel_size=4, stride=2, padding=1, bias=False
+            ),  # (N, 128, 16, 16)
             nn.BatchNorm2d(width * 2),  # (N, 128, 16, 16)
             nn.ReLU(inplace=True),  # (N, 128, 16, 16)
-            nn.ConvTranspose2d(width * 2, width, kernel_size=4, stride=2, padding=1, bias=False),  # (N, 64, 32, 32)
+            nn.ConvTranspose2d(
+                width * 2, width, kernel_size=4, stride=2, padding=1, bias=False
+            ),  # (N, 64, 32, 32)
             nn.BatchNorm2d(width),  # (N, 64, 32, 32)
             nn.ReLU(inplace=True),  # (N, 64, 32, 32)
-            nn.ConvTranspose2d(width, channels, kernel_size=4, stride=2, padding=1, bias=False),  # (N, 3, 64, 64)
+            nn.ConvTranspose2d(
+                width, channels, kernel_size=4, stride=2, padding=1, bias=False
+            ),  # (N, 3, 64, 64)
             nn.Tanh(),  # (N, 3, 64, 64)
         )
 

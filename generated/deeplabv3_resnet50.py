@@ -33,7 +33,9 @@ class Bottleneck(nn.Module):
         self.conv1 = nn.Conv2d(in_channels, width, kernel_size=1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(width, width, kernel_size=3, stride=stride, padding=dilation, dilation=dilation, bias=False)
+        self.conv2 = nn.Conv2d(
+            width, width, kernel_size=3, stride=stride, padding=dilation, dilation=dilation, bias=False
+        )
         self.bn2 = nn.BatchNorm2d(width)
         self.conv3 = nn.Conv2d(width, width * 4, kernel_size=1, bias=False)
         self.bn3 = nn.BatchNorm2d(width * 4)
@@ -110,7 +112,9 @@ class AsppConv(nn.Module):
 
     def __init__(self, in_channels: int, width: int, rate: int) -> None:
         super().__init__()
-        self.add_module('0', nn.Conv2d(in_channels, width, kernel_size=3, padding=rate, dilation=rate, bias=False))
+        self.add_module(
+            '0', nn.Conv2d(in_channels, width, kernel_size=3, padding=rate, dilation=rate, bias=False)
+        )
         self.add_module('1', nn.BatchNorm2d(width))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -135,7 +139,9 @@ class AsppPooling(nn.Module):
         x = self.get_submodule('1')(x)  # (N, 256, 1, 1)
         x = self.get_submodule('2')(x)  # (N, 256, 1, 1)
         x = torch.relu(x)  # (N, 256, 1, 1)
-        x = nn.functional.interpolate(x, size=x_in.shape[-2:], mode='bilinear', align_corners=False)  # (N, 256, 28, 28)
+        x = nn.functional.interpolate(
+            x, size=x_in.shape[-2:], mode='bilinear', align_corners=False
+        )  # (N, 256, 28, 28)
         return x
 
 
@@ -234,7 +240,11 @@ class Deeplabv3Resnet50(nn.Module):
         x_in = x  # the input, read again below
         features_aux, x = self.backbone(x_in)  # (N, 2048, 28, 28)
         x = self.classifier(x)  # (N, 21, 28, 28)
-        out = nn.functional.interpolate(x, size=x_in.shape[-2:], mode='bilinear', align_corners=False)  # (N, 21, 224, 224)
+        out = nn.functional.interpolate(
+            x, size=x_in.shape[-2:], mode='bilinear', align_corners=False
+        )  # (N, 21, 224, 224)
         x = self.aux_classifier(features_aux)  # (N, 21, 28, 28)
-        aux = nn.functional.interpolate(x, size=x_in.shape[-2:], mode='bilinear', align_corners=False)  # (N, 21, 224, 224)
+        aux = nn.functional.interpolate(
+            x, size=x_in.shape[-2:], mode='bilinear', align_corners=False
+        )  # (N, 21, 224, 224)
         return {'out': out, 'aux': aux}

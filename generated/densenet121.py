@@ -235,13 +235,33 @@ class Features(nn.Module):
         self.relu0 = nn.ReLU(inplace=True)
         self.pool0 = nn.MaxPool2d(3, stride=2, padding=1)
         self.denseblock1 = FeaturesDenseblock1(init_features, bn_size=bn_size, growth_rate=growth_rate)
-        self.transition1 = Transition(init_features + growth_rate * 6, (init_features + depth1 * growth_rate) // 2)
-        self.denseblock2 = FeaturesDenseblock2((init_features + depth1 * growth_rate) // 2, bn_size=bn_size, growth_rate=growth_rate)
-        self.transition2 = Transition((init_features + depth1 * growth_rate) // 2 + growth_rate * 12, ((init_features + depth1 * growth_rate) // 2 + depth2 * growth_rate) // 2)
-        self.denseblock3 = FeaturesDenseblock3(((init_features + depth1 * growth_rate) // 2 + depth2 * growth_rate) // 2, bn_size=bn_size, growth_rate=growth_rate)
-        self.transition3 = Transition(((init_features + depth1 * growth_rate) // 2 + depth2 * growth_rate) // 2 + growth_rate * 24, (((init_features + depth1 * growth_rate) // 2 + depth2 * growth_rate) // 2 + depth3 * growth_rate) // 2)
-        self.denseblock4 = FeaturesDenseblock4((((init_features + depth1 * growth_rate) // 2 + depth2 * growth_rate) // 2 + depth3 * growth_rate) // 2, bn_size=bn_size, growth_rate=growth_rate)
-        self.norm5 = nn.BatchNorm2d((((init_features + depth1 * growth_rate) // 2 + depth2 * growth_rate) // 2 + depth3 * growth_rate) // 2 + growth_rate * 16)
+        self.transition1 = Transition(
+            init_features + growth_rate * 6, (init_features + depth1 * growth_rate) // 2
+        )
+        self.denseblock2 = FeaturesDenseblock2(
+            (init_features + depth1 * growth_rate) // 2, bn_size=bn_size, growth_rate=growth_rate
+        )
+        self.transition2 = Transition(
+            (init_features + depth1 * growth_rate) // 2 + growth_rate * 12,
+            ((init_features + depth1 * growth_rate) // 2 + depth2 * growth_rate) // 2,
+        )
+        self.denseblock3 = FeaturesDenseblock3(
+            ((init_features + depth1 * growth_rate) // 2 + depth2 * growth_rate) // 2,
+            bn_size=bn_size,
+            growth_rate=growth_rate,
+        )
+        self.transition3 = Transition(
+            ((init_features + depth1 * growth_rate) // 2 + depth2 * growth_rate) // 2 + growth_rate * 24,
+            (((init_features + depth1 * growth_rate) // 2 + depth2 * growth_rate) // 2 + depth3 * growth_rate) // 2,
+        )
+        self.denseblock4 = FeaturesDenseblock4(
+            (((init_features + depth1 * growth_rate) // 2 + depth2 * growth_rate) // 2 + depth3 * growth_rate) // 2,
+            bn_size=bn_size,
+            growth_rate=growth_rate,
+        )
+        self.norm5 = nn.BatchNorm2d(
+            (((init_features + depth1 * growth_rate) // 2 + depth2 * growth_rate) // 2 + depth3 * growth_rate) // 2 + growth_rate * 16,
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv0(x)  # (N, 64, 112, 112)
@@ -303,9 +323,20 @@ class Densenet121(nn.Module):
                 'specs/densenet121.yaml --target torch --set depth4=VALUE'
             )
         super().__init__()
-        self.features = Features(in_channels, bn_size=bn_size, depth1=depth1, depth2=depth2, depth3=depth3, growth_rate=growth_rate, init_features=init_features)
+        self.features = Features(
+            in_channels,
+            bn_size=bn_size,
+            depth1=depth1,
+            depth2=depth2,
+            depth3=depth3,
+            growth_rate=growth_rate,
+            init_features=init_features,
+        )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(((((init_features + depth1 * growth_rate) // 2 + depth2 * growth_rate) // 2 + depth3 * growth_rate) // 2 + growth_rate * 16) * 1 * 1, num_classes)
+        self.classifier = nn.Linear(
+            ((((init_features + depth1 * growth_rate) // 2 + depth2 * growth_rate) // 2 + depth3 * growth_rate) // 2 + growth_rate * 16) * 1 * 1,
+            num_classes,
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(x)  # (N, 1024, 7, 7)

@@ -93,7 +93,15 @@ class Mbconv1Block(nn.Module):
     ) -> None:
         super().__init__()
         self.add_module('0', nn.Sequential(
-            nn.Conv2d(in_channels, inp, kernel_size=kernel, stride=stride, padding=(kernel - 1) // 2, groups=inp, bias=False),  # (N, 32, 112, 112)
+            nn.Conv2d(
+                in_channels,
+                inp,
+                kernel_size=kernel,
+                stride=stride,
+                padding=(kernel - 1) // 2,
+                groups=inp,
+                bias=False,
+            ),  # (N, 32, 112, 112)
             nn.BatchNorm2d(inp, eps=eps, momentum=momentum),  # (N, 32, 112, 112)
             nn.SiLU(),  # (N, 32, 112, 112)
         ))
@@ -153,7 +161,15 @@ class MbconvBlock(nn.Module):
             nn.SiLU(),  # (N, 96, 112, 112)
         ))
         self.add_module('1', nn.Sequential(
-            nn.Conv2d(inp * t, inp * t, kernel_size=kernel, stride=stride, padding=(kernel - 1) // 2, groups=inp * t, bias=False),  # (N, 96, 56, 56)
+            nn.Conv2d(
+                inp * t,
+                inp * t,
+                kernel_size=kernel,
+                stride=stride,
+                padding=(kernel - 1) // 2,
+                groups=inp * t,
+                bias=False,
+            ),  # (N, 96, 56, 56)
             nn.BatchNorm2d(inp * t, eps=eps, momentum=momentum),  # (N, 96, 56, 56)
             nn.SiLU(),  # (N, 96, 56, 56)
         ))
@@ -248,43 +264,190 @@ class EfficientnetB0(nn.Module):
         super().__init__()
         self.features = nn.Sequential(
             nn.Sequential(
-                nn.Conv2d(in_channels, make_divisible(32 * width_mult, 8), kernel_size=3, stride=2, padding=1, bias=False),  # (N, 32, 112, 112)
-                nn.BatchNorm2d(make_divisible(32 * width_mult, 8), eps=bn_eps, momentum=bn_momentum),  # (N, 32, 112, 112)
+                nn.Conv2d(
+                    in_channels,
+                    make_divisible(32 * width_mult, 8),
+                    kernel_size=3,
+                    stride=2,
+                    padding=1,
+                    bias=False,
+                ),  # (N, 32, 112, 112)
+                nn.BatchNorm2d(
+                    make_divisible(32 * width_mult, 8), eps=bn_eps, momentum=bn_momentum
+                ),  # (N, 32, 112, 112)
                 nn.SiLU(),  # (N, 32, 112, 112)
             ),
             nn.Sequential(
-                Mbconv1(make_divisible(32 * width_mult, 8), make_divisible(32 * width_mult, 8), make_divisible(16 * width_mult, 8), 3, eps=bn_eps, momentum=bn_momentum),  # (N, 16, 112, 112)
+                Mbconv1(
+                    make_divisible(32 * width_mult, 8),
+                    make_divisible(32 * width_mult, 8),
+                    make_divisible(16 * width_mult, 8),
+                    3,
+                    eps=bn_eps,
+                    momentum=bn_momentum,
+                ),  # (N, 16, 112, 112)
             ),
             nn.Sequential(
-                Mbconv(make_divisible(16 * width_mult, 8), make_divisible(16 * width_mult, 8), make_divisible(24 * width_mult, 8), 3, stride=2, p=0.0125, eps=bn_eps, momentum=bn_momentum),  # (N, 24, 56, 56)
-                MbconvRes(make_divisible(24 * width_mult, 8), make_divisible(24 * width_mult, 8), make_divisible(24 * width_mult, 8), 3, 0.025, eps=bn_eps, momentum=bn_momentum),  # (N, 24, 56, 56)
+                Mbconv(
+                    make_divisible(16 * width_mult, 8),
+                    make_divisible(16 * width_mult, 8),
+                    make_divisible(24 * width_mult, 8),
+                    3,
+                    stride=2,
+                    p=0.0125,
+                    eps=bn_eps,
+                    momentum=bn_momentum,
+                ),  # (N, 24, 56, 56)
+                MbconvRes(
+                    make_divisible(24 * width_mult, 8),
+                    make_divisible(24 * width_mult, 8),
+                    make_divisible(24 * width_mult, 8),
+                    3,
+                    0.025,
+                    eps=bn_eps,
+                    momentum=bn_momentum,
+                ),  # (N, 24, 56, 56)
             ),
             nn.Sequential(
-                Mbconv(make_divisible(24 * width_mult, 8), make_divisible(24 * width_mult, 8), make_divisible(40 * width_mult, 8), 5, stride=2, p=0.037500000000000006, eps=bn_eps, momentum=bn_momentum),  # (N, 40, 28, 28)
-                MbconvRes(make_divisible(40 * width_mult, 8), make_divisible(40 * width_mult, 8), make_divisible(40 * width_mult, 8), 5, 0.05, eps=bn_eps, momentum=bn_momentum),  # (N, 40, 28, 28)
+                Mbconv(
+                    make_divisible(24 * width_mult, 8),
+                    make_divisible(24 * width_mult, 8),
+                    make_divisible(40 * width_mult, 8),
+                    5,
+                    stride=2,
+                    p=0.037500000000000006,
+                    eps=bn_eps,
+                    momentum=bn_momentum,
+                ),  # (N, 40, 28, 28)
+                MbconvRes(
+                    make_divisible(40 * width_mult, 8),
+                    make_divisible(40 * width_mult, 8),
+                    make_divisible(40 * width_mult, 8),
+                    5,
+                    0.05,
+                    eps=bn_eps,
+                    momentum=bn_momentum,
+                ),  # (N, 40, 28, 28)
             ),
             nn.Sequential(
-                Mbconv(make_divisible(40 * width_mult, 8), make_divisible(40 * width_mult, 8), make_divisible(80 * width_mult, 8), 3, stride=2, p=0.0625, eps=bn_eps, momentum=bn_momentum),  # (N, 80, 14, 14)
-                MbconvRes(make_divisible(80 * width_mult, 8), make_divisible(80 * width_mult, 8), make_divisible(80 * width_mult, 8), 3, 0.07500000000000001, eps=bn_eps, momentum=bn_momentum),  # (N, 80, 14, 14)
-                MbconvRes(make_divisible(80 * width_mult, 8), make_divisible(80 * width_mult, 8), make_divisible(80 * width_mult, 8), 3, 0.08750000000000001, eps=bn_eps, momentum=bn_momentum),  # (N, 80, 14, 14)
+                Mbconv(
+                    make_divisible(40 * width_mult, 8),
+                    make_divisible(40 * width_mult, 8),
+                    make_divisible(80 * width_mult, 8),
+                    3,
+                    stride=2,
+                    p=0.0625,
+                    eps=bn_eps,
+                    momentum=bn_momentum,
+                ),  # (N, 80, 14, 14)
+                MbconvRes(
+                    make_divisible(80 * width_mult, 8),
+                    make_divisible(80 * width_mult, 8),
+                    make_divisible(80 * width_mult, 8),
+                    3,
+                    0.07500000000000001,
+                    eps=bn_eps,
+                    momentum=bn_momentum,
+                ),  # (N, 80, 14, 14)
+                MbconvRes(
+                    make_divisible(80 * width_mult, 8),
+                    make_divisible(80 * width_mult, 8),
+                    make_divisible(80 * width_mult, 8),
+                    3,
+                    0.08750000000000001,
+                    eps=bn_eps,
+                    momentum=bn_momentum,
+                ),  # (N, 80, 14, 14)
             ),
             nn.Sequential(
-                Mbconv(make_divisible(80 * width_mult, 8), make_divisible(80 * width_mult, 8), make_divisible(112 * width_mult, 8), 5, p=0.1, eps=bn_eps, momentum=bn_momentum),  # (N, 112, 14, 14)
-                MbconvRes(make_divisible(112 * width_mult, 8), make_divisible(112 * width_mult, 8), make_divisible(112 * width_mult, 8), 5, 0.1125, eps=bn_eps, momentum=bn_momentum),  # (N, 112, 14, 14)
-                MbconvRes(make_divisible(112 * width_mult, 8), make_divisible(112 * width_mult, 8), make_divisible(112 * width_mult, 8), 5, 0.125, eps=bn_eps, momentum=bn_momentum),  # (N, 112, 14, 14)
+                Mbconv(
+                    make_divisible(80 * width_mult, 8),
+                    make_divisible(80 * width_mult, 8),
+                    make_divisible(112 * width_mult, 8),
+                    5,
+                    p=0.1,
+                    eps=bn_eps,
+                    momentum=bn_momentum,
+                ),  # (N, 112, 14, 14)
+                MbconvRes(
+                    make_divisible(112 * width_mult, 8),
+                    make_divisible(112 * width_mult, 8),
+                    make_divisible(112 * width_mult, 8),
+                    5,
+                    0.1125,
+                    eps=bn_eps,
+                    momentum=bn_momentum,
+                ),  # (N, 112, 14, 14)
+                MbconvRes(
+                    make_divisible(112 * width_mult, 8),
+                    make_divisible(112 * width_mult, 8),
+                    make_divisible(112 * width_mult, 8),
+                    5,
+                    0.125,
+                    eps=bn_eps,
+                    momentum=bn_momentum,
+                ),  # (N, 112, 14, 14)
             ),
             nn.Sequential(
-                Mbconv(make_divisible(112 * width_mult, 8), make_divisible(112 * width_mult, 8), make_divisible(192 * width_mult, 8), 5, stride=2, p=0.1375, eps=bn_eps, momentum=bn_momentum),  # (N, 192, 7, 7)
-                MbconvRes(make_divisible(192 * width_mult, 8), make_divisible(192 * width_mult, 8), make_divisible(192 * width_mult, 8), 5, 0.15000000000000002, eps=bn_eps, momentum=bn_momentum),  # (N, 192, 7, 7)
-                MbconvRes(make_divisible(192 * width_mult, 8), make_divisible(192 * width_mult, 8), make_divisible(192 * width_mult, 8), 5, 0.1625, eps=bn_eps, momentum=bn_momentum),  # (N, 192, 7, 7)
-                MbconvRes(make_divisible(192 * width_mult, 8), make_divisible(192 * width_mult, 8), make_divisible(192 * width_mult, 8), 5, 0.17500000000000002, eps=bn_eps, momentum=bn_momentum),  # (N, 192, 7, 7)
+                Mbconv(
+                    make_divisible(112 * width_mult, 8),
+                    make_divisible(112 * width_mult, 8),
+                    make_divisible(192 * width_mult, 8),
+                    5,
+                    stride=2,
+                    p=0.1375,
+                    eps=bn_eps,
+                    momentum=bn_momentum,
+                ),  # (N, 192, 7, 7)
+                MbconvRes(
+                    make_divisible(192 * width_mult, 8),
+                    make_divisible(192 * width_mult, 8),
+                    make_divisible(192 * width_mult, 8),
+                    5,
+                    0.15000000000000002,
+                    eps=bn_eps,
+                    momentum=bn_momentum,
+                ),  # (N, 192, 7, 7)
+                MbconvRes(
+                    make_divisible(192 * width_mult, 8),
+                    make_divisible(192 * width_mult, 8),
+                    make_divisible(192 * width_mult, 8),
+                    5,
+                    0.1625,
+                    eps=bn_eps,
+                    momentum=bn_momentum,
+                ),  # (N, 192, 7, 7)
+                MbconvRes(
+                    make_divisible(192 * width_mult, 8),
+                    make_divisible(192 * width_mult, 8),
+                    make_divisible(192 * width_mult, 8),
+                    5,
+                    0.17500000000000002,
+                    eps=bn_eps,
+                    momentum=bn_momentum,
+                ),  # (N, 192, 7, 7)
             ),
             nn.Sequential(
-                Mbconv(make_divisible(192 * width_mult, 8), make_divisible(192 * width_mult, 8), make_divisible(320 * width_mult, 8), 3, p=0.1875, eps=bn_eps, momentum=bn_momentum),  # (N, 320, 7, 7)
+                Mbconv(
+                    make_divisible(192 * width_mult, 8),
+                    make_divisible(192 * width_mult, 8),
+                    make_divisible(320 * width_mult, 8),
+                    3,
+                    p=0.1875,
+                    eps=bn_eps,
+                    momentum=bn_momentum,
+                ),  # (N, 320, 7, 7)
             ),
             nn.Sequential(
-                nn.Conv2d(make_divisible(320 * width_mult, 8), 4 * make_divisible(320 * width_mult, 8), kernel_size=1, bias=False),  # (N, 1280, 7, 7)
-                nn.BatchNorm2d(4 * make_divisible(320 * width_mult, 8), eps=bn_eps, momentum=bn_momentum),  # (N, 1280, 7, 7)
+                nn.Conv2d(
+                    make_divisible(320 * width_mult, 8),
+                    4 * make_divisible(320 * width_mult, 8),
+                    kernel_size=1,
+                    bias=False,
+                ),  # (N, 1280, 7, 7)
+                nn.BatchNorm2d(
+                    4 * make_divisible(320 * width_mult, 8), eps=bn_eps, momentum=bn_momentum
+                ),  # (N, 1280, 7, 7)
                 nn.SiLU(),  # (N, 1280, 7, 7)
             ),
         )

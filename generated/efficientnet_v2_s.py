@@ -54,7 +54,9 @@ class FusedMbconv1Block(nn.Module):
     def __init__(self, in_channels: int, oup: int, kernel: int, stride: int = 1) -> None:
         super().__init__()
         self.add_module('0', nn.Sequential(
-            nn.Conv2d(in_channels, oup, kernel_size=kernel, stride=stride, padding=(kernel - 1) // 2, bias=False),  # (N, 24, 192, 192)
+            nn.Conv2d(
+                in_channels, oup, kernel_size=kernel, stride=stride, padding=(kernel - 1) // 2, bias=False
+            ),  # (N, 24, 192, 192)
             nn.BatchNorm2d(oup, eps=0.001),  # (N, 24, 192, 192)
             nn.SiLU(),  # (N, 24, 192, 192)
         ))
@@ -85,7 +87,9 @@ class FusedMbconvBlock(nn.Module):
     def __init__(self, in_channels: int, inp: int, oup: int, kernel: int, t: int, stride: int = 1) -> None:
         super().__init__()
         self.add_module('0', nn.Sequential(
-            nn.Conv2d(in_channels, inp * t, kernel_size=kernel, stride=stride, padding=(kernel - 1) // 2, bias=False),  # (N, 96, 96, 96)
+            nn.Conv2d(
+                in_channels, inp * t, kernel_size=kernel, stride=stride, padding=(kernel - 1) // 2, bias=False
+            ),  # (N, 96, 96, 96)
             nn.BatchNorm2d(inp * t, eps=0.001),  # (N, 96, 96, 96)
             nn.SiLU(),  # (N, 96, 96, 96)
         ))
@@ -168,7 +172,15 @@ class MbconvV2Block(nn.Module):
             nn.SiLU(),  # (N, 256, 48, 48)
         ))
         self.add_module('1', nn.Sequential(
-            nn.Conv2d(inp * t, inp * t, kernel_size=kernel, stride=stride, padding=(kernel - 1) // 2, groups=inp * t, bias=False),  # (N, 256, 24, 24)
+            nn.Conv2d(
+                inp * t,
+                inp * t,
+                kernel_size=kernel,
+                stride=stride,
+                padding=(kernel - 1) // 2,
+                groups=inp * t,
+                bias=False,
+            ),  # (N, 256, 24, 24)
             nn.BatchNorm2d(inp * t, eps=0.001),  # (N, 256, 24, 24)
             nn.SiLU(),  # (N, 256, 24, 24)
         ))
@@ -242,7 +254,9 @@ class EfficientnetV2S(nn.Module):
         super().__init__()
         self.features = nn.Sequential(
             nn.Sequential(
-                nn.Conv2d(in_channels, 24, kernel_size=3, stride=2, padding=1, bias=False),  # (N, 24, 192, 192)
+                nn.Conv2d(
+                    in_channels, 24, kernel_size=3, stride=2, padding=1, bias=False
+                ),  # (N, 24, 192, 192)
                 nn.BatchNorm2d(24, eps=0.001),  # (N, 24, 192, 192)
                 nn.SiLU(),  # (N, 24, 192, 192)
             ),

@@ -33,7 +33,9 @@ class Bottleneck(nn.Module):
         self.conv1 = nn.Conv2d(in_channels, width, kernel_size=1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(width, width, kernel_size=3, stride=stride, padding=dilation, dilation=dilation, bias=False)
+        self.conv2 = nn.Conv2d(
+            width, width, kernel_size=3, stride=stride, padding=dilation, dilation=dilation, bias=False
+        )
         self.bn2 = nn.BatchNorm2d(width)
         self.conv3 = nn.Conv2d(width, width * 4, kernel_size=1, bias=False)
         self.bn3 = nn.BatchNorm2d(width * 4)
@@ -137,7 +139,11 @@ class FcnResnet50(nn.Module):
         x_in = x  # the input, read again below
         features_aux, x = self.backbone(x_in)  # (N, 2048, 28, 28)
         x = self.classifier(x)  # (N, 21, 28, 28)
-        out = nn.functional.interpolate(x, size=x_in.shape[-2:], mode='bilinear', align_corners=False)  # (N, 21, 224, 224)
+        out = nn.functional.interpolate(
+            x, size=x_in.shape[-2:], mode='bilinear', align_corners=False
+        )  # (N, 21, 224, 224)
         x = self.aux_classifier(features_aux)  # (N, 21, 28, 28)
-        aux = nn.functional.interpolate(x, size=x_in.shape[-2:], mode='bilinear', align_corners=False)  # (N, 21, 224, 224)
+        aux = nn.functional.interpolate(
+            x, size=x_in.shape[-2:], mode='bilinear', align_corners=False
+        )  # (N, 21, 224, 224)
         return {'out': out, 'aux': aux}

@@ -30,7 +30,9 @@ class BasicConv(nn.Module):
         padding: int = 0,
     ) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, width, kernel_size=kernel, stride=stride, padding=padding, bias=False)
+        self.conv = nn.Conv2d(
+            in_channels, width, kernel_size=kernel, stride=stride, padding=padding, bias=False
+        )
         self.bn = nn.BatchNorm2d(width, eps=0.001)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -24,7 +24,15 @@ class ReluDepthwiseBlock(nn.Module):
     def __init__(self, in_channels: int, exp: int, oup: int, kernel: int, stride: int = 1) -> None:
         super().__init__()
         self.add_module('0', nn.Sequential(
-            nn.Conv2d(in_channels, exp, kernel_size=kernel, stride=stride, padding=(kernel - 1) // 2, groups=exp, bias=False),  # (N, 16, 112, 112)
+            nn.Conv2d(
+                in_channels,
+                exp,
+                kernel_size=kernel,
+                stride=stride,
+                padding=(kernel - 1) // 2,
+                groups=exp,
+                bias=False,
+            ),  # (N, 16, 112, 112)
             nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 16, 112, 112)
             nn.ReLU(inplace=True),  # (N, 16, 112, 112)
         ))
@@ -63,7 +71,9 @@ class ReluBlock(nn.Module):
             nn.ReLU(inplace=True),  # (N, 64, 112, 112)
         ))
         self.add_module('1', nn.Sequential(
-            nn.Conv2d(exp, exp, kernel_size=kernel, stride=stride, padding=(kernel - 1) // 2, groups=exp, bias=False),  # (N, 64, 56, 56)
+            nn.Conv2d(
+                exp, exp, kernel_size=kernel, stride=stride, padding=(kernel - 1) // 2, groups=exp, bias=False
+            ),  # (N, 64, 56, 56)
             nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 64, 56, 56)
             nn.ReLU(inplace=True),  # (N, 64, 56, 56)
         ))
@@ -144,7 +154,9 @@ class ReluSeBlock(nn.Module):
             nn.ReLU(inplace=True),  # (N, 72, 56, 56)
         ))
         self.add_module('1', nn.Sequential(
-            nn.Conv2d(exp, exp, kernel_size=kernel, stride=stride, padding=(kernel - 1) // 2, groups=exp, bias=False),  # (N, 72, 28, 28)
+            nn.Conv2d(
+                exp, exp, kernel_size=kernel, stride=stride, padding=(kernel - 1) // 2, groups=exp, bias=False
+            ),  # (N, 72, 28, 28)
             nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 72, 28, 28)
             nn.ReLU(inplace=True),  # (N, 72, 28, 28)
         ))
@@ -214,7 +226,9 @@ class HardswishBlock(nn.Module):
             nn.Hardswish(inplace=True),  # (N, 240, 28, 28)
         ))
         self.add_module('1', nn.Sequential(
-            nn.Conv2d(exp, exp, kernel_size=kernel, stride=stride, padding=(kernel - 1) // 2, groups=exp, bias=False),  # (N, 240, 14, 14)
+            nn.Conv2d(
+                exp, exp, kernel_size=kernel, stride=stride, padding=(kernel - 1) // 2, groups=exp, bias=False
+            ),  # (N, 240, 14, 14)
             nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 240, 14, 14)
             nn.Hardswish(inplace=True),  # (N, 240, 14, 14)
         ))
@@ -275,7 +289,16 @@ class HardswishSeBlock(nn.Module):
             nn.Hardswish(inplace=True),  # (N, 480, 14, 14)
         ))
         self.add_module('1', nn.Sequential(
-            nn.Conv2d(exp, exp, kernel_size=kernel, stride=stride, padding=(kernel - 1) // 2 * dilation, dilation=dilation, groups=exp, bias=False),  # (N, 480, 14, 14)
+            nn.Conv2d(
+                exp,
+                exp,
+                kernel_size=kernel,
+                stride=stride,
+                padding=(kernel - 1) // 2 * dilation,
+                dilation=dilation,
+                groups=exp,
+                bias=False,
+            ),  # (N, 480, 14, 14)
             nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 480, 14, 14)
             nn.Hardswish(inplace=True),  # (N, 480, 14, 14)
         ))
@@ -307,7 +330,9 @@ class PlainHardswishSe(nn.Module):
         dilation: int = 1,
     ) -> None:
         super().__init__()
-        self.block = HardswishSeBlock(in_channels, exp, oup, kernel, squeeze, stride=stride, dilation=dilation)
+        self.block = HardswishSeBlock(
+            in_channels, exp, oup, kernel, squeeze, stride=stride, dilation=dilation
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.block(x)  # (N, 112, 14, 14)
@@ -328,7 +353,9 @@ class ResidualHardswishSe(nn.Module):
         dilation: int = 1,
     ) -> None:
         super().__init__()
-        self.block = HardswishSeBlock(in_channels, exp, oup, kernel, squeeze, stride=stride, dilation=dilation)
+        self.block = HardswishSeBlock(
+            in_channels, exp, oup, kernel, squeeze, stride=stride, dilation=dilation
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block(x)  # (N, 112, 14, 14)
@@ -414,9 +441,13 @@ class LrasppMobilenetV3Large(nn.Module):
         cbr = self.classifier['cbr'](x)  # (N, 128, 14, 14)
         x = self.classifier['scale'](x)  # (N, 128, 1, 1)
         x = cbr * x  # (N, 128, 14, 14)
-        x = nn.functional.interpolate(x, size=low.shape[-2:], mode='bilinear', align_corners=False)  # (N, 128, 28, 28)
+        x = nn.functional.interpolate(
+            x, size=low.shape[-2:], mode='bilinear', align_corners=False
+        )  # (N, 128, 28, 28)
         low_out = self.classifier['low_classifier'](low)  # (N, 21, 28, 28)
         x = self.classifier['high_classifier'](x)  # (N, 21, 28, 28)
         x = low_out + x  # (N, 21, 28, 28)
-        out = nn.functional.interpolate(x, size=x_in.shape[-2:], mode='bilinear', align_corners=False)  # (N, 21, 224, 224)
+        out = nn.functional.interpolate(
+            x, size=x_in.shape[-2:], mode='bilinear', align_corners=False
+        )  # (N, 21, 224, 224)
         return {'out': out}

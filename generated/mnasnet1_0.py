@@ -37,7 +37,15 @@ class Widen(nn.Module):
             nn.Conv2d(in_channels, inp * t, kernel_size=1, bias=False),  # (N, 48, 112, 112)
             nn.BatchNorm2d(inp * t, momentum=momentum),  # (N, 48, 112, 112)
             nn.ReLU(inplace=True),  # (N, 48, 112, 112)
-            nn.Conv2d(inp * t, inp * t, kernel_size=kernel, stride=stride, padding=kernel // 2, groups=inp * t, bias=False),  # (N, 48, 56, 56)
+            nn.Conv2d(
+                inp * t,
+                inp * t,
+                kernel_size=kernel,
+                stride=stride,
+                padding=kernel // 2,
+                groups=inp * t,
+                bias=False,
+            ),  # (N, 48, 56, 56)
             nn.BatchNorm2d(inp * t, momentum=momentum),  # (N, 48, 56, 56)
             nn.ReLU(inplace=True),  # (N, 48, 56, 56)
             nn.Conv2d(inp * t, width, kernel_size=1, bias=False),  # (N, 24, 56, 56)
@@ -58,7 +66,9 @@ class Keep(nn.Module):
             nn.Conv2d(in_channels, width * t, kernel_size=1, bias=False),  # (N, 72, 56, 56)
             nn.BatchNorm2d(width * t, momentum=momentum),  # (N, 72, 56, 56)
             nn.ReLU(inplace=True),  # (N, 72, 56, 56)
-            nn.Conv2d(width * t, width * t, kernel_size=kernel, padding=kernel // 2, groups=width * t, bias=False),  # (N, 72, 56, 56)
+            nn.Conv2d(
+                width * t, width * t, kernel_size=kernel, padding=kernel // 2, groups=width * t, bias=False
+            ),  # (N, 72, 56, 56)
             nn.BatchNorm2d(width * t, momentum=momentum),  # (N, 72, 56, 56)
             nn.ReLU(inplace=True),  # (N, 72, 56, 56)
             nn.Conv2d(width * t, width, kernel_size=1, bias=False),  # (N, 24, 56, 56)

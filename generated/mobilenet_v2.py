@@ -25,7 +25,9 @@ class Features1(nn.Module):
         super().__init__()
         self.conv = nn.Sequential(
             nn.Sequential(
-                nn.Conv2d(in_channels, 32, kernel_size=3, padding=1, groups=32, bias=False),  # (N, 32, 112, 112)
+                nn.Conv2d(
+                    in_channels, 32, kernel_size=3, padding=1, groups=32, bias=False
+                ),  # (N, 32, 112, 112)
                 nn.BatchNorm2d(32),  # (N, 32, 112, 112)
                 nn.ReLU6(inplace=True),  # (N, 32, 112, 112)
             ),
@@ -50,7 +52,9 @@ class Expanded(nn.Module):
                 nn.ReLU6(inplace=True),  # (N, 96, 112, 112)
             ),
             nn.Sequential(
-                nn.Conv2d(inp * t, inp * t, kernel_size=3, stride=stride, padding=1, groups=inp * t, bias=False),  # (N, 96, 56, 56)
+                nn.Conv2d(
+                    inp * t, inp * t, kernel_size=3, stride=stride, padding=1, groups=inp * t, bias=False
+                ),  # (N, 96, 56, 56)
                 nn.BatchNorm2d(inp * t),  # (N, 96, 56, 56)
                 nn.ReLU6(inplace=True),  # (N, 96, 56, 56)
             ),
@@ -75,7 +79,9 @@ class Inverted(nn.Module):
                 nn.ReLU6(inplace=True),  # (N, 144, 56, 56)
             ),
             nn.Sequential(
-                nn.Conv2d(width * t, width * t, kernel_size=3, padding=1, groups=width * t, bias=False),  # (N, 144, 56, 56)
+                nn.Conv2d(
+                    width * t, width * t, kernel_size=3, padding=1, groups=width * t, bias=False
+                ),  # (N, 144, 56, 56)
                 nn.BatchNorm2d(width * t),  # (N, 144, 56, 56)
                 nn.ReLU6(inplace=True),  # (N, 144, 56, 56)
             ),
@@ -96,7 +102,9 @@ class MobilenetV2(nn.Module):
         super().__init__()
         self.features = nn.Sequential(
             nn.Sequential(
-                nn.Conv2d(in_channels, 32, kernel_size=3, stride=2, padding=1, bias=False),  # (N, 32, 112, 112)
+                nn.Conv2d(
+                    in_channels, 32, kernel_size=3, stride=2, padding=1, bias=False
+                ),  # (N, 32, 112, 112)
                 nn.BatchNorm2d(32),  # (N, 32, 112, 112)
                 nn.ReLU6(inplace=True),  # (N, 32, 112, 112)
             ),

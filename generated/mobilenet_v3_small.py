@@ -53,7 +53,15 @@ class ReluSeDepthwiseBlock(nn.Module):
     ) -> None:
         super().__init__()
         self.add_module('0', nn.Sequential(
-            nn.Conv2d(in_channels, exp, kernel_size=kernel, stride=stride, padding=(kernel - 1) // 2, groups=exp, bias=False),  # (N, 16, 56, 56)
+            nn.Conv2d(
+                in_channels,
+                exp,
+                kernel_size=kernel,
+                stride=stride,
+                padding=(kernel - 1) // 2,
+                groups=exp,
+                bias=False,
+            ),  # (N, 16, 56, 56)
             nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 16, 56, 56)
             nn.ReLU(inplace=True),  # (N, 16, 56, 56)
         ))
@@ -101,7 +109,9 @@ class ReluBlock(nn.Module):
             nn.ReLU(inplace=True),  # (N, 72, 56, 56)
         ))
         self.add_module('1', nn.Sequential(
-            nn.Conv2d(exp, exp, kernel_size=kernel, stride=stride, padding=(kernel - 1) // 2, groups=exp, bias=False),  # (N, 72, 28, 28)
+            nn.Conv2d(
+                exp, exp, kernel_size=kernel, stride=stride, padding=(kernel - 1) // 2, groups=exp, bias=False
+            ),  # (N, 72, 28, 28)
             nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 72, 28, 28)
             nn.ReLU(inplace=True),  # (N, 72, 28, 28)
         ))
@@ -162,7 +172,16 @@ class HardswishSeBlock(nn.Module):
             nn.Hardswish(inplace=True),  # (N, 96, 28, 28)
         ))
         self.add_module('1', nn.Sequential(
-            nn.Conv2d(exp, exp, kernel_size=kernel, stride=stride, padding=(kernel - 1) // 2 * dilation, dilation=dilation, groups=exp, bias=False),  # (N, 96, 14, 14)
+            nn.Conv2d(
+                exp,
+                exp,
+                kernel_size=kernel,
+                stride=stride,
+                padding=(kernel - 1) // 2 * dilation,
+                dilation=dilation,
+                groups=exp,
+                bias=False,
+            ),  # (N, 96, 14, 14)
             nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 96, 14, 14)
             nn.Hardswish(inplace=True),  # (N, 96, 14, 14)
         ))
@@ -194,7 +213,9 @@ class PlainHardswishSe(nn.Module):
         dilation: int = 1,
     ) -> None:
         super().__init__()
-        self.block = HardswishSeBlock(in_channels, exp, oup, kernel, squeeze, stride=stride, dilation=dilation)
+        self.block = HardswishSeBlock(
+            in_channels, exp, oup, kernel, squeeze, stride=stride, dilation=dilation
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.block(x)  # (N, 40, 14, 14)
@@ -215,7 +236,9 @@ class ResidualHardswishSe(nn.Module):
         dilation: int = 1,
     ) -> None:
         super().__init__()
-        self.block = HardswishSeBlock(in_channels, exp, oup, kernel, squeeze, stride=stride, dilation=dilation)
+        self.block = HardswishSeBlock(
+            in_channels, exp, oup, kernel, squeeze, stride=stride, dilation=dilation
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block(x)  # (N, 40, 14, 14)
@@ -230,7 +253,9 @@ class MobilenetV3Small(nn.Module):
         super().__init__()
         self.features = nn.Sequential(
             nn.Sequential(
-                nn.Conv2d(in_channels, 16, kernel_size=3, stride=2, padding=1, bias=False),  # (N, 16, 112, 112)
+                nn.Conv2d(
+                    in_channels, 16, kernel_size=3, stride=2, padding=1, bias=False
+                ),  # (N, 16, 112, 112)
                 nn.BatchNorm2d(16, eps=0.001, momentum=0.01),  # (N, 16, 112, 112)
                 nn.Hardswish(inplace=True),  # (N, 16, 112, 112)
             ),

@@ -32,20 +32,46 @@ class TwoPlusOne(nn.Module):
         super().__init__()
         self.conv1 = nn.Sequential(
             nn.Sequential(
-                nn.Conv3d(in_channels, inp * width * 27 // (inp * 9 + 3 * width), kernel_size=(1, 3, 3), stride=(1, stride, stride), padding=(0, 1, 1), bias=False),  # (N, 144, 16, 56, 56)
+                nn.Conv3d(
+                    in_channels,
+                    inp * width * 27 // (inp * 9 + 3 * width),
+                    kernel_size=(1, 3, 3),
+                    stride=(1, stride, stride),
+                    padding=(0, 1, 1),
+                    bias=False,
+                ),  # (N, 144, 16, 56, 56)
                 nn.BatchNorm3d(inp * width * 27 // (inp * 9 + 3 * width)),  # (N, 144, 16, 56, 56)
                 nn.ReLU(inplace=True),  # (N, 144, 16, 56, 56)
-                nn.Conv3d(inp * width * 27 // (inp * 9 + 3 * width), width, kernel_size=(3, 1, 1), stride=(stride, 1, 1), padding=(1, 0, 0), bias=False),  # (N, 64, 16, 56, 56)
+                nn.Conv3d(
+                    inp * width * 27 // (inp * 9 + 3 * width),
+                    width,
+                    kernel_size=(3, 1, 1),
+                    stride=(stride, 1, 1),
+                    padding=(1, 0, 0),
+                    bias=False,
+                ),  # (N, 64, 16, 56, 56)
             ),
             nn.BatchNorm3d(width),  # (N, 64, 16, 56, 56)
             nn.ReLU(inplace=True),  # (N, 64, 16, 56, 56)
         )
         self.conv2 = nn.Sequential(
             nn.Sequential(
-                nn.Conv3d(width, inp * width * 27 // (inp * 9 + 3 * width), kernel_size=(1, 3, 3), padding=(0, 1, 1), bias=False),  # (N, 144, 16, 56, 56)
+                nn.Conv3d(
+                    width,
+                    inp * width * 27 // (inp * 9 + 3 * width),
+                    kernel_size=(1, 3, 3),
+                    padding=(0, 1, 1),
+                    bias=False,
+                ),  # (N, 144, 16, 56, 56)
                 nn.BatchNorm3d(inp * width * 27 // (inp * 9 + 3 * width)),  # (N, 144, 16, 56, 56)
                 nn.ReLU(inplace=True),  # (N, 144, 16, 56, 56)
-                nn.Conv3d(inp * width * 27 // (inp * 9 + 3 * width), width, kernel_size=(3, 1, 1), padding=(1, 0, 0), bias=False),  # (N, 64, 16, 56, 56)
+                nn.Conv3d(
+                    inp * width * 27 // (inp * 9 + 3 * width),
+                    width,
+                    kernel_size=(3, 1, 1),
+                    padding=(1, 0, 0),
+                    bias=False,
+                ),  # (N, 64, 16, 56, 56)
             ),
             nn.BatchNorm3d(width),  # (N, 64, 16, 56, 56)
         )
@@ -72,7 +98,9 @@ class R2plus1d18(nn.Module):
     def __init__(self, num_classes: int = 400, in_channels: int = 3) -> None:
         super().__init__()
         self.stem = nn.Sequential(
-            nn.Conv3d(in_channels, 45, kernel_size=(1, 7, 7), stride=(1, 2, 2), padding=(0, 3, 3), bias=False),  # (N, 45, 16, 56, 56)
+            nn.Conv3d(
+                in_channels, 45, kernel_size=(1, 7, 7), stride=(1, 2, 2), padding=(0, 3, 3), bias=False
+            ),  # (N, 45, 16, 56, 56)
             nn.BatchNorm3d(45),  # (N, 45, 16, 56, 56)
             nn.ReLU(inplace=True),  # (N, 45, 16, 56, 56)
             nn.Conv3d(45, 64, kernel_size=(3, 1, 1), padding=(1, 0, 0), bias=False),  # (N, 64, 16, 56, 56)

@@ -24,7 +24,9 @@ class Simple(nn.Module):
     def __init__(self, in_channels: int, width: int, stride: int = 1, downsample: bool = False) -> None:
         super().__init__()
         self.conv1 = nn.Sequential(
-            nn.Conv3d(in_channels, width, kernel_size=3, stride=stride, padding=1, bias=False),  # (N, 64, 16, 56, 56)
+            nn.Conv3d(
+                in_channels, width, kernel_size=3, stride=stride, padding=1, bias=False
+            ),  # (N, 64, 16, 56, 56)
             nn.BatchNorm3d(width),  # (N, 64, 16, 56, 56)
             nn.ReLU(inplace=True),  # (N, 64, 16, 56, 56)
         )
@@ -55,7 +57,9 @@ class R3d18(nn.Module):
     def __init__(self, num_classes: int = 400, in_channels: int = 3) -> None:
         super().__init__()
         self.stem = nn.Sequential(
-            nn.Conv3d(in_channels, 64, kernel_size=(3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3), bias=False),  # (N, 64, 16, 56, 56)
+            nn.Conv3d(
+                in_channels, 64, kernel_size=(3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3), bias=False
+            ),  # (N, 64, 16, 56, 56)
             nn.BatchNorm3d(64),  # (N, 64, 16, 56, 56)
             nn.ReLU(inplace=True),  # (N, 64, 16, 56, 56)
         )

@@ -29,7 +29,15 @@ class Transform(nn.Module):
             nn.ReLU(inplace=True),  # (N, 32, 112, 112)
         )
         self.b = nn.Sequential(
-            nn.Conv2d(width, width, kernel_size=3, stride=stride, padding=1, groups=width // min(group_width, width), bias=False),  # (N, 32, 56, 56)
+            nn.Conv2d(
+                width,
+                width,
+                kernel_size=3,
+                stride=stride,
+                padding=1,
+                groups=width // min(group_width, width),
+                bias=False,
+            ),  # (N, 32, 56, 56)
             nn.BatchNorm2d(width),  # (N, 32, 56, 56)
             nn.ReLU(inplace=True),  # (N, 32, 56, 56)
         )
@@ -274,11 +282,15 @@ class RegnetX400mf(nn.Module):
             )
         super().__init__()
         self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, stem_width, kernel_size=3, stride=2, padding=1, bias=False),  # (N, 32, 112, 112)
+            nn.Conv2d(
+                in_channels, stem_width, kernel_size=3, stride=2, padding=1, bias=False
+            ),  # (N, 32, 112, 112)
             nn.BatchNorm2d(stem_width),  # (N, 32, 112, 112)
             nn.ReLU(inplace=True),  # (N, 32, 112, 112)
         )
-        self.trunk_output = TrunkOutput(stem_width, group_width=group_width, width1=width1, width2=width2, width3=width3, width4=width4)
+        self.trunk_output = TrunkOutput(
+            stem_width, group_width=group_width, width1=width1, width2=width2, width3=width3, width4=width4
+        )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(width4 * 1 * 1, num_classes)
 

@@ -54,7 +54,9 @@ class BottleneckTransform(nn.Module):
             nn.ReLU(inplace=True),  # (N, 48, 112, 112)
         )
         self.b = nn.Sequential(
-            nn.Conv2d(width, width, kernel_size=3, stride=stride, padding=1, groups=width // 8, bias=False),  # (N, 48, 56, 56)
+            nn.Conv2d(
+                width, width, kernel_size=3, stride=stride, padding=1, groups=width // 8, bias=False
+            ),  # (N, 48, 56, 56)
             nn.BatchNorm2d(width),  # (N, 48, 56, 56)
             nn.ReLU(inplace=True),  # (N, 48, 56, 56)
         )

@@ -24,7 +24,9 @@ class Down(nn.Module):
     def __init__(self, in_channels: int, inp: int, width: int) -> None:
         super().__init__()
         self.branch1 = nn.Sequential(
-            nn.Conv2d(in_channels, inp, kernel_size=3, stride=2, padding=1, groups=inp, bias=False),  # (N, 24, 28, 28)
+            nn.Conv2d(
+                in_channels, inp, kernel_size=3, stride=2, padding=1, groups=inp, bias=False
+            ),  # (N, 24, 28, 28)
             nn.BatchNorm2d(inp),  # (N, 24, 28, 28)
             nn.Conv2d(inp, width // 2, kernel_size=1, bias=False),  # (N, 58, 28, 28)
             nn.BatchNorm2d(width // 2),  # (N, 58, 28, 28)
@@ -34,7 +36,9 @@ class Down(nn.Module):
             nn.Conv2d(in_channels, width // 2, kernel_size=1, bias=False),  # (N, 58, 56, 56)
             nn.BatchNorm2d(width // 2),  # (N, 58, 56, 56)
             nn.ReLU(inplace=True),  # (N, 58, 56, 56)
-            nn.Conv2d(width // 2, width // 2, kernel_size=3, stride=2, padding=1, groups=width // 2, bias=False),  # (N, 58, 28, 28)
+            nn.Conv2d(
+                width // 2, width // 2, kernel_size=3, stride=2, padding=1, groups=width // 2, bias=False
+            ),  # (N, 58, 28, 28)
             nn.BatchNorm2d(width // 2),  # (N, 58, 28, 28)
             nn.Conv2d(width // 2, width // 2, kernel_size=1, bias=False),  # (N, 58, 28, 28)
             nn.BatchNorm2d(width // 2),  # (N, 58, 28, 28)
@@ -59,7 +63,9 @@ class Unit(nn.Module):
             nn.Conv2d(in_channels // 2, width // 2, kernel_size=1, bias=False),  # (N, 58, 28, 28)
             nn.BatchNorm2d(width // 2),  # (N, 58, 28, 28)
             nn.ReLU(inplace=True),  # (N, 58, 28, 28)
-            nn.Conv2d(width // 2, width // 2, kernel_size=3, padding=1, groups=width // 2, bias=False),  # (N, 58, 28, 28)
+            nn.Conv2d(
+                width // 2, width // 2, kernel_size=3, padding=1, groups=width // 2, bias=False
+            ),  # (N, 58, 28, 28)
             nn.BatchNorm2d(width // 2),  # (N, 58, 28, 28)
             nn.Conv2d(width // 2, width // 2, kernel_size=1, bias=False),  # (N, 58, 28, 28)
             nn.BatchNorm2d(width // 2),  # (N, 58, 28, 28)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from cnnspec.compile.torch.views import MAX_LINE, Line, split_call
+
 ROOT = Path(__file__).parents[1]
 GENERATED = sorted((ROOT / "generated").glob("*.py"))
 
@@ -52,3 +54,25 @@ def test_generated_files_pass_mypy(mypy_cache: Path) -> None:
                            "--config-file", "", *map(str, GENERATED)], capture_output=True, text=True, timeout=900,
                           check=False)
     assert done.stdout.splitlines()[-1] == f"Success: no issues found in {len(GENERATED)} source files", done.stdout
+
+
+def test_long_calls_are_split_as_ruff_format_would() -> None:
+    """A generated call longer than the repository's line length has its arguments on the lines below: all on
+    one where they fit, else one each with a trailing comma; what cannot be split (a long argument, a
+    signature) is left whole."""
+    for path in GENERATED:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if len(line) > MAX_LINE:
+                assert split_call(line.split("  # ")[0].strip()) is None, f"{path.name}:{number}: {line}"
+    assert Line(1, "nn.Conv2d(in_channels, 64, kernel_size=3)", "(N, 64, 8, 8)").render(2) == (
+        "            nn.Conv2d(in_channels, 64, kernel_size=3)  # (N, 64, 8, 8)")
+    long = Line(0, "self.conv = nn.Conv2d(" + ", ".join(f"argument_{i}" for i in range(6)) + ")", "(N, 8)")
+    assert long.render(2).splitlines() == [
+        "        self.conv = nn.Conv2d(",
+        "            argument_0, argument_1, argument_2, argument_3, argument_4, argument_5",
+        "        )  # (N, 8)"]
+    longer = Line(0, "Block(" + ", ".join(f"channels_of_stage_{i}" for i in range(6)) + "),", "(N, 8)")
+    assert longer.render(3).splitlines() == [
+        "            Block(", *(f"                channels_of_stage_{i}," for i in range(6)), "            ),  # (N, 8)"]
+    assert split_call("x = f(a) + g(b)") is None and split_call("x = f()") is None
+    assert split_call("f('a, b', [1, 2])") == ("f(", ["'a, b'", "[1, 2]"], ")")

@@ -83,11 +83,13 @@ def test_hostile_expressions_are_never_emitted(raw: str) -> None:
             object.__setattr__(node, "written", {**node.written, "out": raw, "stride": raw})
     text = render_source(graph)
     assert "__import__" not in text and "__class__" not in text and "import os" not in text
-    # values fall back to numbers (or to extra constructor arguments) checked against the analysis
-    assert "nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)" in text
-    assert "nn.Conv2d(in_channels, conv1_out_channels, kernel_size=3, stride=conv1_stride," in text
-    assert "Basic(128, 256, stride=2, downsample=True, conv1_out_channels=256, conv1_stride=2)" in text
-    assert "self.bn1 = nn.BatchNorm2d(conv1_out_channels)" in text
+    # values fall back to numbers (or to extra constructor arguments) checked against the analysis; the
+    # calls as ast.unparse writes them, one line each however long lines are split
+    calls = ast.unparse(ast.parse(text))
+    assert "nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)" in calls
+    assert "nn.Conv2d(in_channels, conv1_out_channels, kernel_size=3, stride=conv1_stride," in calls
+    assert "Basic(128, 256, stride=2, downsample=True, conv1_out_channels=256, conv1_stride=2)" in calls
+    assert "self.bn1 = nn.BatchNorm2d(conv1_out_channels)" in calls
     model = build_module(graph)
     assert sum(p.numel() for p in model.parameters()) == graph.root.total_params
 

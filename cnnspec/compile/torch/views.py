@@ -38,6 +38,48 @@ class Val:
     src: str | None  # None: equal to PyTorch's default, left out of the call
 
 
+MAX_LINE = 110  # characters: the repository's ruff line length, which generated calls keep to when split
+
+
+def split_call(code: str) -> tuple[str, list[str], str] | None:
+    """``code`` ending in one call (``self.a = nn.Conv2d(x, y, kernel_size=3)``, with a trailing comma as an
+    item of a list) as (text up to its ``(``, its arguments, ``)`` and what follows), or None when it ends
+    otherwise or has no arguments.
+
+    >>> split_call("nn.Conv2d(c, make_divisible(c * w, 8), kernel_size=(1, 7)),")
+    ('nn.Conv2d(', ['c', 'make_divisible(c * w, 8)', 'kernel_size=(1, 7)'], '),')
+    >>> split_call("x = torch.cat([a, b], 1)"), split_call("x = f(a) + g(b)")
+    (('x = torch.cat(', ['[a, b]', '1'], ')'), None)
+    """
+    trailing = "," if code.endswith(",") else ""
+    body = code[:len(code) - len(trailing)]
+    if not body.endswith(")"):
+        return None
+    depth, quote, opened, start = 0, "", -1, 0
+    args: list[str] = []
+    for i, ch in enumerate(body):
+        if quote:
+            quote = "" if ch == quote and body[i - 1] != "\\" else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+            if depth == 1 and opened < 0:
+                if ch != "(":
+                    return None
+                opened, start = i, i + 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth == 0 and i != len(body) - 1:
+                return None  # the call closes before the line ends (`f(a) + g(b)`)
+        elif ch == "," and depth == 1:
+            args.append(body[start:i].strip())
+            start = i + 1
+    last = body[start:-1].strip()
+    args += [last] if last else []
+    return (body[:opened + 1], args, ")" + trailing) if opened >= 0 and args else None
+
+
 @dataclass
 class Line:
     indent: int
@@ -45,8 +87,19 @@ class Line:
     comment: str = ""
 
     def render(self, base: int) -> str:
-        text = " " * (4 * (base + self.indent)) + self.code
-        return f"{text}  # {self.comment}" if self.comment else text
+        """The line at ``base`` indents; a call longer than :data:`MAX_LINE` has its arguments on the lines
+        below, all on one where they fit, else one each (as ruff format and black write it)."""
+        pad = " " * (4 * (base + self.indent))
+        comment = f"  # {self.comment}" if self.comment else ""
+        line = pad + self.code + comment
+        split = split_call(self.code) if len(line) > MAX_LINE else None
+        if split is None:
+            return line
+        opening, args, closing = split
+        inner = pad + "    "
+        together = inner + ", ".join(args)
+        body = [together] if len(together) <= MAX_LINE else [inner + arg + "," for arg in args]
+        return "\n".join([pad + opening, *body, pad + closing + comment])
 
 
 @dataclass
