@@ -78,6 +78,7 @@ def _parity(spec: Path, sizes: list[tuple[int, ...]], tmp_path: Path) -> ort.Inf
     return session
 
 
+@pytest.mark.slow
 def test_a_3d_net_ending_in_global_pooling_runs_on_lightcones_and_volumes(tmp_path: Path) -> None:
     spec = tmp_path / "cones.yaml"
     spec.write_text(CONES)
@@ -86,6 +87,7 @@ def test_a_3d_net_ending_in_global_pooling_runs_on_lightcones_and_volumes(tmp_pa
     assert [(o.name, o.shape) for o in session.get_outputs()] == [("output", ["N", 2])]
 
 
+@pytest.mark.slow
 def test_a_fully_convolutional_net_keeps_its_output_sizes_symbolic(tmp_path: Path) -> None:
     spec = tmp_path / "segment.yaml"
     spec.write_text(SEGMENT)
@@ -93,6 +95,7 @@ def test_a_fully_convolutional_net_keeps_its_output_sizes_symbolic(tmp_path: Pat
     assert [(o.name, o.shape) for o in session.get_outputs()] == [("output", ["N", 2, "H_out", "W_out"])]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(REFUSED))
 def test_an_op_that_needs_fixed_sizes_is_refused_at_its_layer(case: str, tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
@@ -117,6 +120,7 @@ def test_every_op_without_the_trait_refuses_symbolic_axes() -> None:
         assert op.symbolic_axes(None, (4, 1, 1), frozenset()) == frozenset()
 
 
+@pytest.mark.slow
 def test_a_slice_keeps_its_written_bounds_for_any_input_size(tmp_path: Path) -> None:
     """Python's bounds written into ONNX Slice (negative ones from the end, null to the end): the graph built
     for 12x10 slices a 20x17 input as PyTorch's x[:, 2:, 1:-1, -4:] does."""

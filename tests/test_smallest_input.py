@@ -51,6 +51,7 @@ def test_check_accepts_the_smallest_input(spec: str, capsys: pytest.CaptureFixtu
     assert main(["check", spec, "--input", shape]) == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", ["specs/lenet5.yaml", "specs/resnet18.yaml", "specs/cnn1d_example.yaml",
                                   "specs/cnn3d_example.yaml", "specs/sobel_edges.yaml"])
 def test_generated_module_runs_at_the_smallest_input(spec: str) -> None:
@@ -62,6 +63,7 @@ def test_generated_module_runs_at_the_smallest_input(spec: str) -> None:
     assert tuple(out.shape) == (2, *analyse_file(spec, input_shape=smallest).output_shape)
 
 
+@pytest.mark.slow
 def test_generated_lenet_refuses_one_pixel_less() -> None:
     torch = pytest.importorskip("torch")
     module = cnnspec.load("specs/lenet5.yaml").to_torch().eval()
