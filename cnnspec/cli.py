@@ -7,7 +7,9 @@ colour and progress displays follow ``cnnspec.console``."""
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import Protocol
@@ -60,8 +62,12 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     from cnnspec import stdstreams
 
+    gc.disable()  # the start allocates only what lives to the end: imported modules and the parser
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     stdstreams.never_unencodable()
     parser, modules = _parser()
+    gc.freeze()  # later collections skip all of it
+    gc.enable()
     args = parser.parse_args(argv)
     console.configure(quiet=args.quiet)
     try:

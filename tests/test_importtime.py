@@ -30,3 +30,5 @@ def test_no_heavy_imports(args: tuple[str, ...]) -> None:
     modules = imported_modules(*args)
     heavy = sorted(m for m in modules if m.split(".")[0] in HEAVY)
     assert heavy == []
+    if args[0] == "check":  # its processes are forked by cnnspec.forkmap: no 20 ms pool to import
+        assert not {"multiprocessing", "concurrent.futures"} & modules

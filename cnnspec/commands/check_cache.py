@@ -29,9 +29,12 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cnnspec._version import __version__
+
+if TYPE_CHECKING:
+    from cnnspec.frontend.read import Doc, DocMemo
 
 VERSION = 1  # of the entry format
 PACKAGE = Path(__file__).resolve().parent.parent  # the installed cnnspec
@@ -52,17 +55,18 @@ class Passed:
 class Recorder:
     """Every file an analysis reads: the absolute path it was reached by (the front end's display name,
     relative to the working directory) -> (the real path read, the SHA-256 of its bytes). Pass :meth:`load`
-    as the front end's ``read`` so that what is hashed is exactly what was analysed."""
+    as the front end's ``read`` so that what is hashed is exactly what was analysed; files are loaded
+    through ``memo``."""
 
+    memo: DocMemo
     hashes: dict[str, tuple[str, str]] = field(default_factory=dict)
 
-    def load(self, path: str, display: str) -> Any:
-        from cnnspec.errors import decode_utf8
-        from cnnspec.frontend.read import load_text, read_bytes
+    def load(self, path: str, display: str) -> Doc:
+        from cnnspec.frontend.read import read_bytes
 
         raw = read_bytes(path, display)
         self.hashes[os.path.abspath(display)] = (os.path.realpath(path), hashlib.sha256(raw).hexdigest())
-        return load_text(decode_utf8(raw, display), display)
+        return self.memo.load(raw, display)
 
 
 def cache_root(environ: Mapping[str, str] = os.environ) -> Path | None:

@@ -8,31 +8,48 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from cnnspec.errors import SourcePos
 
 DataPath = tuple[str | int, ...]
 
 
+class Positions(Protocol):
+    """Where everything in one file was written (``read.Doc``): line and column by absolute data path."""
+
+    @property
+    def values(self) -> Mapping[DataPath, tuple[int, int]]: ...
+    @property
+    def keys(self) -> Mapping[DataPath, tuple[int, int]]: ...
+
+    def at(self, where: tuple[int, int]) -> SourcePos: ...
+
+
 @dataclass(frozen=True)
 class Spots:
     """Where the values (and keys) under one mapping of the file were written, by data path relative to
     it: ``spots.pos(("kernel", 1))`` is the second item of ``kernel``. A path that was not written falls
-    back to its nearest written ancestor, the mapping itself last."""
+    back to its nearest written ancestor, the mapping itself (``at``) last. Looked up in the file's
+    positions when asked (most never are), not copied per layer."""
 
     at: SourcePos
-    values: Mapping[DataPath, SourcePos] = field(default_factory=dict)
-    keys: Mapping[DataPath, SourcePos] = field(default_factory=dict)
+    file: Positions | None = field(default=None, compare=False, repr=False)
+    base: DataPath = ()  # the mapping's data path in ``file``
 
     def pos(self, *path: str | int, key: bool = False) -> SourcePos:
-        table = self.keys if key else self.values
+        file = self.file
+        if file is None:
+            return self.at
+        table = file.keys if key else file.values
         probe = tuple(path)
         while probe:
-            if probe in table:
-                return table[probe]
-            if key and probe in self.values:
-                return self.values[probe]
+            full = (*self.base, *probe)
+            where = table.get(full)
+            if where is None and key:
+                where = file.values.get(full)
+            if where is not None:
+                return file.at(where)
             probe = probe[:-1]
         return self.at
 

@@ -56,6 +56,9 @@ class Doc:
     values: dict[DataPath, tuple[int, int]] = field(default_factory=dict)
     keys: dict[DataPath, tuple[int, int]] = field(default_factory=dict)
     _made: dict[tuple[int, int], SourcePos] = field(default_factory=dict, repr=False, compare=False)
+    # what stage 2 made of this file, by the name it was given in messages (``syntax.parse``): a file
+    # loaded once (``DocMemo``) is also parsed once
+    parsed: dict[str | None, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def pos(self, path: DataPath, *, key: bool = False) -> SourcePos:
         """Position of the value at ``path`` (or of its key), falling back to the nearest ancestor."""
@@ -84,6 +87,29 @@ def load_file(path: str | os.PathLike[str], display: str | None = None) -> Doc:
 
     name = display or os.fspath(path)  # str() of another PathLike is its repr
     return load_text(decode_utf8(read_bytes(path, name), name), name)
+
+
+@dataclass
+class DocMemo:
+    """Files loaded once per run: a block library that 20 specs import is read, and parsed, once, not 20
+    times (`check specs/`: a fifth of its analysis). Keyed by the name in messages and the very bytes read,
+    so a file that changes between two reads is loaded again; what is handed back is shared, so nothing
+    may change a :class:`Doc` after it is loaded."""
+
+    docs: dict[tuple[str, bytes], Doc] = field(default_factory=dict)
+
+    def load(self, raw: bytes, name: str) -> Doc:
+        """``raw``, the bytes of the file shown as ``name``, loaded (:func:`load_text`)."""
+        from cnnspec.errors import decode_utf8
+
+        doc = self.docs.get((name, raw))
+        if doc is None:
+            doc = self.docs[(name, raw)] = load_text(decode_utf8(raw, name), name)
+        return doc
+
+    def load_file(self, path: str, name: str) -> Doc:
+        """The file at ``path`` (``name`` in messages), loaded: :func:`load_file` through the memo."""
+        return self.load(read_bytes(path, name), name)
 
 
 def read_bytes(path: str | os.PathLike[str], name: str) -> bytes:

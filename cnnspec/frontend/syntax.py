@@ -51,7 +51,11 @@ def parse(doc: Doc, what: str | None = None) -> tuple[ast.SpecAst | None, list[S
     """The parsed spec (or block library) and every problem found; None when the file's own structure is
     wrong (a missing ``name``, ``layers`` that is not a list, ...), after parsing what can be parsed.
     ``what`` names the file in messages (``imported file `x.yaml```)."""
-    return _Parser(doc).file(what)
+    found = doc.parsed.get(what)
+    if found is None:  # the parse of a file is a pure function of it, made once (``read.DocMemo``)
+        found = doc.parsed[what] = _Parser(doc).file(what)
+    spec, errors = found
+    return spec, list(errors)
 
 
 def contains_expression(value: Any) -> bool:
@@ -72,32 +76,9 @@ class _Parser:
     def pos(self, path: DataPath, key: bool = False) -> Any:
         return self.doc.pos(path, key=key)
 
-    def spots(self, path: DataPath, value: Any) -> ast.Spots:
-        """The positions of everything written under ``value`` (found at ``path``), as data."""
-        values: dict[DataPath, Any] = {}
-        keys: dict[DataPath, Any] = {}
-        self._collect(path, (), value, values, keys)
-        return ast.Spots(self.pos(path), values, keys)
-
-    def _collect(self, path: DataPath, rel: DataPath, value: Any, values: dict[DataPath, Any],
-                 keys: dict[DataPath, Any]) -> None:
-        doc = self.doc
-        if isinstance(value, dict):
-            items: Any = value.items()
-        elif isinstance(value, list):
-            items = enumerate(value)
-        else:
-            return
-        for k, v in items:
-            here, full = (*rel, k), (*path, *rel, k)
-            where = doc.values.get(full)
-            if where is not None:
-                values[here] = doc.at(where)
-            where = doc.keys.get(full)
-            if where is not None:
-                keys[here] = doc.at(where)
-            if isinstance(v, (dict, list)):
-                self._collect(path, here, v, values, keys)
+    def spots(self, path: DataPath) -> ast.Spots:
+        """The positions of everything written under the mapping at ``path``."""
+        return ast.Spots(self.pos(path), self.doc, path)
 
     # -- checking ---------------------------------------------------------------------------------------
     def check(self, model: type[BaseModel], data: Any, path: DataPath, what: str, tolerant: bool = True
@@ -168,7 +149,7 @@ class _Parser:
             blocks=blocks,
             layers=None if library else layers,
             constraints=self.constraints(getattr(top, "constraints", None)),
-            spots=self.spots((), data),
+            spots=self.spots(()),
             data=data,
             outputs=self.outputs(getattr(top, "outputs", None)),
         )
@@ -278,7 +259,7 @@ class _Parser:
             layer = self.op_call(word, settings, at, pos)
         else:
             self.expressions(settings, at)
-            layer = ast.BlockUse(word, settings, pos, self.spots(at, settings))
+            layer = ast.BlockUse(word, settings, pos, self.spots(at))
         return layer
 
     def tap(self, layer: ast.Layer, options: dict[str, Any], path: DataPath) -> ast.Layer:
@@ -295,7 +276,7 @@ class _Parser:
                 ok = False
         if not ok:
             return layer
-        return ast.Tap(layer, options.get("as"), options.get("from"), self.spots(path, options),
+        return ast.Tap(layer, options.get("as"), options.get("from"), self.spots(path),
                        options.get("training_only", False))
 
     def op_call(self, op: str, settings: Any, path: DataPath, pos: Any) -> ast.OpCall | None:
@@ -309,7 +290,7 @@ class _Parser:
         self.expressions(settings, path)
         checked, _ = self.check_settings(model, settings, path, f"`{op}`")
         static = None if contains_expression(settings) else checked
-        return ast.OpCall(op, settings, pos, self.spots(path, settings), static)
+        return ast.OpCall(op, settings, pos, self.spots(path), static)
 
     def too_many_fixed_values(self, op: str, weights: Any, path: DataPath) -> bool:
         """Whether this layer's ``weights`` take the file past ``MAX_FIXED_VALUES`` (reported once)."""
@@ -344,7 +325,7 @@ class _Parser:
         if not ok or not isinstance(settings.get("layers"), list):
             return None
         layers = self.layers(settings["layers"], (*path, "layers"))
-        return ast.Sequential(settings.get("name"), layers, pos, self.spots(path, {"name": settings.get("name")}))
+        return ast.Sequential(settings.get("name"), layers, pos, self.spots(path))
 
     def residual(self, settings: Any, path: DataPath, pos: Any) -> ast.Residual | None:
         if not isinstance(settings, dict):
@@ -365,7 +346,7 @@ class _Parser:
             where = (*path, "shortcut")
             parsed = ast.ProjectionShortcut(shortcut.get("projection", "auto"), shortcut.get("name", "downsample"),
                                             shortcut.get("norm", "batchnorm"), self.pos(where, key=True),
-                                            self.spots(where, shortcut))
+                                            self.spots(where))
         return ast.Residual(body, parsed, pos)
 
     def gate(self, settings: Any, path: DataPath, pos: Any) -> ast.Gate | None:
@@ -419,7 +400,7 @@ class _Parser:
             if problem is not None:
                 self.errors.append(SpecError(problem, self.pos((*path, "of", index))))
                 ok = False
-        return ast.Merge(op, tuple(names), pos, self.spots(path, settings)) if ok else None
+        return ast.Merge(op, tuple(names), pos, self.spots(path)) if ok else None
 
     def stage(self, settings: Any, path: DataPath, pos: Any) -> ast.Stage | None:
         if not isinstance(settings, dict):
@@ -436,7 +417,7 @@ class _Parser:
         if not ok:
             return None
         return ast.Stage(settings.get("name"), settings["block"], settings["repeat"], settings.get("args") or {},
-                         settings.get("first") or {}, pos, self.spots(path, settings), settings.get("prefix"),
+                         settings.get("first") or {}, pos, self.spots(path), settings.get("prefix"),
                          settings.get("start", 0), settings.get("first_block"))
 
 
