@@ -7,25 +7,42 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable
 
 import pytest
 
-from cnnspec.forkmap import fork_map, shares
+from cnnspec.forkmap import batches, fork_map
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork_map forks (check uses it on Linux)")
 
 
-def test_shares_balance_by_cost_largest_first() -> None:
-    assert shares([5, 1, 1, 3, 2], 2) == [[0, 1], [2, 3, 4]]
-    assert shares([1, 1, 1], 3) == [[0], [1], [2]]
-    assert shares([4, 4], 5) == [[0], [1]]  # no empty shares: no idle child
-    assert shares([], 2) == []
+def test_items_are_dealt_largest_first_in_at_most_1024_batches() -> None:
+    assert batches([5, 1, 1, 3, 2]) == [[0], [3], [4], [1], [2]]
+    assert batches([]) == []
+    many = batches([1.0] * 2500)
+    assert len(many) == 834 and {len(b) for b in many} == {3, 1}
+    assert sorted(i for b in many for i in b) == list(range(2500))
+
+
+def test_a_slow_item_does_not_hold_up_the_rest() -> None:
+    """One process draws the long item; the other draws the rest meanwhile."""
+    def work(n: int) -> int:
+        if n == 0:
+            time.sleep(0.5)
+        return os.getpid()
+
+    pids = fork_map(work, list(range(20)), [10.0] + [1.0] * 19, 2)
+    assert pids.count(pids[0]) == 1
 
 
 def test_results_in_order_from_several_processes() -> None:
+    def work(n: int) -> tuple[int, int]:
+        time.sleep(0.01)  # long enough for every process to draw some
+        return n * n, os.getpid()
+
     items = list(range(40))
-    got = fork_map(lambda n: (n * n, os.getpid()), items, [1.0] * len(items), 3)
+    got = fork_map(work, items, [1.0] * len(items), 3)
     assert [square for square, _ in got] == [n * n for n in items]
     assert len({pid for _, pid in got}) == 3
     assert os.getpid() in {pid for _, pid in got}  # this process took a share
@@ -37,7 +54,7 @@ def test_one_process_forks_nothing() -> None:
 
 def _fails_in_children(parent: int, how: str) -> Callable[[int], int]:
     def work(n: int) -> int:
-        if os.getpid() != parent and n == 3:
+        if os.getpid() != parent:
             if how == "kill":
                 os.kill(os.getpid(), signal.SIGKILL)
             if how == "unpicklable":
@@ -51,7 +68,7 @@ def _fails_in_children(parent: int, how: str) -> Callable[[int], int]:
 @pytest.mark.parametrize("how", ["raise", "kill", "unpicklable"])
 def test_a_failed_child_share_is_done_here(how: str) -> None:
     work = _fails_in_children(os.getpid(), how)
-    assert fork_map(work, [0, 1, 2, 3], [4, 1, 1, 3], 2) == [100, 101, 102, 103]
+    assert fork_map(work, list(range(12)), [1.0] * 12, 2) == list(range(100, 112))
 
 
 @pytest.mark.parametrize("bad", [4, 5])  # in this process's share (children killed), in a child's (redone here)
