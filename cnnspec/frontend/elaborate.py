@@ -114,15 +114,15 @@ def substitute(value: Any, spots: ast.Spots, env: Mapping[str, Any], path: tuple
     if isinstance(value, list):
         return [substitute(v, spots, env, (*path, i), late) for i, v in enumerate(value)]
     if is_expression(value):
-        if late is not None:
-            try:
-                return evaluate(value, env)
-            except Late:
-                late.add(str(path[0]))
-                return 1
-            except ExprError as exc:
+        try:
+            return evaluate(value, env)
+        except Late as exc:
+            if late is None:
                 raise SpecError(str(exc), spots.pos(*path)) from None
-        return _evaluate(value, env, spots.pos(*path))
+            late.add(str(path[0]))
+            return 1
+        except ExprError as exc:  # the position is looked up only here: most values never need it
+            raise SpecError(str(exc), spots.pos(*path)) from None
     return value
 
 

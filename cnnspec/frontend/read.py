@@ -43,6 +43,10 @@ _RESERVED_WORDS = frozenset(
 _SPECIAL_FLOAT = re.compile(r"[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
 _CSafeLoader: Any = getattr(yaml, "CSafeLoader", None)  # libyaml: ~10x faster than pure Python
 _resolver = Resolver()
+_SCALAR, _MAPPING_START, _MAPPING_END = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.MappingEndEvent
+_SEQUENCE_START, _SEQUENCE_END = yaml.SequenceStartEvent, yaml.SequenceEndEvent
+_ANCHORS = ("YAML anchors and aliases (&name, *name) are not supported: write the value out, or put repeated "
+            "layers in a block")
 _constructor = SafeConstructor()
 
 
@@ -196,39 +200,46 @@ class _Builder:
         return SpecError(message, SourcePos(self.file, *where))
 
     def feed(self, event: Any) -> None:
-        where = _mark(event)
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            raise self.error(
-                "YAML anchors and aliases (&name, *name) are not supported: write the value out, "
-                "or put repeated layers in a block",
-                where,
-            )
-        if isinstance(event, yaml.DocumentStartEvent):
-            self.documents += 1
-            if self.documents > 1:
-                raise self.error("a spec file holds one YAML document; found a second one", where)
-        elif isinstance(event, yaml.ScalarEvent):
-            self.values += 1
-            if self.values > MAX_VALUES:
-                raise self.error(f"the file holds more than {MAX_VALUES:,} values; specs are limited to "
-                                 f"{MAX_VALUES:,} (big fixed weights belong in a checkpoint: `--weights`)", where)
-            try:
-                value = _scalar_value(event)
-            except ValueError as exc:
-                raise self.error(str(exc), where) from None
-            self.add(value, where, event.value)
-        elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            if event.tag not in (None, "!"):
-                raise self.error(_tag_error(event.tag), where)
-            container: Any = {} if isinstance(event, yaml.MappingStartEvent) else []
-            path = self.add(container, where)
-            if len(self.stack) >= MAX_DEPTH:
-                raise self.error(f"the spec nests deeper than {MAX_DEPTH} levels", where)
-            self.stack.append((container, path))
-            self.pending_key.append(None)
-        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+        kind = type(event)
+        if kind is _SCALAR:  # most events: dispatched on the exact type, the commonest first
+            self.scalar(event)
+        elif kind is _MAPPING_END or kind is _SEQUENCE_END:
             self.stack.pop()
             self.pending_key.pop()
+        elif kind is _MAPPING_START or kind is _SEQUENCE_START:
+            self.container(event, {} if kind is _MAPPING_START else [])
+        elif kind is yaml.AliasEvent:
+            raise self.error(_ANCHORS, _mark(event))
+        elif kind is yaml.DocumentStartEvent:
+            self.documents += 1
+            if self.documents > 1:
+                raise self.error("a spec file holds one YAML document; found a second one", _mark(event))
+
+    def scalar(self, event: Any) -> None:
+        where = _mark(event)
+        if event.anchor:
+            raise self.error(_ANCHORS, where)
+        self.values += 1
+        if self.values > MAX_VALUES:
+            raise self.error(f"the file holds more than {MAX_VALUES:,} values; specs are limited to "
+                             f"{MAX_VALUES:,} (big fixed weights belong in a checkpoint: `--weights`)", where)
+        try:
+            value = _scalar_value(event)
+        except ValueError as exc:
+            raise self.error(str(exc), where) from None
+        self.add(value, where, event.value)
+
+    def container(self, event: Any, container: dict[str, Any] | list[Any]) -> None:
+        where = _mark(event)
+        if event.anchor:
+            raise self.error(_ANCHORS, where)
+        if event.tag not in (None, "!"):
+            raise self.error(_tag_error(event.tag), where)
+        path = self.add(container, where)
+        if len(self.stack) >= MAX_DEPTH:
+            raise self.error(f"the spec nests deeper than {MAX_DEPTH} levels", where)
+        self.stack.append((container, path))
+        self.pending_key.append(None)
 
     def add(self, value: Any, where: tuple[int, int], text: str | None = None) -> DataPath:
         """Place ``value`` in the innermost open container; returns its data path."""
@@ -322,21 +333,29 @@ def _at_end(text: str, mark: Any) -> bool:
     return not tail.strip()
 
 
+def _feed(builder: _Builder, loader: Any) -> None:
+    """Every event of ``loader`` to ``builder`` (``yaml.parse`` without its generator)."""
+    try:
+        get, feed = loader.get_event, builder.feed
+        while (event := get()) is not None:
+            feed(event)
+    finally:
+        loader.dispose()
+
+
 def load_text(text: str, file: str = "<string>") -> Doc:
     """Load YAML ``text``; ``file`` names it in error messages."""
     builder = _Builder(file)
     try:
         try:
-            for event in yaml.parse(text, Loader=_CSafeLoader or yaml.SafeLoader):
-                builder.feed(event)
+            _feed(builder, (_CSafeLoader or yaml.SafeLoader)(text))
         except yaml.MarkedYAMLError as exc:
             if "maximum nesting depth" not in str(exc.problem):
                 raise
             # libyaml >= 0.2.6 scans ahead and stops at 1,000 levels before MAX_DEPTH is reached; the
             # pure-Python parser reads lazily, so the same file gets the same message with either build.
             builder = _Builder(file)
-            for event in yaml.parse(text, Loader=yaml.SafeLoader):
-                builder.feed(event)
+            _feed(builder, yaml.SafeLoader(text))
     except yaml.MarkedYAMLError as exc:
         message, mark = _syntax_message(exc, text)
         where = (mark.line + 1, mark.column + 1) if mark else (1, 1)
