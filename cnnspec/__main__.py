@@ -1,5 +1,3 @@
-import sys
+from cnnspec.cli import entry
 
-from cnnspec.cli import main
-
-sys.exit(main())
+entry()
