@@ -21,7 +21,7 @@ from cnnspec import ir
 from cnnspec.errors import SpecError
 from cnnspec.frontend.expr import CHANNELS_IN, ExprError, evaluate_written
 from cnnspec.ops import REGISTRY
-from cnnspec.ops.base import RuleError
+from cnnspec.ops.base import Inferred, RuleError
 from cnnspec.ops.merge import projection
 from cnnspec.ops.shape import fmt
 
@@ -39,6 +39,10 @@ class _State:
     projections: dict[str, tuple[int, tuple[int, ...]] | None] = field(default_factory=dict)  # scope -> (out, strides)
     errors: list[SpecError] = field(default_factory=list)
     blocks: dict[str, ir.Scope] | None = None  # path -> block scope, for settings that read $channels_in
+    # (op, settings, input shapes) -> what the rule made: the instances of a block with equal arguments share
+    # one settings object (elaborate), so resnet50 applies 80 rules for its 199 layers and convnext_tiny 66
+    # for 192 (keyed by the settings' identity: they stay alive in the graph while it is analysed)
+    rules: dict[tuple[str, int, tuple[ir.Shape, ...]], Inferred] = field(default_factory=dict)
 
 
 def infer(graph: ir.Graph, input_shape: ir.Shape, first_error_only: bool = False) -> tuple[ir.Graph, list[SpecError]]:
@@ -142,17 +146,23 @@ def _node(node: ir.Node, inputs: tuple[int, ...], settings: object, state: _Stat
     """``node`` with its shape rule applied; on a rule error, the error recorded and its outputs unknown."""
     shapes = state.shapes
     in_shapes = tuple([shapes[v] for v in inputs])
-    try:
-        result = REGISTRY[node.op].infer(settings, in_shapes, node.label or node.op)
-    except RuleError as exc:
-        state.errors.append(SpecError(exc.message, node.field_pos.get(exc.field or "", node.pos)))
-        return node.evolve(inputs=inputs)
+    op = REGISTRY[node.op]
+    key = (node.op, id(settings), in_shapes)
+    result = state.rules.get(key)
+    if result is None:
+        try:
+            result = op.infer(settings, in_shapes, node.label or node.op)
+        except RuleError as exc:
+            state.errors.append(SpecError(exc.message, node.field_pos.get(exc.field or "", node.pos)))
+            return node.evolve(inputs=inputs)
+        if op.traits.inputs == 1:  # a merge's rule reads its label (the roles of its inputs): not shared
+            state.rules[key] = result
     if max(result.shape, default=0) > MAX_SIZE:  # ONNX and PyTorch sizes are int64
         state.errors.append(SpecError(f"{node.label or node.op}: the output would be {fmt(result.shape)}, and sizes "
                                       "are at most 2^63 - 1 (int64 in PyTorch and ONNX)", node.pos))
         return node.evolve(inputs=inputs)
     rfs = state.rfs
-    data = REGISTRY[node.op].traits.inputs or len(inputs)  # a tensor named for its shape only sees nothing
+    data = op.traits.inputs or len(inputs)  # a tensor named for its shape only sees nothing
     rf = rfs[inputs[0]] if data == 1 else _merged_rf([rfs[v] for v in inputs[:data]], in_shapes[:data], result.shape)
     window = result.window
     if window is not None and len(window) == len(rf):
