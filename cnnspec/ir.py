@@ -279,7 +279,9 @@ class Graph:
     output_form: str = "one"  # "one" (a tensor), "dict" (`outputs:` a mapping), "tuple" (`outputs:` a list)
     input_shape: Shape = ()
     shapes: Mapping[int, Shape] = field(default_factory=dict)
-    spec_hash: str = ""
+    # a digest of everything that determines the network (the ONNX metadata's ``cnnspec.spec_hash``), made
+    # when asked: check never asks
+    digest: Callable[[], str] | None = field(default=None, compare=False, repr=False)
     # budgets from the spec's `constraints`: name -> (limit, where it was written)
     constraints: dict[str, tuple[Any, SourcePos]] = field(default_factory=dict)
     # per input_sizes item, where it was written
@@ -289,6 +291,11 @@ class Graph:
     # the same spec analysed with some params changed (raises SpecError), set by the front end: backends ask
     # it which params their output follows without importing the front end
     variant: Callable[[Mapping[str, Any]], Graph] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def spec_hash(self) -> str:
+        """16 hex digits that change whenever the spec, a block it can call, its params or input change."""
+        return self.digest() if self.digest is not None else ""
 
     @property
     def output_shape(self) -> Shape:

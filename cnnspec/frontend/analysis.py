@@ -88,7 +88,7 @@ def analyse(doc: Doc, path: str | os.PathLike[str] | None, overrides: Mapping[st
         return Analysis(None, errors, program=program)
     graph, shape_errors = infer(graph, own, first_error_only=not every_error)
     shape_errors += attach_constraints(graph, spec, params)
-    graph.spec_hash = _digest(program, params, own)
+    graph.digest = functools.cache(functools.partial(_digest, program, params, own))
     graph.files = program.files
     graph.variant = functools.partial(_variant, doc, path, dict(overrides or {}), shape, read)
     return Analysis(graph, shape_errors, program=program)
