@@ -337,3 +337,37 @@ def test_an_unexpected_failure_is_one_problem_not_a_hang(monkeypatch: pytest.Mon
     result = scheduler._analyse_safely("name: x\n", str(SPECS / "x.yaml"), {})
     assert [(p.span, p.message) for p in result.problems] == [
         (Span(0, 0, 0, 0), "cnnspec lsp: internal error while analysing this file (KeyError: 'boom'); please report it")]
+
+
+def test_the_server_loads_a_library_once_and_again_when_it_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's memo: squeezenet1_1's block library is loaded at the first keystroke, not at every one;
+    an unsaved edit of the library open in the editor is loaded (once) and reaches the spec."""
+    from cnnspec.frontend import read
+    from cnnspec.frontend.read import DocMemo
+
+    loaded: list[str] = []
+    load_text = read.load_text
+    monkeypatch.setattr(read, "load_text", lambda text, file: loaded.append(file) or load_text(text, file))
+    spec, library = SPECS / "squeezenet1_1.yaml", SPECS / "blocks" / "squeezenet.yaml"
+    memo = DocMemo(limit=64)
+    text = spec.read_text()
+    for edit in ("64", "65", "64"):
+        result = analyse_document(text.replace("expand: 64}", f"expand: {edit}}}", 1), str(spec), {}, memo)
+        assert result.problems == []
+    assert len(loaded) == 1 and loaded[0].endswith("blocks/squeezenet.yaml")
+    broken = library.read_text().replace("args: {squeeze: int, expand: int}", "args: {squeeze: int}")
+    for _ in range(2):
+        result = analyse_document(text, str(spec), {os.path.realpath(library): broken}, memo)
+        assert any("has no argument `expand`" in p.message for p in result.problems)
+    assert len(loaded) == 2
+
+
+def test_a_bounded_memo_forgets_the_least_recently_used() -> None:
+    from cnnspec.frontend.read import DocMemo
+
+    memo = DocMemo(limit=2)
+    a, b = memo.load_text("name: a\n", "a.yaml"), memo.load_text("name: b\n", "b.yaml")
+    assert memo.load_text("name: a\n", "a.yaml") is a  # a is now the most recently used
+    memo.load_text("name: c\n", "c.yaml")  # b goes
+    assert memo.load_text("name: a\n", "a.yaml") is a and memo.load_text("name: b\n", "b.yaml") is not b
+    assert len(memo.docs) == 2

@@ -20,7 +20,7 @@ from cnnspec.frontend import Analysis
 from cnnspec.frontend.ast import SpecAst
 from cnnspec.frontend.budgets import check_budgets
 from cnnspec.frontend.link import Program
-from cnnspec.frontend.read import MAX_BYTES, Doc, load_text
+from cnnspec.frontend.read import MAX_BYTES, Doc, DocMemo, load_text
 from cnnspec.lsp.layers import LayerIndex, index_layers
 from cnnspec.lsp.pipeline import Buffers, analyse_buffer
 from cnnspec.lsp.text import Span, lines_of, token_span
@@ -92,9 +92,10 @@ class DocumentAnalysis:
             yield from self.program.libraries
 
 
-def analyse_document(text: str, path: str, buffers: Buffers | None = None) -> DocumentAnalysis:
+def analyse_document(text: str, path: str, buffers: Buffers | None = None, memo: DocMemo | None = None
+                     ) -> DocumentAnalysis:
     """The analysis of ``text``, the unsaved content of the file at ``path``; imports are read from
-    ``buffers`` (real path -> text) where open, else from disk."""
+    ``buffers`` (real path -> text) where open, else from disk, through ``memo``."""
     path = os.path.abspath(path)
     lines = lines_of(text)
     buffers = buffers or {}
@@ -102,7 +103,7 @@ def analyse_document(text: str, path: str, buffers: Buffers | None = None) -> Do
         doc = _load(text, path)
     except SpecError as exc:
         return DocumentAnalysis(path, text, lines, None, None, [_problem(exc, lines)])
-    analysis = analyse_buffer(doc, path, buffers)
+    analysis = analyse_buffer(doc, path, buffers, memo)
     errors = check_errors(analysis)
     result = DocumentAnalysis(path, text, lines, doc, analysis, [])
     _place(result, errors, buffers)

@@ -17,9 +17,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from cnnspec.frontend.read import DocMemo
 from cnnspec.lsp.document import DocumentAnalysis, Problem, View, analyse_document
 from cnnspec.lsp.text import Span, lines_of
 
+MEMO_FILES = 64  # loaded files the server keeps (block libraries, open buffers), the least recently used go
 DEBOUNCE_S = 0.005  # `cnnspec lsp --debounce` (ms); merges the notifications of one edit, too short to feel
 
 
@@ -60,6 +62,7 @@ class Documents:
         self.debounce = debounce
         self.on_analysed = on_analysed
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cnnspec-analysis")
+        self.memo = DocMemo(limit=MEMO_FILES)  # used by the one analysis thread only
         self.stored = asyncio.Condition()
 
     # -- changes ---------------------------------------------------------------------------------------
@@ -118,7 +121,8 @@ class Documents:
                 buffer.waiting = False
             generation, text, version = buffer.generation, buffer.text, buffer.version
             texts = {b.real: b.text for b in self.buffers.values()}
-            result = await loop.run_in_executor(self.executor, _analyse_safely, text, buffer.path, texts)
+            result = await loop.run_in_executor(self.executor, _analyse_safely, text, buffer.path, texts,
+                                                self.memo)
             if self.buffers.get(buffer.uri) is not buffer:
                 return  # closed meanwhile
             if buffer.generation != generation:
@@ -186,11 +190,11 @@ class Documents:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
-def _analyse_safely(text: str, path: str, texts: dict[str, str]) -> DocumentAnalysis:
+def _analyse_safely(text: str, path: str, texts: dict[str, str], memo: DocMemo | None = None) -> DocumentAnalysis:
     """:func:`analyse_document`, or, should the front end fail unexpectedly, one problem saying so (with
     the traceback on the server's standard error, the editor's log): requests must not wait forever."""
     try:
-        return analyse_document(text, path, texts)
+        return analyse_document(text, path, texts, memo)
     except Exception as exc:  # noqa: BLE001 (a bug: reported, the server keeps serving)
         traceback.print_exc(file=sys.stderr)
         message = f"cnnspec lsp: internal error while analysing this file ({type(exc).__name__}: {exc}); please report it"
