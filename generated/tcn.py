@@ -31,12 +31,12 @@ class Temporal(nn.Module):
         downsample: bool = False,
     ) -> None:
         super().__init__()
-        self.add_module('0', nn.ZeroPad1d(((kernel - 1) * dilation, 0)))
+        self.pad1 = nn.ZeroPad1d(((kernel - 1) * dilation, 0))
         self.conv1 = nn.Conv1d(in_channels, width, kernel_size=kernel, dilation=dilation)
-        self.add_module('3', nn.Dropout(p=dropout))
-        self.add_module('4', nn.ZeroPad1d(((kernel - 1) * dilation, 0)))
+        self.dropout1 = nn.Dropout(p=dropout)
+        self.pad2 = nn.ZeroPad1d(((kernel - 1) * dilation, 0))
         self.conv2 = nn.Conv1d(width, width, kernel_size=kernel, dilation=dilation)
-        self.add_module('7', nn.Dropout(p=dropout))
+        self.dropout2 = nn.Dropout(p=dropout)
         self.downsample: nn.Module | None = None
         if downsample:
             self.downsample = nn.Sequential(
@@ -44,14 +44,14 @@ class Temporal(nn.Module):
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.get_submodule('0')(x)  # (N, 2, 258)
+        out = self.pad1(x)  # (N, 2, 258)
         out = self.conv1(out)  # (N, 32, 256)
         out = torch.relu(out)  # (N, 32, 256)
-        out = self.get_submodule('3')(out)  # (N, 32, 256)
-        out = self.get_submodule('4')(out)  # (N, 32, 258)
+        out = self.dropout1(out)  # (N, 32, 256)
+        out = self.pad2(out)  # (N, 32, 258)
         out = self.conv2(out)  # (N, 32, 256)
         out = torch.relu(out)  # (N, 32, 256)
-        out = self.get_submodule('7')(out)  # (N, 32, 256)
+        out = self.dropout2(out)  # (N, 32, 256)
         identity = x if self.downsample is None else self.downsample(x)
         out = out + identity  # (N, 32, 256)
         out = torch.relu(out)  # (N, 32, 256)

@@ -19,17 +19,17 @@ __all__ = ['Unet']
 
 
 class Double(nn.Module):
-    """Block ``double`` of the spec. Shape comments are those of ``0``."""
+    """Block ``double`` of the spec. Shape comments are those of ``enc1``."""
 
     def __init__(self, in_channels: int, width: int) -> None:
         super().__init__()
-        self.add_module('0', nn.Conv2d(in_channels, width, kernel_size=3, padding=1))
-        self.add_module('2', nn.Conv2d(width, width, kernel_size=3, padding=1))
+        self.conv1 = nn.Conv2d(in_channels, width, kernel_size=3, padding=1)
+        self.conv2 = nn.Conv2d(width, width, kernel_size=3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.get_submodule('0')(x)  # (N, 16, 64, 64)
+        x = self.conv1(x)  # (N, 16, 64, 64)
         x = torch.relu(x)  # (N, 16, 64, 64)
-        x = self.get_submodule('2')(x)  # (N, 16, 64, 64)
+        x = self.conv2(x)  # (N, 16, 64, 64)
         x = torch.relu(x)  # (N, 16, 64, 64)
         return x
 
@@ -39,37 +39,35 @@ class Unet(nn.Module):
 
     def __init__(self, in_channels: int = 1, classes: int = 2, width: int = 16) -> None:
         super().__init__()
-        self.add_module('0', Double(in_channels, width))
-        self.add_module('1', nn.MaxPool2d(2))
-        self.add_module('2', Double(width, width * 2))
-        self.add_module('3', nn.MaxPool2d(2))
-        self.add_module('4', Double(width * 2, width * 4))
-        self.add_module('5', nn.MaxPool2d(2))
-        self.add_module('6', Double(width * 4, width * 8))
-        self.add_module('7', nn.ConvTranspose2d(width * 8, width * 4, kernel_size=2, stride=2))
-        self.add_module('8', Double(width * 8, width * 4))
-        self.add_module('9', nn.ConvTranspose2d(width * 4, width * 2, kernel_size=2, stride=2))
-        self.add_module('10', Double(width * 4, width * 2))
-        self.add_module('11', nn.ConvTranspose2d(width * 2, width, kernel_size=2, stride=2))
-        self.add_module('12', Double(width * 2, width))
-        self.add_module('13', nn.Conv2d(width, classes, kernel_size=1))
+        self.enc1 = Double(in_channels, width)
+        self.pool = nn.MaxPool2d(2)
+        self.enc2 = Double(width, width * 2)
+        self.enc3 = Double(width * 2, width * 4)
+        self.bottleneck = Double(width * 4, width * 8)
+        self.up3 = nn.ConvTranspose2d(width * 8, width * 4, kernel_size=2, stride=2)
+        self.dec3 = Double(width * 8, width * 4)
+        self.up2 = nn.ConvTranspose2d(width * 4, width * 2, kernel_size=2, stride=2)
+        self.dec2 = Double(width * 4, width * 2)
+        self.up1 = nn.ConvTranspose2d(width * 2, width, kernel_size=2, stride=2)
+        self.dec1 = Double(width * 2, width)
+        self.head = nn.Conv2d(width, classes, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        e1 = self.get_submodule('0')(x)  # (N, 16, 64, 64)
-        x = self.get_submodule('1')(e1)  # (N, 16, 32, 32)
-        e2 = self.get_submodule('2')(x)  # (N, 32, 32, 32)
-        x = self.get_submodule('3')(e2)  # (N, 32, 16, 16)
-        e3 = self.get_submodule('4')(x)  # (N, 64, 16, 16)
-        x = self.get_submodule('5')(e3)  # (N, 64, 8, 8)
-        x = self.get_submodule('6')(x)  # (N, 128, 8, 8)
-        x = self.get_submodule('7')(x)  # (N, 64, 16, 16)
+        e1 = self.enc1(x)  # (N, 16, 64, 64)
+        x = self.pool(e1)  # (N, 16, 32, 32)
+        e2 = self.enc2(x)  # (N, 32, 32, 32)
+        x = self.pool(e2)  # (N, 32, 16, 16)
+        e3 = self.enc3(x)  # (N, 64, 16, 16)
+        x = self.pool(e3)  # (N, 64, 8, 8)
+        x = self.bottleneck(x)  # (N, 128, 8, 8)
+        x = self.up3(x)  # (N, 64, 16, 16)
         x = torch.cat([e3, x], dim=1)  # (N, 128, 16, 16)
-        x = self.get_submodule('8')(x)  # (N, 64, 16, 16)
-        x = self.get_submodule('9')(x)  # (N, 32, 32, 32)
+        x = self.dec3(x)  # (N, 64, 16, 16)
+        x = self.up2(x)  # (N, 32, 32, 32)
         x = torch.cat([e2, x], dim=1)  # (N, 64, 32, 32)
-        x = self.get_submodule('10')(x)  # (N, 32, 32, 32)
-        x = self.get_submodule('11')(x)  # (N, 16, 64, 64)
+        x = self.dec2(x)  # (N, 32, 32, 32)
+        x = self.up1(x)  # (N, 16, 64, 64)
         x = torch.cat([e1, x], dim=1)  # (N, 32, 64, 64)
-        x = self.get_submodule('12')(x)  # (N, 16, 64, 64)
-        x = self.get_submodule('13')(x)  # (N, 2, 64, 64)
+        x = self.dec1(x)  # (N, 16, 64, 64)
+        x = self.head(x)  # (N, 2, 64, 64)
         return x

@@ -18,30 +18,34 @@ UNET = Path(__file__).parents[1] / "specs" / "unet.yaml"
 def _hand_unet(width: int = 16):  # type: ignore[no-untyped-def]
     from torch import cat, nn
 
-    def double(cin: int, cout: int) -> nn.Module:
-        return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(), nn.Conv2d(cout, cout, 3, padding=1),
-                             nn.ReLU())
+    class Double(nn.Module):
+        def __init__(self, cin: int, cout: int) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
+            self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
+
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            return self.conv2(self.conv1(x).relu()).relu()
 
     class UNet(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             w = width
-            mods = [double(1, w), nn.MaxPool2d(2), double(w, 2 * w), nn.MaxPool2d(2), double(2 * w, 4 * w),
-                    nn.MaxPool2d(2), double(4 * w, 8 * w), nn.ConvTranspose2d(8 * w, 4 * w, 2, stride=2),
-                    double(8 * w, 4 * w), nn.ConvTranspose2d(4 * w, 2 * w, 2, stride=2), double(4 * w, 2 * w),
-                    nn.ConvTranspose2d(2 * w, w, 2, stride=2), double(2 * w, w), nn.Conv2d(w, 2, 1)]
-            for index, mod in enumerate(mods):
-                self.add_module(str(index), mod)
+            self.enc1, self.pool = Double(1, w), nn.MaxPool2d(2)
+            self.enc2, self.enc3, self.bottleneck = Double(w, 2 * w), Double(2 * w, 4 * w), Double(4 * w, 8 * w)
+            self.up3, self.dec3 = nn.ConvTranspose2d(8 * w, 4 * w, 2, stride=2), Double(8 * w, 4 * w)
+            self.up2, self.dec2 = nn.ConvTranspose2d(4 * w, 2 * w, 2, stride=2), Double(4 * w, 2 * w)
+            self.up1, self.dec1 = nn.ConvTranspose2d(2 * w, w, 2, stride=2), Double(2 * w, w)
+            self.head = nn.Conv2d(w, 2, 1)
 
         def forward(self, x):  # type: ignore[no-untyped-def]
-            m = [self.get_submodule(str(i)) for i in range(14)]
-            e1 = m[0](x)
-            e2 = m[2](m[1](e1))
-            e3 = m[4](m[3](e2))
-            x = m[7](m[6](m[5](e3)))
-            x = m[9](m[8](cat([e3, x], 1)))
-            x = m[11](m[10](cat([e2, x], 1)))
-            return m[13](m[12](cat([e1, x], 1)))
+            e1 = self.enc1(x)
+            e2 = self.enc2(self.pool(e1))
+            e3 = self.enc3(self.pool(e2))
+            x = self.up3(self.bottleneck(self.pool(e3)))
+            x = self.up2(self.dec3(cat([e3, x], 1)))
+            x = self.up1(self.dec2(cat([e2, x], 1)))
+            return self.head(self.dec1(cat([e1, x], 1)))
 
     return UNet()
 
@@ -84,7 +88,7 @@ def test_generated_forward_reads_like_hand_written() -> None:
     from cnnspec.compile.torch import render_source as generate
 
     source = generate(analyse_file(UNET))
-    assert "e1 = self.get_submodule('0')(x)" in source
+    assert "e1 = self.enc1(x)" in source and "x = self.pool(e1)" in source and "get_submodule" not in source
     assert "x = torch.cat([e3, x], dim=1)" in source
     assert "x = torch.cat([e1, x], dim=1)" in source
 
