@@ -107,21 +107,17 @@ class Backbone(nn.Module):
         return features_aux, x
 
 
-class AsppConv(nn.Module):
+class AsppConv(nn.Sequential):
     """Block ``aspp_conv`` of the spec. Shape comments are those of ``classifier.0.convs.1``."""
 
     def __init__(self, in_channels: int, width: int, rate: int) -> None:
-        super().__init__()
-        self.add_module(
-            '0', nn.Conv2d(in_channels, width, kernel_size=3, padding=rate, dilation=rate, bias=False)
+        super().__init__(
+            nn.Conv2d(
+                in_channels, width, kernel_size=3, padding=rate, dilation=rate, bias=False
+            ),  # (N, 256, 28, 28)
+            nn.BatchNorm2d(width),  # (N, 256, 28, 28)
+            nn.ReLU(inplace=True),  # (N, 256, 28, 28)
         )
-        self.add_module('1', nn.BatchNorm2d(width))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.get_submodule('0')(x)  # (N, 256, 28, 28)
-        x = self.get_submodule('1')(x)  # (N, 256, 28, 28)
-        x = torch.relu(x)  # (N, 256, 28, 28)
-        return x
 
 
 class AsppPooling(nn.Module):
@@ -189,42 +185,30 @@ class Aspp(nn.Module):
         return x
 
 
-class DeeplabHead(nn.Module):
+class DeeplabHead(nn.Sequential):
     """Block ``deeplab_head`` of the spec. Shape comments are those of ``classifier``."""
 
     def __init__(self, in_channels: int, classes: int, width: int = 256) -> None:
-        super().__init__()
-        self.add_module('0', Aspp(in_channels, width, 12, 24, 36))
-        self.add_module('1', nn.Conv2d(width, width, kernel_size=3, padding=1, bias=False))
-        self.add_module('2', nn.BatchNorm2d(width))
-        self.add_module('4', nn.Conv2d(width, classes, kernel_size=1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.get_submodule('0')(x)  # (N, 256, 28, 28)
-        x = self.get_submodule('1')(x)  # (N, 256, 28, 28)
-        x = self.get_submodule('2')(x)  # (N, 256, 28, 28)
-        x = torch.relu(x)  # (N, 256, 28, 28)
-        x = self.get_submodule('4')(x)  # (N, 21, 28, 28)
-        return x
+        super().__init__(
+            Aspp(in_channels, width, 12, 24, 36),  # (N, 256, 28, 28)
+            nn.Conv2d(width, width, kernel_size=3, padding=1, bias=False),  # (N, 256, 28, 28)
+            nn.BatchNorm2d(width),  # (N, 256, 28, 28)
+            nn.ReLU(inplace=True),  # (N, 256, 28, 28)
+            nn.Conv2d(width, classes, kernel_size=1),  # (N, 21, 28, 28)
+        )
 
 
-class FcnHead(nn.Module):
+class FcnHead(nn.Sequential):
     """Block ``fcn_head`` of the spec. Shape comments are those of ``aux_classifier``."""
 
     def __init__(self, in_channels: int, width: int, classes: int) -> None:
-        super().__init__()
-        self.add_module('0', nn.Conv2d(in_channels, width, kernel_size=3, padding=1, bias=False))
-        self.add_module('1', nn.BatchNorm2d(width))
-        self.add_module('3', nn.Dropout(p=0.1))
-        self.add_module('4', nn.Conv2d(width, classes, kernel_size=1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.get_submodule('0')(x)  # (N, 256, 28, 28)
-        x = self.get_submodule('1')(x)  # (N, 256, 28, 28)
-        x = torch.relu(x)  # (N, 256, 28, 28)
-        x = self.get_submodule('3')(x)  # (N, 256, 28, 28)
-        x = self.get_submodule('4')(x)  # (N, 21, 28, 28)
-        return x
+        super().__init__(
+            nn.Conv2d(in_channels, width, kernel_size=3, padding=1, bias=False),  # (N, 256, 28, 28)
+            nn.BatchNorm2d(width),  # (N, 256, 28, 28)
+            nn.ReLU(inplace=True),  # (N, 256, 28, 28)
+            nn.Dropout(p=0.1),  # (N, 256, 28, 28)
+            nn.Conv2d(width, classes, kernel_size=1),  # (N, 21, 28, 28)
+        )
 
 
 class Deeplabv3Resnet50(nn.Module):

@@ -78,7 +78,7 @@ class SqueezeExcitation(nn.Module):
         return x
 
 
-class Mbconv1Block(nn.Module):
+class Mbconv1Block(nn.Sequential):
     """Block ``mbconv1_block`` of the spec. Shape comments are those of ``features.1.0.block``."""
 
     def __init__(
@@ -91,31 +91,26 @@ class Mbconv1Block(nn.Module):
         eps: float = 1e-05,
         momentum: float = 0.1,
     ) -> None:
-        super().__init__()
-        self.add_module('0', nn.Sequential(
-            nn.Conv2d(
-                in_channels,
-                inp,
-                kernel_size=kernel,
-                stride=stride,
-                padding=(kernel - 1) // 2,
-                groups=inp,
-                bias=False,
-            ),  # (N, 32, 112, 112)
-            nn.BatchNorm2d(inp, eps=eps, momentum=momentum),  # (N, 32, 112, 112)
-            nn.SiLU(),  # (N, 32, 112, 112)
-        ))
-        self.add_module('1', SqueezeExcitation(inp, inp, max(1, inp // 4)))
-        self.add_module('2', nn.Sequential(
-            nn.Conv2d(inp, oup, kernel_size=1, bias=False),  # (N, 16, 112, 112)
-            nn.BatchNorm2d(oup, eps=eps, momentum=momentum),  # (N, 16, 112, 112)
-        ))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.get_submodule('0')(x)  # (N, 32, 112, 112)
-        x = self.get_submodule('1')(x)  # (N, 32, 112, 112)
-        x = self.get_submodule('2')(x)  # (N, 16, 112, 112)
-        return x
+        super().__init__(
+            nn.Sequential(
+                nn.Conv2d(
+                    in_channels,
+                    inp,
+                    kernel_size=kernel,
+                    stride=stride,
+                    padding=(kernel - 1) // 2,
+                    groups=inp,
+                    bias=False,
+                ),  # (N, 32, 112, 112)
+                nn.BatchNorm2d(inp, eps=eps, momentum=momentum),  # (N, 32, 112, 112)
+                nn.SiLU(),  # (N, 32, 112, 112)
+            ),
+            SqueezeExcitation(inp, inp, max(1, inp // 4)),  # (N, 32, 112, 112)
+            nn.Sequential(
+                nn.Conv2d(inp, oup, kernel_size=1, bias=False),  # (N, 16, 112, 112)
+                nn.BatchNorm2d(oup, eps=eps, momentum=momentum),  # (N, 16, 112, 112)
+            ),
+        )
 
 
 class Mbconv1(nn.Module):
@@ -140,7 +135,7 @@ class Mbconv1(nn.Module):
         return x
 
 
-class MbconvBlock(nn.Module):
+class MbconvBlock(nn.Sequential):
     """Block ``mbconv_block`` of the spec. Shape comments are those of ``features.2.0.block``."""
 
     def __init__(
@@ -154,37 +149,31 @@ class MbconvBlock(nn.Module):
         eps: float = 1e-05,
         momentum: float = 0.1,
     ) -> None:
-        super().__init__()
-        self.add_module('0', nn.Sequential(
-            nn.Conv2d(in_channels, inp * t, kernel_size=1, bias=False),  # (N, 96, 112, 112)
-            nn.BatchNorm2d(inp * t, eps=eps, momentum=momentum),  # (N, 96, 112, 112)
-            nn.SiLU(),  # (N, 96, 112, 112)
-        ))
-        self.add_module('1', nn.Sequential(
-            nn.Conv2d(
-                inp * t,
-                inp * t,
-                kernel_size=kernel,
-                stride=stride,
-                padding=(kernel - 1) // 2,
-                groups=inp * t,
-                bias=False,
-            ),  # (N, 96, 56, 56)
-            nn.BatchNorm2d(inp * t, eps=eps, momentum=momentum),  # (N, 96, 56, 56)
-            nn.SiLU(),  # (N, 96, 56, 56)
-        ))
-        self.add_module('2', SqueezeExcitation(inp * t, inp * t, max(1, inp // 4)))
-        self.add_module('3', nn.Sequential(
-            nn.Conv2d(inp * t, oup, kernel_size=1, bias=False),  # (N, 24, 56, 56)
-            nn.BatchNorm2d(oup, eps=eps, momentum=momentum),  # (N, 24, 56, 56)
-        ))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.get_submodule('0')(x)  # (N, 96, 112, 112)
-        x = self.get_submodule('1')(x)  # (N, 96, 56, 56)
-        x = self.get_submodule('2')(x)  # (N, 96, 56, 56)
-        x = self.get_submodule('3')(x)  # (N, 24, 56, 56)
-        return x
+        super().__init__(
+            nn.Sequential(
+                nn.Conv2d(in_channels, inp * t, kernel_size=1, bias=False),  # (N, 96, 112, 112)
+                nn.BatchNorm2d(inp * t, eps=eps, momentum=momentum),  # (N, 96, 112, 112)
+                nn.SiLU(),  # (N, 96, 112, 112)
+            ),
+            nn.Sequential(
+                nn.Conv2d(
+                    inp * t,
+                    inp * t,
+                    kernel_size=kernel,
+                    stride=stride,
+                    padding=(kernel - 1) // 2,
+                    groups=inp * t,
+                    bias=False,
+                ),  # (N, 96, 56, 56)
+                nn.BatchNorm2d(inp * t, eps=eps, momentum=momentum),  # (N, 96, 56, 56)
+                nn.SiLU(),  # (N, 96, 56, 56)
+            ),
+            SqueezeExcitation(inp * t, inp * t, max(1, inp // 4)),  # (N, 96, 56, 56)
+            nn.Sequential(
+                nn.Conv2d(inp * t, oup, kernel_size=1, bias=False),  # (N, 24, 56, 56)
+                nn.BatchNorm2d(oup, eps=eps, momentum=momentum),  # (N, 24, 56, 56)
+            ),
+        )
 
 
 class Mbconv(nn.Module):

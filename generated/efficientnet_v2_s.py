@@ -48,22 +48,19 @@ class StochasticDepth(nn.Module):
         return f"p={self.p}, mode={self.mode!r}"
 
 
-class FusedMbconv1Block(nn.Module):
+class FusedMbconv1Block(nn.Sequential):
     """Block ``fused_mbconv1_block`` of the spec. Shape comments are those of ``features.1.0.block``."""
 
     def __init__(self, in_channels: int, oup: int, kernel: int, stride: int = 1) -> None:
-        super().__init__()
-        self.add_module('0', nn.Sequential(
-            nn.Conv2d(
-                in_channels, oup, kernel_size=kernel, stride=stride, padding=(kernel - 1) // 2, bias=False
-            ),  # (N, 24, 192, 192)
-            nn.BatchNorm2d(oup, eps=0.001),  # (N, 24, 192, 192)
-            nn.SiLU(),  # (N, 24, 192, 192)
-        ))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.get_submodule('0')(x)  # (N, 24, 192, 192)
-        return x
+        super().__init__(
+            nn.Sequential(
+                nn.Conv2d(
+                    in_channels, oup, kernel_size=kernel, stride=stride, padding=(kernel - 1) // 2, bias=False
+                ),  # (N, 24, 192, 192)
+                nn.BatchNorm2d(oup, eps=0.001),  # (N, 24, 192, 192)
+                nn.SiLU(),  # (N, 24, 192, 192)
+            ),
+        )
 
 
 class FusedMbconv1Res(nn.Module):
@@ -81,27 +78,28 @@ class FusedMbconv1Res(nn.Module):
         return out
 
 
-class FusedMbconvBlock(nn.Module):
+class FusedMbconvBlock(nn.Sequential):
     """Block ``fused_mbconv_block`` of the spec. Shape comments are those of ``features.2.0.block``."""
 
     def __init__(self, in_channels: int, inp: int, oup: int, kernel: int, t: int, stride: int = 1) -> None:
-        super().__init__()
-        self.add_module('0', nn.Sequential(
-            nn.Conv2d(
-                in_channels, inp * t, kernel_size=kernel, stride=stride, padding=(kernel - 1) // 2, bias=False
-            ),  # (N, 96, 96, 96)
-            nn.BatchNorm2d(inp * t, eps=0.001),  # (N, 96, 96, 96)
-            nn.SiLU(),  # (N, 96, 96, 96)
-        ))
-        self.add_module('1', nn.Sequential(
-            nn.Conv2d(inp * t, oup, kernel_size=1, bias=False),  # (N, 48, 96, 96)
-            nn.BatchNorm2d(oup, eps=0.001),  # (N, 48, 96, 96)
-        ))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.get_submodule('0')(x)  # (N, 96, 96, 96)
-        x = self.get_submodule('1')(x)  # (N, 48, 96, 96)
-        return x
+        super().__init__(
+            nn.Sequential(
+                nn.Conv2d(
+                    in_channels,
+                    inp * t,
+                    kernel_size=kernel,
+                    stride=stride,
+                    padding=(kernel - 1) // 2,
+                    bias=False,
+                ),  # (N, 96, 96, 96)
+                nn.BatchNorm2d(inp * t, eps=0.001),  # (N, 96, 96, 96)
+                nn.SiLU(),  # (N, 96, 96, 96)
+            ),
+            nn.Sequential(
+                nn.Conv2d(inp * t, oup, kernel_size=1, bias=False),  # (N, 48, 96, 96)
+                nn.BatchNorm2d(oup, eps=0.001),  # (N, 48, 96, 96)
+            ),
+        )
 
 
 class FusedMbconv(nn.Module):
@@ -161,41 +159,35 @@ class SqueezeExcitation(nn.Module):
         return x
 
 
-class MbconvV2Block(nn.Module):
+class MbconvV2Block(nn.Sequential):
     """Block ``mbconv_v2_block`` of the spec. Shape comments are those of ``features.4.0.block``."""
 
     def __init__(self, in_channels: int, inp: int, oup: int, kernel: int, t: int, stride: int = 1) -> None:
-        super().__init__()
-        self.add_module('0', nn.Sequential(
-            nn.Conv2d(in_channels, inp * t, kernel_size=1, bias=False),  # (N, 256, 48, 48)
-            nn.BatchNorm2d(inp * t, eps=0.001),  # (N, 256, 48, 48)
-            nn.SiLU(),  # (N, 256, 48, 48)
-        ))
-        self.add_module('1', nn.Sequential(
-            nn.Conv2d(
-                inp * t,
-                inp * t,
-                kernel_size=kernel,
-                stride=stride,
-                padding=(kernel - 1) // 2,
-                groups=inp * t,
-                bias=False,
-            ),  # (N, 256, 24, 24)
-            nn.BatchNorm2d(inp * t, eps=0.001),  # (N, 256, 24, 24)
-            nn.SiLU(),  # (N, 256, 24, 24)
-        ))
-        self.add_module('2', SqueezeExcitation(inp * t, inp * t, max(1, inp // 4)))
-        self.add_module('3', nn.Sequential(
-            nn.Conv2d(inp * t, oup, kernel_size=1, bias=False),  # (N, 128, 24, 24)
-            nn.BatchNorm2d(oup, eps=0.001),  # (N, 128, 24, 24)
-        ))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.get_submodule('0')(x)  # (N, 256, 48, 48)
-        x = self.get_submodule('1')(x)  # (N, 256, 24, 24)
-        x = self.get_submodule('2')(x)  # (N, 256, 24, 24)
-        x = self.get_submodule('3')(x)  # (N, 128, 24, 24)
-        return x
+        super().__init__(
+            nn.Sequential(
+                nn.Conv2d(in_channels, inp * t, kernel_size=1, bias=False),  # (N, 256, 48, 48)
+                nn.BatchNorm2d(inp * t, eps=0.001),  # (N, 256, 48, 48)
+                nn.SiLU(),  # (N, 256, 48, 48)
+            ),
+            nn.Sequential(
+                nn.Conv2d(
+                    inp * t,
+                    inp * t,
+                    kernel_size=kernel,
+                    stride=stride,
+                    padding=(kernel - 1) // 2,
+                    groups=inp * t,
+                    bias=False,
+                ),  # (N, 256, 24, 24)
+                nn.BatchNorm2d(inp * t, eps=0.001),  # (N, 256, 24, 24)
+                nn.SiLU(),  # (N, 256, 24, 24)
+            ),
+            SqueezeExcitation(inp * t, inp * t, max(1, inp // 4)),  # (N, 256, 24, 24)
+            nn.Sequential(
+                nn.Conv2d(inp * t, oup, kernel_size=1, bias=False),  # (N, 128, 24, 24)
+                nn.BatchNorm2d(oup, eps=0.001),  # (N, 128, 24, 24)
+            ),
+        )
 
 
 class MbconvV2(nn.Module):

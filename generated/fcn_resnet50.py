@@ -107,23 +107,17 @@ class Backbone(nn.Module):
         return features_aux, x
 
 
-class FcnHead(nn.Module):
+class FcnHead(nn.Sequential):
     """Block ``fcn_head`` of the spec. Shape comments are those of ``classifier``."""
 
     def __init__(self, in_channels: int, width: int, classes: int) -> None:
-        super().__init__()
-        self.add_module('0', nn.Conv2d(in_channels, width, kernel_size=3, padding=1, bias=False))
-        self.add_module('1', nn.BatchNorm2d(width))
-        self.add_module('3', nn.Dropout(p=0.1))
-        self.add_module('4', nn.Conv2d(width, classes, kernel_size=1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.get_submodule('0')(x)  # (N, 512, 28, 28)
-        x = self.get_submodule('1')(x)  # (N, 512, 28, 28)
-        x = torch.relu(x)  # (N, 512, 28, 28)
-        x = self.get_submodule('3')(x)  # (N, 512, 28, 28)
-        x = self.get_submodule('4')(x)  # (N, 21, 28, 28)
-        return x
+        super().__init__(
+            nn.Conv2d(in_channels, width, kernel_size=3, padding=1, bias=False),  # (N, 512, 28, 28)
+            nn.BatchNorm2d(width),  # (N, 512, 28, 28)
+            nn.ReLU(inplace=True),  # (N, 512, 28, 28)
+            nn.Dropout(p=0.1),  # (N, 512, 28, 28)
+            nn.Conv2d(width, classes, kernel_size=1),  # (N, 21, 28, 28)
+        )
 
 
 class FcnResnet50(nn.Module):

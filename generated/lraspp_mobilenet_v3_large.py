@@ -18,33 +18,29 @@ from torch import nn
 __all__ = ['LrasppMobilenetV3Large']
 
 
-class ReluDepthwiseBlock(nn.Module):
+class ReluDepthwiseBlock(nn.Sequential):
     """Block ``relu_depthwise_block`` of the spec. Shape comments are those of ``backbone.1.block``."""
 
     def __init__(self, in_channels: int, exp: int, oup: int, kernel: int, stride: int = 1) -> None:
-        super().__init__()
-        self.add_module('0', nn.Sequential(
-            nn.Conv2d(
-                in_channels,
-                exp,
-                kernel_size=kernel,
-                stride=stride,
-                padding=(kernel - 1) // 2,
-                groups=exp,
-                bias=False,
-            ),  # (N, 16, 112, 112)
-            nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 16, 112, 112)
-            nn.ReLU(inplace=True),  # (N, 16, 112, 112)
-        ))
-        self.add_module('1', nn.Sequential(
-            nn.Conv2d(exp, oup, kernel_size=1, bias=False),  # (N, 16, 112, 112)
-            nn.BatchNorm2d(oup, eps=0.001, momentum=0.01),  # (N, 16, 112, 112)
-        ))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.get_submodule('0')(x)  # (N, 16, 112, 112)
-        x = self.get_submodule('1')(x)  # (N, 16, 112, 112)
-        return x
+        super().__init__(
+            nn.Sequential(
+                nn.Conv2d(
+                    in_channels,
+                    exp,
+                    kernel_size=kernel,
+                    stride=stride,
+                    padding=(kernel - 1) // 2,
+                    groups=exp,
+                    bias=False,
+                ),  # (N, 16, 112, 112)
+                nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 16, 112, 112)
+                nn.ReLU(inplace=True),  # (N, 16, 112, 112)
+            ),
+            nn.Sequential(
+                nn.Conv2d(exp, oup, kernel_size=1, bias=False),  # (N, 16, 112, 112)
+                nn.BatchNorm2d(oup, eps=0.001, momentum=0.01),  # (N, 16, 112, 112)
+            ),
+        )
 
 
 class ResidualReluDepthwise(nn.Module):
@@ -60,33 +56,34 @@ class ResidualReluDepthwise(nn.Module):
         return out
 
 
-class ReluBlock(nn.Module):
+class ReluBlock(nn.Sequential):
     """Block ``relu_block`` of the spec. Shape comments are those of ``backbone.2.block``."""
 
     def __init__(self, in_channels: int, exp: int, oup: int, kernel: int, stride: int = 1) -> None:
-        super().__init__()
-        self.add_module('0', nn.Sequential(
-            nn.Conv2d(in_channels, exp, kernel_size=1, bias=False),  # (N, 64, 112, 112)
-            nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 64, 112, 112)
-            nn.ReLU(inplace=True),  # (N, 64, 112, 112)
-        ))
-        self.add_module('1', nn.Sequential(
-            nn.Conv2d(
-                exp, exp, kernel_size=kernel, stride=stride, padding=(kernel - 1) // 2, groups=exp, bias=False
-            ),  # (N, 64, 56, 56)
-            nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 64, 56, 56)
-            nn.ReLU(inplace=True),  # (N, 64, 56, 56)
-        ))
-        self.add_module('2', nn.Sequential(
-            nn.Conv2d(exp, oup, kernel_size=1, bias=False),  # (N, 24, 56, 56)
-            nn.BatchNorm2d(oup, eps=0.001, momentum=0.01),  # (N, 24, 56, 56)
-        ))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.get_submodule('0')(x)  # (N, 64, 112, 112)
-        x = self.get_submodule('1')(x)  # (N, 64, 56, 56)
-        x = self.get_submodule('2')(x)  # (N, 24, 56, 56)
-        return x
+        super().__init__(
+            nn.Sequential(
+                nn.Conv2d(in_channels, exp, kernel_size=1, bias=False),  # (N, 64, 112, 112)
+                nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 64, 112, 112)
+                nn.ReLU(inplace=True),  # (N, 64, 112, 112)
+            ),
+            nn.Sequential(
+                nn.Conv2d(
+                    exp,
+                    exp,
+                    kernel_size=kernel,
+                    stride=stride,
+                    padding=(kernel - 1) // 2,
+                    groups=exp,
+                    bias=False,
+                ),  # (N, 64, 56, 56)
+                nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 64, 56, 56)
+                nn.ReLU(inplace=True),  # (N, 64, 56, 56)
+            ),
+            nn.Sequential(
+                nn.Conv2d(exp, oup, kernel_size=1, bias=False),  # (N, 24, 56, 56)
+                nn.BatchNorm2d(oup, eps=0.001, momentum=0.01),  # (N, 24, 56, 56)
+            ),
+        )
 
 
 class PlainRelu(nn.Module):
@@ -135,7 +132,7 @@ class SqueezeExcitation(nn.Module):
         return x
 
 
-class ReluSeBlock(nn.Module):
+class ReluSeBlock(nn.Sequential):
     """Block ``relu_se_block`` of the spec. Shape comments are those of ``backbone.4.block``."""
 
     def __init__(
@@ -147,31 +144,31 @@ class ReluSeBlock(nn.Module):
         squeeze: int,
         stride: int = 1,
     ) -> None:
-        super().__init__()
-        self.add_module('0', nn.Sequential(
-            nn.Conv2d(in_channels, exp, kernel_size=1, bias=False),  # (N, 72, 56, 56)
-            nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 72, 56, 56)
-            nn.ReLU(inplace=True),  # (N, 72, 56, 56)
-        ))
-        self.add_module('1', nn.Sequential(
-            nn.Conv2d(
-                exp, exp, kernel_size=kernel, stride=stride, padding=(kernel - 1) // 2, groups=exp, bias=False
-            ),  # (N, 72, 28, 28)
-            nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 72, 28, 28)
-            nn.ReLU(inplace=True),  # (N, 72, 28, 28)
-        ))
-        self.add_module('2', SqueezeExcitation(exp, exp, squeeze))
-        self.add_module('3', nn.Sequential(
-            nn.Conv2d(exp, oup, kernel_size=1, bias=False),  # (N, 40, 28, 28)
-            nn.BatchNorm2d(oup, eps=0.001, momentum=0.01),  # (N, 40, 28, 28)
-        ))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.get_submodule('0')(x)  # (N, 72, 56, 56)
-        x = self.get_submodule('1')(x)  # (N, 72, 28, 28)
-        x = self.get_submodule('2')(x)  # (N, 72, 28, 28)
-        x = self.get_submodule('3')(x)  # (N, 40, 28, 28)
-        return x
+        super().__init__(
+            nn.Sequential(
+                nn.Conv2d(in_channels, exp, kernel_size=1, bias=False),  # (N, 72, 56, 56)
+                nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 72, 56, 56)
+                nn.ReLU(inplace=True),  # (N, 72, 56, 56)
+            ),
+            nn.Sequential(
+                nn.Conv2d(
+                    exp,
+                    exp,
+                    kernel_size=kernel,
+                    stride=stride,
+                    padding=(kernel - 1) // 2,
+                    groups=exp,
+                    bias=False,
+                ),  # (N, 72, 28, 28)
+                nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 72, 28, 28)
+                nn.ReLU(inplace=True),  # (N, 72, 28, 28)
+            ),
+            SqueezeExcitation(exp, exp, squeeze),  # (N, 72, 28, 28)
+            nn.Sequential(
+                nn.Conv2d(exp, oup, kernel_size=1, bias=False),  # (N, 40, 28, 28)
+                nn.BatchNorm2d(oup, eps=0.001, momentum=0.01),  # (N, 40, 28, 28)
+            ),
+        )
 
 
 class PlainReluSe(nn.Module):
@@ -215,33 +212,34 @@ class ResidualReluSe(nn.Module):
         return out
 
 
-class HardswishBlock(nn.Module):
+class HardswishBlock(nn.Sequential):
     """Block ``hardswish_block`` of the spec. Shape comments are those of ``backbone.7.block``."""
 
     def __init__(self, in_channels: int, exp: int, oup: int, kernel: int, stride: int = 1) -> None:
-        super().__init__()
-        self.add_module('0', nn.Sequential(
-            nn.Conv2d(in_channels, exp, kernel_size=1, bias=False),  # (N, 240, 28, 28)
-            nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 240, 28, 28)
-            nn.Hardswish(inplace=True),  # (N, 240, 28, 28)
-        ))
-        self.add_module('1', nn.Sequential(
-            nn.Conv2d(
-                exp, exp, kernel_size=kernel, stride=stride, padding=(kernel - 1) // 2, groups=exp, bias=False
-            ),  # (N, 240, 14, 14)
-            nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 240, 14, 14)
-            nn.Hardswish(inplace=True),  # (N, 240, 14, 14)
-        ))
-        self.add_module('2', nn.Sequential(
-            nn.Conv2d(exp, oup, kernel_size=1, bias=False),  # (N, 80, 14, 14)
-            nn.BatchNorm2d(oup, eps=0.001, momentum=0.01),  # (N, 80, 14, 14)
-        ))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.get_submodule('0')(x)  # (N, 240, 28, 28)
-        x = self.get_submodule('1')(x)  # (N, 240, 14, 14)
-        x = self.get_submodule('2')(x)  # (N, 80, 14, 14)
-        return x
+        super().__init__(
+            nn.Sequential(
+                nn.Conv2d(in_channels, exp, kernel_size=1, bias=False),  # (N, 240, 28, 28)
+                nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 240, 28, 28)
+                nn.Hardswish(inplace=True),  # (N, 240, 28, 28)
+            ),
+            nn.Sequential(
+                nn.Conv2d(
+                    exp,
+                    exp,
+                    kernel_size=kernel,
+                    stride=stride,
+                    padding=(kernel - 1) // 2,
+                    groups=exp,
+                    bias=False,
+                ),  # (N, 240, 14, 14)
+                nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 240, 14, 14)
+                nn.Hardswish(inplace=True),  # (N, 240, 14, 14)
+            ),
+            nn.Sequential(
+                nn.Conv2d(exp, oup, kernel_size=1, bias=False),  # (N, 80, 14, 14)
+                nn.BatchNorm2d(oup, eps=0.001, momentum=0.01),  # (N, 80, 14, 14)
+            ),
+        )
 
 
 class PlainHardswish(nn.Module):
@@ -269,7 +267,7 @@ class ResidualHardswish(nn.Module):
         return out
 
 
-class HardswishSeBlock(nn.Module):
+class HardswishSeBlock(nn.Sequential):
     """Block ``hardswish_se_block`` of the spec. Shape comments are those of ``backbone.11.block``."""
 
     def __init__(
@@ -282,38 +280,32 @@ class HardswishSeBlock(nn.Module):
         stride: int = 1,
         dilation: int = 1,
     ) -> None:
-        super().__init__()
-        self.add_module('0', nn.Sequential(
-            nn.Conv2d(in_channels, exp, kernel_size=1, bias=False),  # (N, 480, 14, 14)
-            nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 480, 14, 14)
-            nn.Hardswish(inplace=True),  # (N, 480, 14, 14)
-        ))
-        self.add_module('1', nn.Sequential(
-            nn.Conv2d(
-                exp,
-                exp,
-                kernel_size=kernel,
-                stride=stride,
-                padding=(kernel - 1) // 2 * dilation,
-                dilation=dilation,
-                groups=exp,
-                bias=False,
-            ),  # (N, 480, 14, 14)
-            nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 480, 14, 14)
-            nn.Hardswish(inplace=True),  # (N, 480, 14, 14)
-        ))
-        self.add_module('2', SqueezeExcitation(exp, exp, squeeze))
-        self.add_module('3', nn.Sequential(
-            nn.Conv2d(exp, oup, kernel_size=1, bias=False),  # (N, 112, 14, 14)
-            nn.BatchNorm2d(oup, eps=0.001, momentum=0.01),  # (N, 112, 14, 14)
-        ))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.get_submodule('0')(x)  # (N, 480, 14, 14)
-        x = self.get_submodule('1')(x)  # (N, 480, 14, 14)
-        x = self.get_submodule('2')(x)  # (N, 480, 14, 14)
-        x = self.get_submodule('3')(x)  # (N, 112, 14, 14)
-        return x
+        super().__init__(
+            nn.Sequential(
+                nn.Conv2d(in_channels, exp, kernel_size=1, bias=False),  # (N, 480, 14, 14)
+                nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 480, 14, 14)
+                nn.Hardswish(inplace=True),  # (N, 480, 14, 14)
+            ),
+            nn.Sequential(
+                nn.Conv2d(
+                    exp,
+                    exp,
+                    kernel_size=kernel,
+                    stride=stride,
+                    padding=(kernel - 1) // 2 * dilation,
+                    dilation=dilation,
+                    groups=exp,
+                    bias=False,
+                ),  # (N, 480, 14, 14)
+                nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 480, 14, 14)
+                nn.Hardswish(inplace=True),  # (N, 480, 14, 14)
+            ),
+            SqueezeExcitation(exp, exp, squeeze),  # (N, 480, 14, 14)
+            nn.Sequential(
+                nn.Conv2d(exp, oup, kernel_size=1, bias=False),  # (N, 112, 14, 14)
+                nn.BatchNorm2d(oup, eps=0.001, momentum=0.01),  # (N, 112, 14, 14)
+            ),
+        )
 
 
 class PlainHardswishSe(nn.Module):

@@ -39,7 +39,7 @@ class SqueezeExcitation(nn.Module):
         return x
 
 
-class ReluSeDepthwiseBlock(nn.Module):
+class ReluSeDepthwiseBlock(nn.Sequential):
     """Block ``relu_se_depthwise_block`` of the spec. Shape comments are those of ``features.1.block``."""
 
     def __init__(
@@ -51,31 +51,26 @@ class ReluSeDepthwiseBlock(nn.Module):
         squeeze: int,
         stride: int = 1,
     ) -> None:
-        super().__init__()
-        self.add_module('0', nn.Sequential(
-            nn.Conv2d(
-                in_channels,
-                exp,
-                kernel_size=kernel,
-                stride=stride,
-                padding=(kernel - 1) // 2,
-                groups=exp,
-                bias=False,
-            ),  # (N, 16, 56, 56)
-            nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 16, 56, 56)
-            nn.ReLU(inplace=True),  # (N, 16, 56, 56)
-        ))
-        self.add_module('1', SqueezeExcitation(exp, exp, squeeze))
-        self.add_module('2', nn.Sequential(
-            nn.Conv2d(exp, oup, kernel_size=1, bias=False),  # (N, 16, 56, 56)
-            nn.BatchNorm2d(oup, eps=0.001, momentum=0.01),  # (N, 16, 56, 56)
-        ))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.get_submodule('0')(x)  # (N, 16, 56, 56)
-        x = self.get_submodule('1')(x)  # (N, 16, 56, 56)
-        x = self.get_submodule('2')(x)  # (N, 16, 56, 56)
-        return x
+        super().__init__(
+            nn.Sequential(
+                nn.Conv2d(
+                    in_channels,
+                    exp,
+                    kernel_size=kernel,
+                    stride=stride,
+                    padding=(kernel - 1) // 2,
+                    groups=exp,
+                    bias=False,
+                ),  # (N, 16, 56, 56)
+                nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 16, 56, 56)
+                nn.ReLU(inplace=True),  # (N, 16, 56, 56)
+            ),
+            SqueezeExcitation(exp, exp, squeeze),  # (N, 16, 56, 56)
+            nn.Sequential(
+                nn.Conv2d(exp, oup, kernel_size=1, bias=False),  # (N, 16, 56, 56)
+                nn.BatchNorm2d(oup, eps=0.001, momentum=0.01),  # (N, 16, 56, 56)
+            ),
+        )
 
 
 class PlainReluSeDepthwise(nn.Module):
@@ -98,33 +93,34 @@ class PlainReluSeDepthwise(nn.Module):
         return x
 
 
-class ReluBlock(nn.Module):
+class ReluBlock(nn.Sequential):
     """Block ``relu_block`` of the spec. Shape comments are those of ``features.2.block``."""
 
     def __init__(self, in_channels: int, exp: int, oup: int, kernel: int, stride: int = 1) -> None:
-        super().__init__()
-        self.add_module('0', nn.Sequential(
-            nn.Conv2d(in_channels, exp, kernel_size=1, bias=False),  # (N, 72, 56, 56)
-            nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 72, 56, 56)
-            nn.ReLU(inplace=True),  # (N, 72, 56, 56)
-        ))
-        self.add_module('1', nn.Sequential(
-            nn.Conv2d(
-                exp, exp, kernel_size=kernel, stride=stride, padding=(kernel - 1) // 2, groups=exp, bias=False
-            ),  # (N, 72, 28, 28)
-            nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 72, 28, 28)
-            nn.ReLU(inplace=True),  # (N, 72, 28, 28)
-        ))
-        self.add_module('2', nn.Sequential(
-            nn.Conv2d(exp, oup, kernel_size=1, bias=False),  # (N, 24, 28, 28)
-            nn.BatchNorm2d(oup, eps=0.001, momentum=0.01),  # (N, 24, 28, 28)
-        ))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.get_submodule('0')(x)  # (N, 72, 56, 56)
-        x = self.get_submodule('1')(x)  # (N, 72, 28, 28)
-        x = self.get_submodule('2')(x)  # (N, 24, 28, 28)
-        return x
+        super().__init__(
+            nn.Sequential(
+                nn.Conv2d(in_channels, exp, kernel_size=1, bias=False),  # (N, 72, 56, 56)
+                nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 72, 56, 56)
+                nn.ReLU(inplace=True),  # (N, 72, 56, 56)
+            ),
+            nn.Sequential(
+                nn.Conv2d(
+                    exp,
+                    exp,
+                    kernel_size=kernel,
+                    stride=stride,
+                    padding=(kernel - 1) // 2,
+                    groups=exp,
+                    bias=False,
+                ),  # (N, 72, 28, 28)
+                nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 72, 28, 28)
+                nn.ReLU(inplace=True),  # (N, 72, 28, 28)
+            ),
+            nn.Sequential(
+                nn.Conv2d(exp, oup, kernel_size=1, bias=False),  # (N, 24, 28, 28)
+                nn.BatchNorm2d(oup, eps=0.001, momentum=0.01),  # (N, 24, 28, 28)
+            ),
+        )
 
 
 class PlainRelu(nn.Module):
@@ -152,7 +148,7 @@ class ResidualRelu(nn.Module):
         return out
 
 
-class HardswishSeBlock(nn.Module):
+class HardswishSeBlock(nn.Sequential):
     """Block ``hardswish_se_block`` of the spec. Shape comments are those of ``features.4.block``."""
 
     def __init__(
@@ -165,38 +161,32 @@ class HardswishSeBlock(nn.Module):
         stride: int = 1,
         dilation: int = 1,
     ) -> None:
-        super().__init__()
-        self.add_module('0', nn.Sequential(
-            nn.Conv2d(in_channels, exp, kernel_size=1, bias=False),  # (N, 96, 28, 28)
-            nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 96, 28, 28)
-            nn.Hardswish(inplace=True),  # (N, 96, 28, 28)
-        ))
-        self.add_module('1', nn.Sequential(
-            nn.Conv2d(
-                exp,
-                exp,
-                kernel_size=kernel,
-                stride=stride,
-                padding=(kernel - 1) // 2 * dilation,
-                dilation=dilation,
-                groups=exp,
-                bias=False,
-            ),  # (N, 96, 14, 14)
-            nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 96, 14, 14)
-            nn.Hardswish(inplace=True),  # (N, 96, 14, 14)
-        ))
-        self.add_module('2', SqueezeExcitation(exp, exp, squeeze))
-        self.add_module('3', nn.Sequential(
-            nn.Conv2d(exp, oup, kernel_size=1, bias=False),  # (N, 40, 14, 14)
-            nn.BatchNorm2d(oup, eps=0.001, momentum=0.01),  # (N, 40, 14, 14)
-        ))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.get_submodule('0')(x)  # (N, 96, 28, 28)
-        x = self.get_submodule('1')(x)  # (N, 96, 14, 14)
-        x = self.get_submodule('2')(x)  # (N, 96, 14, 14)
-        x = self.get_submodule('3')(x)  # (N, 40, 14, 14)
-        return x
+        super().__init__(
+            nn.Sequential(
+                nn.Conv2d(in_channels, exp, kernel_size=1, bias=False),  # (N, 96, 28, 28)
+                nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 96, 28, 28)
+                nn.Hardswish(inplace=True),  # (N, 96, 28, 28)
+            ),
+            nn.Sequential(
+                nn.Conv2d(
+                    exp,
+                    exp,
+                    kernel_size=kernel,
+                    stride=stride,
+                    padding=(kernel - 1) // 2 * dilation,
+                    dilation=dilation,
+                    groups=exp,
+                    bias=False,
+                ),  # (N, 96, 14, 14)
+                nn.BatchNorm2d(exp, eps=0.001, momentum=0.01),  # (N, 96, 14, 14)
+                nn.Hardswish(inplace=True),  # (N, 96, 14, 14)
+            ),
+            SqueezeExcitation(exp, exp, squeeze),  # (N, 96, 14, 14)
+            nn.Sequential(
+                nn.Conv2d(exp, oup, kernel_size=1, bias=False),  # (N, 40, 14, 14)
+                nn.BatchNorm2d(oup, eps=0.001, momentum=0.01),  # (N, 40, 14, 14)
+            ),
+        )
 
 
 class PlainHardswishSe(nn.Module):

@@ -58,7 +58,7 @@ def test_channels_in_is_the_block_input_width_in_every_backend(tmp_path: Path) -
     spec.write_text(DEPTHWISE)
     model = cnnspec.load(spec)
     source = model.to_source()
-    assert "nn.Conv2d(in_channels, in_channels, kernel_size=3, padding=1, groups=in_channels)" in source
+    assert "nn.Conv2d(\n                in_channels, in_channels, kernel_size=3, padding=1, groups=in_channels\n" in source
     torch = pytest.importorskip("torch")
     ort = pytest.importorskip("onnxruntime")
     net = model.to_torch().eval()

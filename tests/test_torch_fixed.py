@@ -109,7 +109,7 @@ def test_M3_a_kernel_repeated_over_channels_is_written_once(tmp_path: Path) -> N
                     "trainable: false}]}}\nlayers: [stage: {name: s, block: f, repeat: 1}]\n")
     source = render_source(load(spec).graph)
     assert len(source) < 2000 and "F2_0_WEIGHT = [[1.0]]\n" in source
-    assert "assign(self.get_submodule('0').weight, F2_0_WEIGHT, trainable=False)" in source
+    assert "assign(self[0].weight, F2_0_WEIGHT, trainable=False)" in source
 
 
 def test_M3_a_repeated_kernel_fills_every_channel_pair_and_equals_onnx(tmp_path: Path) -> None:

@@ -87,7 +87,7 @@ class Generator:
         """A scope that ``nn.Sequential`` reproduces exactly: members ``0..n-1``, each reading the one before,
         and only the last one's output read outside (an ``nn.Sequential`` returns one tensor: a scope whose
         inner ``as:`` tensor is read outside needs a class that returns it too)."""
-        if scope.kind not in ("sequential", "stage", "model", "projection") or not scope.members:
+        if scope.kind not in ("sequential", "stage", "model", "projection", "block") or not scope.members:
             return False
         if len(scope.outputs) > 1:
             return False
@@ -232,7 +232,14 @@ class Generator:
 
     def _build(self, view: ClassView, group: Group, in_name: str, args: list[tuple[str, Any]]) -> ClassInfo:
         b = Builder(self, view, {in_name, *(self.py[a] for a, _ in args)}, in_name)
-        out_sym = self.forward(b, group, input_sym(b, group, E.name(in_name)))
+        sym = input_sym(b, group, E.name(in_name))
+        if all(self.is_chain(it.node) for it in group):  # type: ignore[arg-type]  # as torchvision's Conv2dNormActivation
+            lines, out_sym, fixups = b.inline_sequential(group, sym, "self")
+            lines[0] = Line(0, "super().__init__(")
+            view.base, view.sequential = "nn.Sequential", True
+            view.init = lines + fixups
+        else:
+            out_sym = self.forward(b, group, sym)
         first = group[0].node
         params = [Param(in_name, "int")]
         params += [Param(self.py[a], _arg_annotation(group, a, d)) for a, d in args if d is REQUIRED]
