@@ -201,7 +201,7 @@ def test_spec_name_and_description_cannot_inject_code(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("spec", "code"), [
     ("name: d\nparams: {__class__: 3}\ninput: [1, 8, 8]\nlayers: [conv: {out: $__class__, kernel: 1}]\n",
      "def __init__(self, class_: int = 3) -> None:"),
-    ("name: d\ninput: [1, 8, 8]\nblocks:\n  __init__:\n    layers: [relu]\nlayers:\n  - __init__\n", "class Init(nn.Module):"),
+    ("name: d\ninput: [1, 8, 8]\nblocks:\n  __init__:\n    layers: [relu]\nlayers:\n  - __init__\n", "class Init(nn.Sequential):"),
 ])
 def test_names_python_reserves_are_mangled_in_the_python_backend(tmp_path, monkeypatch, capsys, spec: str,
                                                                   code: str) -> None:
