@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 FORMATS = ("text", "json", "github", "sarif")
 MAX_JOBS = 8  # processes analysing files at once
+MEMO_FILES = 256  # loaded files kept per process: the libraries the specs share stay, each spec then goes
 COLLECT_EVERY = 256  # files analysed between two runs of the cyclic garbage collector (``_paced``)
 FILES_PER_JOB = 8  # a process costs about 20 ms to start and to build the op models it needs: fewer files, no fork
 
@@ -133,7 +134,7 @@ def check_files(files: list[Path], kwargs: dict, stdin_text: str | None, cache: 
     A file that several specs import is loaded once per process."""
     results: list[Result | None] = [_remembered(f, cache) for f in files]
     todo = [files[i] for i, r in enumerate(results) if r is None]
-    analyse = _paced(functools.partial(_fresh, kwargs=kwargs, stdin_text=stdin_text, cache=cache, memo=DocMemo()))
+    analyse = _paced(functools.partial(_fresh, kwargs=kwargs, stdin_text=stdin_text, cache=cache, memo=DocMemo(limit=MEMO_FILES)))
     workers = _workers(jobs, len(todo))
     was_enabled = gc.isenabled()
     gc.disable()
