@@ -134,7 +134,8 @@ def check_files(files: list[Path], kwargs: dict, stdin_text: str | None, cache: 
     A file that several specs import is loaded once per process."""
     results: list[Result | None] = [_remembered(f, cache) for f in files]
     todo = [files[i] for i, r in enumerate(results) if r is None]
-    analyse = _paced(functools.partial(_fresh, kwargs=kwargs, stdin_text=stdin_text, cache=cache, memo=DocMemo(limit=MEMO_FILES)))
+    memo = DocMemo(limit=MEMO_FILES)
+    analyse = _paced(functools.partial(_fresh, kwargs=kwargs, stdin_text=stdin_text, cache=cache, memo=memo))
     workers = _workers(jobs, len(todo))
     was_enabled = gc.isenabled()
     gc.disable()
