@@ -38,8 +38,8 @@ def _parser(only: str | None = None) -> tuple[argparse.ArgumentParser, dict[str,
         prog="cnnspec",
         description="CNN architectures as YAML: checked, measured, compiled to PyTorch, ONNX and diagrams.",
         epilog="A spec path `-` reads the spec from standard input (check, summary). Colour on a terminal; "
-        "NO_COLOR=1 turns it off, FORCE_COLOR=1 forces it. check, summary, diff and schema need only pydantic and "
-        "PyYAML; a command that needs an extra names it (pip install 'cnnspec[source|torch|onnx|gpu|all]'). "
+        "NO_COLOR=1 turns it off, FORCE_COLOR=1 forces it. check, summary and diff need only PyYAML, schema also "
+        "pydantic; a command that needs an extra names it (pip install 'cnnspec[source|torch|onnx|gpu|all]'). "
         "Exit codes: 0 ok, 1 spec errors (or differences with diff --exit-code), 2 usage errors.",
     )
     parser.add_argument("--version", action="version", version=f"cnnspec {__version__}")
@@ -74,8 +74,9 @@ def entry() -> NoReturn:
 
     * The cyclic garbage collector is paused while the commands are imported, and what they made is then
       frozen (out of every later collection): a start allocates only what lives to the end.
-    * pydantic's plugins are off (``PYDANTIC_DISABLE_PLUGINS``, unless set): looking them up reads the
-      metadata of every installed package, 25-40 ms, and cnnspec's models have no use for them.
+    * pydantic's plugins are off (``PYDANTIC_DISABLE_PLUGINS``, unless set) for ``schema``, the one command that
+      imports pydantic: looking them up reads the metadata of every installed package, 25-40 ms, and the
+      schema has no use for them.
     * The commands that import no torch or onnx (:data:`FAST_EXIT`) leave without the interpreter's teardown,
       which frees every object one by one (25 ms after ``check specs/``), once their output is flushed, as
       mypy does. The others may have registered exit handlers (torch, onnxruntime), so they exit normally.

@@ -1,7 +1,7 @@
 """Optional dependencies: which extra of ``pip install 'cnnspec[...]'`` provides each heavy module, and a
 missing one turned into one usage line instead of a traceback.
 
-``pip install cnnspec`` gives ``check``, ``summary``, ``diff`` and ``schema`` (pydantic and PyYAML only).
+``pip install cnnspec`` gives ``check``, ``summary``, ``diff`` (PyYAML only) and ``schema`` (also pydantic).
 The extras add the compilers: ``source`` (jinja2: PyTorch source, ``build --target torch``), ``torch``
 (jinja2 and torch: also ``Model.to_torch()`` and ``.pt``/``.pth`` checkpoints), ``onnx`` (onnx,
 onnxruntime, numpy, safetensors: ``build --target onnx``, ``run``, ``bench``), ``gpu`` (the same with

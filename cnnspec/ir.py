@@ -3,7 +3,7 @@
 ``elaborate`` builds a :class:`Graph` from a spec (blocks expanded, ``$expressions`` evaluated, names
 given, every op's settings validated); ``infer`` returns a new one with every value's shape and every
 node's attributes, tensors and costs. Backends (PyTorch source, ONNX, diagrams) and reports read only
-this module's types and the ops (``cnnspec.ops``): they never see YAML, the parser or pydantic errors.
+this module's types and the ops (``cnnspec.ops``): they never see YAML, the parser or validation errors.
 
 * A :class:`Node` is one op applied to a list of input values, producing output values (integers that
   index ``Graph.shapes``). ``residual`` and ``concat`` in a spec are sugar: they become ``add`` and

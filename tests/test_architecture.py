@@ -1,6 +1,6 @@
 """The structure the redesign promised (issue 11), read from the source with ``ast`` (no imports, fast):
 each op's name is a string in its family's module only; no import circles in ``cnnspec/``; no backend imports
-the front end; op modules import only the ops, the graph, pydantic and the standard library."""
+the front end; op modules import only the ops, the graph, the settings models and the standard library."""
 
 from __future__ import annotations
 
@@ -130,8 +130,8 @@ def test_only_the_command_line_imports_the_commands() -> None:
     assert found == []
 
 
-def test_op_modules_import_only_ops_ir_pydantic_and_the_standard_library() -> None:
-    allowed = ("cnnspec.ops", "cnnspec.ir", "pydantic", "__future__")
+def test_op_modules_import_only_ops_ir_settings_and_the_standard_library() -> None:
+    allowed = ("cnnspec.ops", "cnnspec.ir", "cnnspec.settings", "__future__")
     found = [(name, target) for name in SOURCES if name.startswith("cnnspec.ops")
              for level in (True, False) for target in imports(name, module_level=level)
              if not (target.startswith(allowed) or target.split(".")[0] in sys.stdlib_module_names)]

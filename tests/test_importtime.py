@@ -1,5 +1,5 @@
 """``cnnspec check`` and ``cnnspec summary`` must stay light: they never import the backends' heavy
-dependencies. Checked on real processes with ``python -X importtime`` (every imported module is listed)."""
+dependencies, nor pydantic (only ``cnnspec schema`` builds pydantic models). Checked on real processes with ``python -X importtime`` (every imported module is listed)."""
 
 from __future__ import annotations
 
@@ -30,5 +30,6 @@ def test_no_heavy_imports(args: tuple[str, ...]) -> None:
     modules = imported_modules(*args)
     heavy = sorted(m for m in modules if m.split(".")[0] in HEAVY)
     assert heavy == []
+    assert sorted(m for m in modules if m.split(".")[0] in ("pydantic", "pydantic_core")) == []
     if args[0] == "check":  # its processes are forked by cnnspec.forkmap: no 20 ms pool to import
         assert not {"multiprocessing", "concurrent.futures"} & modules

@@ -5,10 +5,10 @@ one's product and nothing else::
     link (``use:`` imports, the block table) -> elaborate (blocks, ``$expressions``, names: a graph of
     values) -> infer (shapes, tensors, costs for one input shape)
 
-Imports nothing heavier than pydantic and PyYAML: this is the whole path of ``cnnspec check`` and
-``cnnspec summary``. The names below are loaded on first use (PEP 562), so importing one stage
-(``cnnspec.frontend.read``, which ``check``'s result cache needs) does not load the others: the op
-registry and pydantic's models are most of a cold start (0.2 s of ``check``)."""
+Imports nothing heavier than PyYAML: this is the whole path of ``cnnspec check`` and ``cnnspec summary``.
+The names below are loaded on first use (PEP 562), so importing one stage (``cnnspec.frontend.read``, which
+``check``'s result cache needs) does not load the others: the op registry and its settings models are
+most of a cold start."""
 
 from __future__ import annotations
 

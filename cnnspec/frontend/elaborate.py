@@ -12,8 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
-
 from cnnspec import ir
 from cnnspec.errors import SourcePos, SpecError
 from cnnspec.frontend import ast
@@ -30,6 +28,7 @@ from cnnspec.ops.base import label as layer_label
 from cnnspec.ops.conv import Conv, ConvSettings
 from cnnspec.ops.merge import Add, Concat, Label, Mul
 from cnnspec.ops.norm import BatchNorm, BatchNormSettings
+from cnnspec.settings import ValidationError
 
 MAX_NODES = 50_000  # about 2 s of analysis on a slow machine
 INPUT = 0  # the value id of the graph's input

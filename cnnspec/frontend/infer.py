@@ -15,8 +15,6 @@ import math
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
-from pydantic import ValidationError
-
 from cnnspec import ir
 from cnnspec.errors import SpecError
 from cnnspec.frontend.expr import CHANNELS_IN, ExprError, evaluate_written
@@ -24,6 +22,7 @@ from cnnspec.ops import REGISTRY
 from cnnspec.ops.base import Inferred, RuleError
 from cnnspec.ops.merge import projection
 from cnnspec.ops.shape import fmt
+from cnnspec.settings import ValidationError
 
 MAX_SIZE = 2**63 - 1  # the largest size PyTorch and ONNX can hold (int64)
 

@@ -1,4 +1,4 @@
-"""Turn pydantic's validation errors into one-line messages a student understands, located in the file."""
+"""Turn validation errors (``cnnspec.settings``, in pydantic's form) into one-line messages a student understands, located in the file."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from collections.abc import Callable, Iterable
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import BaseModel, ValidationError
-
 from cnnspec.errors import SourcePos, SpecError
+from cnnspec.settings import Model, ValidationError
 
 _EXPECTED = {
     "int_type": "a whole number",
@@ -71,7 +70,7 @@ def _show(value: Any) -> str:
     return text if len(text) < 40 else text[:37] + "..."
 
 
-def _data_loc(loc: tuple[Any, ...], model: type[BaseModel]) -> tuple[Any, ...]:
+def _data_loc(loc: tuple[Any, ...], model: type[Model]) -> tuple[Any, ...]:
     """Keep the parts of a pydantic location that index data (field names, list indices, dict keys),
     dropping union-member tags such as ``'int'`` or ``'list[int]'``."""
     out: list[Any] = []
@@ -87,7 +86,7 @@ _TAGS = {"int", "str", "float", "bool", "list", "dict", "Projection", "literal['
 
 def validation_errors(
     exc: ValidationError | list[Any],
-    model: type[BaseModel],
+    model: type[Model],
     what: str,
     pos_of: Callable[[tuple[Any, ...], bool], SourcePos],
     value_of: Callable[[tuple[Any, ...]], Any],
@@ -117,7 +116,7 @@ def validation_errors(
 
 def _message(
     errors: list[Any],
-    model: type[BaseModel],
+    model: type[Model],
     what: str,
     pos_of: Callable[[tuple[Any, ...], bool], SourcePos],
     value_of: Callable[[tuple[Any, ...]], Any],
@@ -199,7 +198,7 @@ def _expected_for(errors: list[Any], first: Any) -> str:
     return text.replace("a whole number or a string", "a whole number or a `$expression`")
 
 
-def _fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+def _fields(model: type[Model], loc: tuple[Any, ...]) -> list[str]:
     """The field names of the model found at data path ``loc`` under ``model`` (through optional fields, dicts
     of models such as ``blocks`` and lists), or [] when there is none."""
     current: Any = model
@@ -218,7 +217,7 @@ def _fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
 
 
 def _is_model(annotation: Any) -> bool:
-    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+    return isinstance(annotation, type) and issubclass(annotation, Model)
 
 
 def _unwrap(annotation: Any) -> Any:

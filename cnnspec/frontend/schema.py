@@ -1,4 +1,5 @@
-"""The JSON Schema of spec files, derived from the pydantic models, for editors and CI.
+"""The JSON Schema of spec files, for editors and CI: pydantic's schema of the settings models (``cnnspec.settings``,
+rebuilt as pydantic models by ``pydantic_model``).
 
 The structure models keep layer lists raw (``str | dict``), so the layer item schema is built here from
 the op registry and the structures: one ``oneOf`` entry per op (its settings' schema, summary and
@@ -10,11 +11,18 @@ parameters), never stricter: a spec the schema rejects, ``check`` rejects.
 
 from __future__ import annotations
 
+import functools
 import json
-from typing import Any
+import typing
+from types import UnionType
+from typing import Annotated, Any, Union
 
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, WithJsonSchema, create_model
+from pydantic import Field as PydanticField
+from pydantic import Tag as PydanticTag
+from pydantic_core import PydanticCustomError
 
+from cnnspec import settings
 from cnnspec.frontend.spec import STRUCTURES, BlocksFile, Projection, SpecFile
 from cnnspec.ops import REGISTRY
 
@@ -98,10 +106,66 @@ def schema_text() -> str:
     return json.dumps(spec_schema(), indent=2, ensure_ascii=False) + "\n"
 
 
+# -- models as pydantic's ----------------------------------------------------------------------------------
+@functools.cache
+def pydantic_model(model: type[settings.Model]) -> type[BaseModel]:
+    """``model`` as a strict pydantic model with the same fields, defaults, documentation and checks (its JSON
+    Schema is pydantic's; ``tests/test_settings.py`` validates with both)."""
+    fields: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        default: Any = ... if info.is_required() else info.default
+        extra: dict[str, Any] = {k: v for k, v in (("description", info.description), ("examples", info.examples),
+                                                    *info.bounds.items()) if v is not None}
+        declared = PydanticField(default_factory=info.default_factory, **extra) \
+            if info.default_factory is not None else PydanticField(default, **extra)
+        fields[name] = (_pydantic_type(info.annotation), declared)
+    config = ConfigDict(extra="forbid", strict=True)
+    made: type[BaseModel] = create_model(model.__name__, __config__=config, __doc__=model.__dict__.get("__doc__"),
+                                         __module__=model.__module__, **fields)
+    return made
+
+
+def _pydantic_type(annotation: Any) -> Any:
+    """``annotation`` with settings models and markers replaced by their pydantic counterparts."""
+    if isinstance(annotation, type) and issubclass(annotation, settings.Model):
+        return pydantic_model(annotation)
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Annotated:
+        return Annotated[(_pydantic_type(args[0]), *[_pydantic_marker(m) for m in args[1:]])]  # type: ignore[valid-type]
+    if origin in (Union, UnionType):
+        return Union[tuple(_pydantic_type(a) for a in args)]  # noqa: UP007 (built from a tuple)
+    if origin in (list, dict):
+        return origin[tuple(_pydantic_type(a) for a in args)]
+    return annotation
+
+
+def _pydantic_marker(marker: Any) -> Any:
+    if isinstance(marker, settings.Before):
+        return BeforeValidator(_pydantic_before(marker.function))
+    if isinstance(marker, settings.JsonSchema):
+        return WithJsonSchema(marker.schema)
+    if isinstance(marker, settings.Tag):
+        return PydanticTag(marker.name)
+    if isinstance(marker, settings.Pick):
+        return Discriminator(marker.function)
+    return marker
+
+
+def _pydantic_before(function: Any) -> Any:
+    def before(value: Any) -> Any:
+        try:
+            return function(value)
+        except settings.SettingError as exc:
+            raise PydanticCustomError(exc.kind, exc.message) from None
+
+    before.__name__ = function.__name__
+    return before
+
+
 # -- models --------------------------------------------------------------------------------------------
-def _model_schema(model: type[BaseModel], defs: dict[str, Any]) -> dict[str, Any]:
+def _model_schema(model: type[settings.Model], defs: dict[str, Any]) -> dict[str, Any]:
     """``model``'s schema without titles; nested models go to ``defs``."""
-    schema = _strip_titles(model.model_json_schema(ref_template="#/definitions/{model}"))
+    schema = _strip_titles(pydantic_model(model).model_json_schema(ref_template="#/definitions/{model}"))
     defs.update(schema.pop("$defs", {}))
     _fill_examples(schema)
     for sub in defs.values():
@@ -109,7 +173,7 @@ def _model_schema(model: type[BaseModel], defs: dict[str, Any]) -> dict[str, Any
     return schema
 
 
-def _settings(model: type[BaseModel], defs: dict[str, Any], summary: str, expressions: bool = True
+def _settings(model: type[settings.Model], defs: dict[str, Any], summary: str, expressions: bool = True
               ) -> dict[str, Any]:
     """The schema of an op's or structure's settings; with ``expressions``, every field also accepts a
     ``$expression`` (the resolver substitutes them before validating these settings)."""

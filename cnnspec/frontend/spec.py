@@ -8,10 +8,8 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, WithJsonSchema
-from pydantic_core import PydanticCustomError
-
 from cnnspec.ops.base import Name
+from cnnspec.settings import Before, Field, JsonSchema, Model, Pick, SettingError, Tag
 
 LayerItem = str | dict[str, Any]
 ParamValue = bool | int | float | str
@@ -20,8 +18,8 @@ ArgType = Literal["int", "float", "bool", "str", "list[int]", "list[float]", "in
 LAYERS_EXAMPLE = [{"conv": {"out": 64, "kernel": 3, "padding": 1}}, "relu"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
+class _Strict(Model):
+    """Strict, as every settings model: no conversion, unknown keys refused."""
 
 
 class TypedDefault(_Strict):
@@ -33,7 +31,7 @@ class TypedDefault(_Strict):
 
 # a mapping is a typed default, anything else a default value: a wrong one is reported in the words of one form
 ArgValue = Annotated[Annotated[ArgDefault, Tag("ArgDefault")] | Annotated[TypedDefault, Tag("TypedDefault")],
-                     Discriminator(lambda v: "TypedDefault" if isinstance(v, dict) else "ArgDefault")]
+                     Pick(lambda v: "TypedDefault" if isinstance(v, dict) else "ArgDefault")]
 
 
 class BlockDef(_Strict):
@@ -79,15 +77,15 @@ def whole_count(value: Any) -> Any:
         whole = exact.is_finite() and exact.adjusted() < 19 and exact == exact.to_integral_value()
         number = int(exact) if whole else value
     if isinstance(number, bool) or not isinstance(number, int) or number < 1:
-        raise PydanticCustomError("budget_count", f"Input should be {_COUNT_WORDS}")
+        raise SettingError("budget_count", f"Input should be {_COUNT_WORDS}")
     return number
 
 
 _COUNT_SCHEMA = {"anyOf": [{"type": "integer", "minimum": 1},
                            {"type": "string", "pattern": "^[0-9]+(_[0-9]+)*$|^[0-9.]+[eE][+]?[0-9]+$"}]}
-Count = Annotated[int, BeforeValidator(whole_count), WithJsonSchema(_COUNT_SCHEMA)]
-Size = Annotated[int | str, BeforeValidator(whole_count),
-                 WithJsonSchema({"anyOf": [*_COUNT_SCHEMA["anyOf"], {"type": "string", "pattern": "^\\$"}]})]
+Count = Annotated[int, Before(whole_count), JsonSchema(_COUNT_SCHEMA)]
+Size = Annotated[int | str, Before(whole_count),
+                 JsonSchema({"anyOf": [*_COUNT_SCHEMA["anyOf"], {"type": "string", "pattern": "^\\$"}]})]
 
 
 class Constraints(_Strict):
@@ -215,7 +213,7 @@ class StageSettings(_Strict):
     start: int = Field(0, ge=0, description="The number of the first instance named with `prefix`.", examples=[1])
 
 
-STRUCTURES: dict[str, type[BaseModel]] = {
+STRUCTURES: dict[str, type[Model]] = {
     "sequential": SequentialSettings,
     "residual": ResidualSettings,
     "concat": ConcatSettings,

@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
 from cnnspec.errors import SpecError
 from cnnspec.frontend import ast
 from cnnspec.frontend.argtypes import fits, is_type, is_typed_default, misspelt_type, words
@@ -34,6 +32,7 @@ from cnnspec.frontend.spec import (
     StageSettings,
 )
 from cnnspec.ops import REGISTRY
+from cnnspec.settings import Model, ValidationError
 
 # the ops a spec writes as layers (merges are written as the `residual` and `concat` structures)
 LAYER_OPS = {name: op for name, op in REGISTRY.items() if op.traits.inputs == 1}
@@ -81,7 +80,7 @@ class _Parser:
         return ast.Spots(self.pos(path), self.doc, path)
 
     # -- checking ---------------------------------------------------------------------------------------
-    def check(self, model: type[BaseModel], data: Any, path: DataPath, what: str, tolerant: bool = True
+    def check(self, model: type[Model], data: Any, path: DataPath, what: str, tolerant: bool = True
               ) -> tuple[Any, bool]:
         """``data`` validated against ``model`` (None when it is not valid as written) and whether it is
         valid apart from its ``$expressions``, which ``elaborate`` checks once evaluated (``tolerant``:
@@ -94,7 +93,7 @@ class _Parser:
                                                  lambda loc: _get(data, loc)) if real else [])
             return None, not real
 
-    def check_settings(self, model: type[BaseModel], data: dict[str, Any], path: DataPath, what: str
+    def check_settings(self, model: type[Model], data: dict[str, Any], path: DataPath, what: str
                        ) -> tuple[Any, bool]:
         """:meth:`check` for an op's settings (a flat mapping, checked for every layer of every block): a
         setting given as an expression is left out, and so not missing."""
@@ -129,7 +128,7 @@ class _Parser:
     def file(self, what: str | None) -> tuple[ast.SpecAst | None, list[SpecError]]:
         data = self.doc.data
         library = is_library(data)
-        model: type[BaseModel] = BlocksFile if library else SpecFile
+        model: type[Model] = BlocksFile if library else SpecFile
         top, _ = self.check(model, data, (), what or ("the block library" if library else "the spec"), tolerant=False)
         blocks = tuple(self.blocks(data.get("blocks")))
         layers = self.layers(data["layers"], ("layers",)) if isinstance(data.get("layers"), list) else None
@@ -457,8 +456,8 @@ def _shown(value: Any) -> str:
     return "a list" if isinstance(value, list) else "a mapping" if isinstance(value, dict) else f"`{value}`"
 
 
-def _explained_by_expression(error: Any, data: Any, model: type[BaseModel]) -> bool:
-    """Whether a pydantic error is about a value that is, or holds, a ``$expression`` (checked by
+def _explained_by_expression(error: Any, data: Any, model: type[Model]) -> bool:
+    """Whether a validation error is about a value that is, or holds, a ``$expression`` (checked by
     ``elaborate`` once evaluated). Unknown and missing keys never are."""
     if error["type"] in ("extra_forbidden", "missing"):
         return False
@@ -480,7 +479,7 @@ def _get(data: object, loc: tuple[object, ...]) -> object:
     return data
 
 
-def _example_of(model: type[BaseModel], value: Any) -> str:
+def _example_of(model: type[Model], value: Any) -> str:
     """The mapping a bare value was probably meant as (``dropout: 0.5`` -> ``{p: 0.5}``): the op's first
     required setting, else its first setting, given that value; the generic example otherwise."""
     fields = {name: info for name, info in model.model_fields.items() if name != "name"}

@@ -14,14 +14,12 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel
-from pydantic_core import PydanticUndefined
-
 from cnnspec.frontend.spec import STRUCTURES
 from cnnspec.frontend.syntax import LAYER_OPS
 from cnnspec.lsp.document import DocumentAnalysis, View
 from cnnspec.lsp.navigation import block_at
 from cnnspec.ops import REGISTRY
+from cnnspec.settings import REQUIRED, Model
 
 LAYER_LISTS = frozenset({"layers", "body", "shortcut", "branches"})
 STRUCTURE_SUMMARIES = {
@@ -104,7 +102,7 @@ def values(view: View, owner: str, key: str, text: str) -> list[Item]:
     """The words a setting allows (``padding_mode: reflect``), block names after ``block:``."""
     if key == "block":
         return [Item(name, "block", f"block ({_signature(block.args)})") for name, block in _blocks(view).items()]
-    model: type[BaseModel] | None = REGISTRY[owner].Settings if owner in LAYER_OPS else STRUCTURES.get(owner)
+    model: type[Model] | None = REGISTRY[owner].Settings if owner in LAYER_OPS else STRUCTURES.get(owner)
     field = model.model_fields.get(key) if model is not None else None
     if field is None:
         return []
@@ -209,14 +207,14 @@ def _stage_block(lines: list[str], line: int) -> str | None:
 
 
 # -- items -----------------------------------------------------------------------------------------------
-def _settings(model: type[BaseModel]) -> list[Item]:
+def _settings(model: type[Model]) -> list[Item]:
     """The fields of a settings model, ``name`` (every layer's) last."""
     out = []
     for name, field in sorted(model.model_fields.items(), key=lambda item: item[0] == "name"):
         if field.is_required():
             detail = "required"
         else:
-            default = field.get_default(call_default_factory=True)
+            default = field.get_default()
             detail = f"default {_yaml(default)}" if default is not None else "optional"
         out.append(Item(name, "setting", detail, field.description or ""))
     return out
@@ -225,7 +223,7 @@ def _settings(model: type[BaseModel]) -> list[Item]:
 def _yaml(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value) if value is not PydanticUndefined else ""
+    return str(value) if value is not REQUIRED else ""
 
 
 def _words(annotation: Any) -> list[str]:

@@ -6,8 +6,6 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
-
 from cnnspec.ir import Init, Shape, TensorSpec
 from cnnspec.ops.base import (
     Inferred,
@@ -20,6 +18,7 @@ from cnnspec.ops.base import (
     TorchModule,
     Traits,
 )
+from cnnspec.settings import Field
 
 ELEMENTWISE = Traits(stateless=True, elementwise=True)
 IN_PLACE = Traits(stateless=True, elementwise=True, in_place=True)

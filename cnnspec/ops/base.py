@@ -3,7 +3,7 @@
 An op declares
 * ``name`` (what specs write) and ``family`` (conv, pool, resample, norm, activation, linear, scale,
   reshape, regularisation, merge: diagram colours and the legend group by it);
-* ``Settings``: a pydantic model of what a spec may write, with a one-line ``summary`` and a validating
+* ``Settings``: a settings model (``cnnspec.settings``) of what a spec may write, with a one-line ``summary`` and a validating
   ``example`` (the JSON Schema, "did you mean" suggestions and the registry test read them);
 * ``traits``: facts the backends act on (below);
 * ``infer(settings, inputs, label)``: the pure shape rule. It returns the output shape, normalised
@@ -28,9 +28,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, ClassVar, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from cnnspec.ir import Shape, TensorSpec
+from cnnspec.settings import Field, Model
 
 Name = str | int
 IntOrList = int | list[int]
@@ -43,10 +42,9 @@ NAME_FIELD = Field(
 )
 
 
-class OpSettings(BaseModel):
-    """Settings shared by every op: a name. Models are strict and forbid unknown keys."""
+class OpSettings(Model):
+    """Settings shared by every op: a name. Models are strict and forbid unknown keys (``cnnspec.settings``)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
     summary: ClassVar[str] = ""
     example: ClassVar[dict[str, Any]] = {}
     name: Name | None = NAME_FIELD

@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
-
 from cnnspec.ir import Init, Shape, TensorSpec
 from cnnspec.ops.base import (
     Inferred,
@@ -35,6 +33,7 @@ from cnnspec.ops.shape import (
     transposed_window,
     uniform_text,
 )
+from cnnspec.settings import Field
 
 
 class ConvSettings(OpSettings):

@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
-
 from cnnspec.ir import Shape
 from cnnspec.ops.base import (
     Inferred,
@@ -27,6 +25,7 @@ from cnnspec.ops.base import (
 )
 from cnnspec.ops.conv import pad_spatial
 from cnnspec.ops.shape import axis_name, expand, fmt, prod, size_of, spatial_input
+from cnnspec.settings import Field
 
 
 class FlattenSettings(OpSettings):

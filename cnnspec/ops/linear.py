@@ -6,8 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
-
 from cnnspec.ir import Init, Shape, TensorSpec
 from cnnspec.ops.base import (
     Inferred,
@@ -23,6 +21,7 @@ from cnnspec.ops.base import (
 )
 from cnnspec.ops.conv import uniform
 from cnnspec.ops.shape import fmt, prod
+from cnnspec.settings import Field
 
 
 class LinearSettings(OpSettings):

@@ -10,8 +10,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
-
 from cnnspec.ir import Init, Shape, TensorSpec
 from cnnspec.ops.base import (
     Inferred,
@@ -25,6 +23,7 @@ from cnnspec.ops.base import (
     Traits,
 )
 from cnnspec.ops.shape import check_eps, fmt
+from cnnspec.settings import Field
 
 ZEROS = Init("constant", value=0.0)  # Init is frozen: one shared instance each
 ONES = Init("constant", value=1.0)

@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pydantic import Field
-
 from cnnspec.ir import Shape
 from cnnspec.ops.base import (
     Inferred,
@@ -27,6 +25,7 @@ from cnnspec.ops.base import (
 )
 from cnnspec.ops.conv import pad_spatial
 from cnnspec.ops.shape import adaptive_window, expand, fmt, pool_length, spatial_input, uniform_text
+from cnnspec.settings import Field
 
 
 class PoolSettings(OpSettings):

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
-
 from cnnspec.ir import Shape
 from cnnspec.ops.base import (
     Inferred,
@@ -19,6 +17,7 @@ from cnnspec.ops.base import (
     Traits,
 )
 from cnnspec.ops.shape import probability
+from cnnspec.settings import Field
 
 TRAINING_ONLY = Traits(stateless=True, elementwise=True, pass_through=True)
 

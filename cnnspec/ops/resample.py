@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
-
 from cnnspec.ir import Shape
 from cnnspec.ops.base import (
     Inferred,
@@ -28,6 +26,7 @@ from cnnspec.ops.base import (
     Traits,
 )
 from cnnspec.ops.shape import axis_name, expand, fmt, interpolation_window, size_of, spatial_input
+from cnnspec.settings import Field
 
 LINEAR_MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}  # PyTorch's name of linear interpolation by rank
 # ONNX Resize's source coordinate for each PyTorch mode: nearest reads floor(o * L / out) (asymmetric, floor);
