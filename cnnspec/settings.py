@@ -405,7 +405,6 @@ class _Plan:
                 declared = getattr(model, name, REQUIRED)
                 info = copy.copy(declared) if isinstance(declared, FieldInfo) else FieldInfo(declared)
                 info.annotation = hint
-                self.fields.pop(name, None)
                 self.fields[name] = info
         self.checks: dict[str, Check] = {}
         for name, info in self.fields.items():

@@ -124,3 +124,16 @@ def test_records_copy_compare_print_and_pickle() -> None:
     with pytest.raises(TypeError):
         hash(pool)
 
+
+
+class WidePool(Pool):
+    """A subclass that widens a field: it keeps its place, as in pydantic."""
+
+    stride: int | list[int] | None = Field(2, description="Step.")
+    ceil: bool = False
+
+
+def test_a_field_redeclared_in_a_subclass_keeps_its_place() -> None:
+    assert list(WidePool.model_fields) == list(pydantic_model(WidePool).model_fields) == [
+        "kernel", "stride", "eps", "mode", "sizes", "start", "ceil"]
+    assert WidePool.model_validate({"kernel": 1}).stride == 2
