@@ -392,7 +392,8 @@ def _compile_annotated(base: Any, markers: tuple[Any, ...]) -> Compiled:
 # -- models --------------------------------------------------------------------------------------------------
 
 class _Plan:
-    """A model's fields, compiled on first use: (name, check, info) in declaration order."""
+    """A model's fields, compiled on first use: their declarations and checks in declaration order, and the
+    defaults an instance starts from."""
 
     def __init__(self, model: type) -> None:
         hints = typing.get_type_hints(model, include_extras=True)
